@@ -1,0 +1,38 @@
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Error;
+
+/// How a plugin's Rust item type maps to the opaque bytes the host passes between plugins.
+///
+/// Every `serde` type is an item, encoded as JSON. Use [`Raw`] to handle the bytes yourself.
+pub trait Item: Sized {
+    /// Encodes the item for the next plugin.
+    fn encode(&self) -> Result<Vec<u8>, Error>;
+    /// Decodes an item produced by the previous plugin.
+    fn decode(bytes: Vec<u8>) -> Result<Self, Error>;
+}
+
+impl<T: Serialize + DeserializeOwned> Item for T {
+    fn encode(&self) -> Result<Vec<u8>, Error> {
+        serde_json::to_vec(self).map_err(|e| Error::new("item.encode", e.to_string()))
+    }
+
+    fn decode(bytes: Vec<u8>) -> Result<Self, Error> {
+        serde_json::from_slice(&bytes).map_err(|e| Error::new("item.decode", e.to_string()))
+    }
+}
+
+/// An item taken as raw bytes, without any decoding.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Raw(pub Vec<u8>);
+
+impl Item for Raw {
+    fn encode(&self) -> Result<Vec<u8>, Error> {
+        Ok(self.0.clone())
+    }
+
+    fn decode(bytes: Vec<u8>) -> Result<Self, Error> {
+        Ok(Raw(bytes))
+    }
+}
