@@ -27,13 +27,13 @@ if rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     build() { cargo build --quiet --release --target wasm32-wasip2 -p "$1"; }
 else
     if ! [ -x /usr/bin/cargo ] || ! [ -d /usr/lib/wasm32-wasi ] || ! ls /usr/lib/rustlib/src/rust/library >/dev/null 2>&1; then
-        echo "build-guests: installing Debian's rustc-web, cargo-web, rust-web-src and wasi-libc" >&2
+        echo "plugins/build.sh: installing Debian's rustc-web, cargo-web, rust-web-src and wasi-libc" >&2
         if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi
         $SUDO apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rustc-web cargo-web rust-web-src wasi-libc >/dev/null
     fi
     TC=$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin
-    [ -x "$TC/wasm-component-ld" ] || { echo "build-guests: $TC/wasm-component-ld not found (rustup toolchain required)" >&2; exit 1; }
+    [ -x "$TC/wasm-component-ld" ] || { echo "plugins/build.sh: $TC/wasm-component-ld not found (rustup toolchain required)" >&2; exit 1; }
     build() {
         RUSTC_BOOTSTRAP=1 PATH=/usr/bin:$PATH:$TC/gcc-ld \
         CARGO_TARGET_WASM32_WASIP2_LINKER=$TC/wasm-component-ld \
@@ -51,4 +51,4 @@ for crate in "${crates[@]}"; do
     [ -f "$src" ] || src=$CARGO_TARGET_DIR/wasm32-wasip2/release/$crate.wasm
     cp -p "$src" "$OUT/$crate.wasm"
 done
-echo "build-guests: ${#crates[@]} components in target/components/"
+echo "plugins/build.sh: ${#crates[@]} components in target/components/"

@@ -1,0 +1,125 @@
+//! The command line: one struct per command (clap derive). Only this module prints.
+
+mod output;
+mod plugin;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::repository::{RepositoryError, SqlRepository};
+
+/// Exit codes scripts can branch on (documented in docs/cli.md).
+pub mod exit {
+    /// The job COMPLETED (or had nothing left to do); the command succeeded.
+    pub const OK: u8 = 0;
+    /// The job ran and FAILED; restart it with the same command.
+    pub const JOB_FAILED: u8 = 1;
+    /// Invalid input: command line, job.yaml, parameters or plugin file. Nothing was run.
+    pub const INVALID_INPUT: u8 = 2;
+    /// The launch was refused: the job is already running or already completed.
+    pub const REFUSED: u8 = 3;
+    /// The repository or the host failed (database unreachable, disk full, …).
+    pub const INTERNAL: u8 = 4;
+}
+
+/// batch-host runs Spring-Batch-style jobs whose steps are WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "batch-host", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// The job repository: `sqlite:PATH` (created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(
+        long,
+        global = true,
+        env = "BATCH_HOST_REPOSITORY",
+        default_value = "sqlite:batch-host.db",
+        value_name = "URL"
+    )]
+    repository: String,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// More log output (-v: info, -vv: debug, -vvv: trace). `BATCH_HOST_LOG` takes a full filter.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+/// How logs are rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a job (or restart its failed instance) from a job.yaml.
+    Run(run::RunCommand),
+    /// Check a job.yaml and its plugins without running anything.
+    Validate(run::ValidateCommand),
+    /// Manage the plugin registry.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+}
+
+impl Cli {
+    /// Sets up logging and runs the command; returns the process exit code.
+    pub fn execute(self) -> ExitCode {
+        init_tracing(self.global.log_format, self.global.verbose);
+        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                return ExitCode::from(exit::INTERNAL);
+            }
+        };
+        let code = runtime.block_on(async {
+            match self.command {
+                Command::Run(cmd) => cmd.execute(&self.global).await,
+                Command::Validate(cmd) => cmd.execute(&self.global).await,
+                Command::Plugin(cmd) => cmd.execute(&self.global).await,
+            }
+        });
+        ExitCode::from(code)
+    }
+}
+
+/// Connects to the repository or prints why not.
+async fn connect(global: &GlobalArgs) -> Result<SqlRepository, u8> {
+    SqlRepository::connect(&global.repository).await.map_err(|e| {
+        let code = match e {
+            RepositoryError::BadUrl(_) => exit::INVALID_INPUT,
+            _ => exit::INTERNAL,
+        };
+        eprintln!("error: repository `{}`: {e}", global.repository);
+        code
+    })
+}
+
+fn init_tracing(format: LogFormat, verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,batch_host=info,batch.plugin=info",
+        2 => "info,batch_host=debug,batch.plugin=debug",
+        _ => "debug,batch_host=trace,batch.plugin=trace",
+    };
+    let filter = EnvFilter::try_from_env("BATCH_HOST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}

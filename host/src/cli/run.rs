@@ -1,0 +1,151 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::output::{Progress, print_summary};
+use super::{GlobalArgs, connect, exit};
+use crate::domain::BatchStatus;
+use crate::engine::{LaunchError, launch};
+use crate::plan::{self, JobPlan, PlanFailure, PlanOptions};
+use crate::plugin::PluginRuntime;
+use crate::repository::SqlRepository;
+use crate::spec::JobSpec;
+
+/// Parses `name=value[,type[,identifying]]`.
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("`{s}` is not `name=value[,type[,identifying]]`")),
+    }
+}
+
+/// Options shared by `run` and `validate`.
+#[derive(Debug, Args)]
+pub(super) struct JobArgs {
+    /// The job file.
+    #[arg(value_name = "JOB.yaml")]
+    job: PathBuf,
+    /// A job parameter in Spring Batch's notation: `name=value[,type[,identifying]]`, where type
+    /// is string (default), long, double, date or datetime and identifying is true (default) or
+    /// false. Overrides job.yaml `params`. Repeatable.
+    #[arg(short, long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    params: Vec<(String, String)>,
+    /// The directory plugins may see (default: the folder of the job file).
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<PathBuf>,
+}
+
+impl JobArgs {
+    /// Parses and plans the job; prints problems and returns the exit code on failure.
+    async fn plan(&self, repo: &SqlRepository, runtime: &PluginRuntime) -> Result<JobPlan, u8> {
+        let spec = JobSpec::from_path(&self.job).map_err(|e| {
+            eprintln!("error: {e}");
+            exit::INVALID_INPUT
+        })?;
+        let options = PlanOptions {
+            params: self.params.clone(),
+            workdir: self.workdir.clone(),
+        };
+        plan::compile(spec, &self.job, &options, repo, runtime)
+            .await
+            .map_err(|e| match e {
+                PlanFailure::Invalid(problems) => {
+                    eprint!("error: {problems}");
+                    exit::INVALID_INPUT
+                }
+                PlanFailure::Repository(e) => {
+                    eprintln!("error: {e}");
+                    exit::INTERNAL
+                }
+            })
+    }
+}
+
+fn new_runtime() -> Result<PluginRuntime, u8> {
+    PluginRuntime::new().map_err(|e| {
+        eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
+        exit::INTERNAL
+    })
+}
+
+/// `batch-host run JOB.yaml`: runs the job; after a failure, the same command restarts it from
+/// the last committed chunk.
+#[derive(Debug, Args)]
+pub(super) struct RunCommand {
+    #[command(flatten)]
+    job: JobArgs,
+    /// Do not draw a progress indicator (it is never drawn when stderr is not a terminal).
+    #[arg(long)]
+    no_progress: bool,
+}
+
+impl RunCommand {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+        match self.run(global).await {
+            Ok(code) | Err(code) => code,
+        }
+    }
+
+    async fn run(self, global: &GlobalArgs) -> Result<u8, u8> {
+        let repo = connect(global).await?;
+        let runtime = new_runtime()?;
+        let plan = self.job.plan(&repo, &runtime).await?;
+        let progress = Progress::new(!self.no_progress);
+        let result = launch(&plan, &repo, &runtime, &progress).await;
+        progress.finish();
+        repo.close().await;
+        match result {
+            Ok(report) => {
+                print_summary(&report);
+                Ok(match report.execution.status {
+                    BatchStatus::Completed => exit::OK,
+                    _ => exit::JOB_FAILED,
+                })
+            }
+            Err(LaunchError::Refused(e)) => {
+                eprintln!("error: {e}");
+                Err(exit::REFUSED)
+            }
+            Err(LaunchError::Repository(e)) => {
+                eprintln!("error: {e}");
+                Err(exit::INTERNAL)
+            }
+        }
+    }
+}
+
+/// `batch-host validate JOB.yaml`: every check `run` makes before it starts, and nothing else.
+#[derive(Debug, Args)]
+pub(super) struct ValidateCommand {
+    #[command(flatten)]
+    job: JobArgs,
+}
+
+impl ValidateCommand {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+        let result = async {
+            let repo = connect(global).await?;
+            let runtime = new_runtime()?;
+            let plan = self.job.plan(&repo, &runtime).await?;
+            println!(
+                "{}: job `{}` is valid: {} step(s), parameters: {}",
+                self.job.job.display(),
+                plan.name,
+                plan.steps.len(),
+                if plan.params.is_empty() { "none".to_owned() } else { plan.params.to_string() }
+            );
+            for s in &plan.steps {
+                let processor = s.processor.as_ref().map(|p| p.label.as_str()).unwrap_or("-");
+                println!(
+                    "  step `{}`: chunk {} · reader {} · processor {} · writer {}",
+                    s.name, s.chunk_size, s.reader.label, processor, s.writer.label
+                );
+            }
+            Ok::<u8, u8>(exit::OK)
+        }
+        .await;
+        match result {
+            Ok(c) | Err(c) => c,
+        }
+    }
+}

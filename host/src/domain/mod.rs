@@ -1,0 +1,31 @@
+//! The Spring Batch domain model: `JobInstance`, `JobExecution`, `StepExecution`,
+//! `ExecutionContext`, `BatchStatus`, `ExitStatus`, `JobParameters`.
+//!
+//! Pure data and rules. Nothing here knows about WebAssembly, SQL or YAML; the `repository`
+//! persists these types, the `engine` moves them through their lifecycle.
+
+mod context;
+mod error;
+mod job;
+mod params;
+mod status;
+mod step;
+
+pub use context::ExecutionContext;
+pub use error::ItemError;
+pub use job::{JobExecution, JobInstance};
+pub use params::{JobParameter, JobParameters, ParamType, ParameterError};
+pub use status::{BatchStatus, ExitStatus};
+pub use step::{StepContribution, StepExecution};
+
+/// A database identifier of a JobInstance, JobExecution or StepExecution.
+pub type Id = i64;
+
+/// A point in time, UTC.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// The current time, truncated to milliseconds (what the `BATCH_*` tables keep).
+pub fn now() -> Timestamp {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().trunc_subsecs(3)
+}

@@ -1,0 +1,299 @@
+//! The chunk loop: read up to `size` items → process them (one batched call) → write → commit
+//! the step's counters and ExecutionContext in one repository transaction.
+//!
+//! Without fault tolerance any plugin error or trap rolls the chunk back and fails the step
+//! (Spring's non-fault-tolerant step: one rollback, then FAILED). The loop mirrors Spring Batch's
+//! `TaskletStep` transaction order: `before-chunk`, read/process/write, apply the contribution,
+//! `update()` the streams, persist, `commit_count += 1`, commit, then `after-chunk`; on failure
+//! the contribution is still applied, `rollback_count += 1` and `after-chunk-error` runs.
+
+use serde_json::json;
+use tracing::{debug, warn};
+
+use super::launcher::RunListener;
+use crate::domain::{ExecutionContext, StepContribution, StepExecution};
+use crate::plan::{JobPlan, PluginPlan, StepPlan};
+use crate::plugin::{
+    PluginError, PluginRuntime, ProcessOutcome, ProcessorInstance, ReaderInstance, Setup,
+    WriterInstance,
+};
+use crate::repository::{JobRepository, RepositoryError};
+
+/// Why the loop stopped early.
+#[derive(Debug)]
+pub(super) enum StepFailure {
+    /// A plugin failed; the message names the plugin, the item and the error.
+    Plugin(String),
+    /// The repository failed.
+    Repository(RepositoryError),
+}
+
+impl StepFailure {
+    /// `Ok(message)` for a plugin failure (the step FAILS), `Err` for a repository error.
+    pub(super) fn into_result(self) -> Result<String, RepositoryError> {
+        match self {
+            StepFailure::Plugin(m) => Ok(m),
+            StepFailure::Repository(e) => Err(e),
+        }
+    }
+}
+
+impl From<RepositoryError> for StepFailure {
+    fn from(e: RepositoryError) -> Self {
+        StepFailure::Repository(e)
+    }
+}
+
+/// Formats a plugin error for the step's exit message.
+fn failure(role: &str, plugin: &PluginPlan, what: String, e: &PluginError) -> StepFailure {
+    let e = e.to_item_error();
+    StepFailure::Plugin(format!("{role} {} {what}: {}: {}", plugin.label, e.kind, e.message))
+}
+
+/// The step's plugin instances.
+struct Plugins {
+    reader: ReaderInstance,
+    processor: Option<ProcessorInstance>,
+    writer: WriterInstance,
+}
+
+pub(super) struct ChunkLoop<'a, R> {
+    plan: &'a JobPlan,
+    step: &'a StepPlan,
+    repo: &'a R,
+    runtime: &'a PluginRuntime,
+    listener: &'a dyn RunListener,
+}
+
+/// One chunk's result when it did not fail.
+struct ChunkDone {
+    /// The reader reported the end of its input.
+    end: bool,
+}
+
+impl<'a, R: JobRepository> ChunkLoop<'a, R> {
+    pub(super) fn new(
+        plan: &'a JobPlan,
+        step: &'a StepPlan,
+        repo: &'a R,
+        runtime: &'a PluginRuntime,
+        listener: &'a dyn RunListener,
+    ) -> Self {
+        ChunkLoop {
+            plan,
+            step,
+            repo,
+            runtime,
+            listener,
+        }
+    }
+
+    fn setup(&self, plugin: &PluginPlan) -> Setup {
+        Setup {
+            config: plugin.config.clone(),
+            params: self.plan.params.clone(),
+            job_name: self.plan.name.clone(),
+            step_name: self.step.name.clone(),
+        }
+    }
+
+    fn sandbox(&self, role: &str, plugin: &PluginPlan) -> crate::plugin::Sandbox {
+        self.runtime
+            .sandbox(&self.plan.workdir, format!("{}/{role} {}", self.step.name, plugin.label))
+    }
+
+    /// Instantiates, initialises and opens the step's plugins.
+    async fn start(&self, ctx: &ExecutionContext) -> Result<Plugins, StepFailure> {
+        let s = self.step;
+        let inst = |role: &str, p: &PluginPlan, e: anyhow::Error| {
+            StepFailure::Plugin(format!("{role} {} cannot be instantiated: {e:#}", p.label))
+        };
+        let mut reader = ReaderInstance::new(&s.reader.prepared, &self.sandbox("reader", &s.reader))
+            .await
+            .map_err(|e| inst("reader", &s.reader, e))?;
+        let mut writer = WriterInstance::new(&s.writer.prepared, &self.sandbox("writer", &s.writer))
+            .await
+            .map_err(|e| inst("writer", &s.writer, e))?;
+        let mut processor = match &s.processor {
+            Some(p) => Some(
+                ProcessorInstance::new(&p.prepared, &self.sandbox("processor", p))
+                    .await
+                    .map_err(|e| inst("processor", p, e))?,
+            ),
+            None => None,
+        };
+        let init = |role, p, e: PluginError| failure(role, p, "failed in init".into(), &e);
+        reader.init(&self.setup(&s.reader)).await.map_err(|e| init("reader", &s.reader, e))?;
+        if let (Some(proc_), Some(p)) = (processor.as_mut(), s.processor.as_ref()) {
+            proc_.init(&self.setup(p)).await.map_err(|e| init("processor", p, e))?;
+        }
+        writer.init(&self.setup(&s.writer)).await.map_err(|e| init("writer", &s.writer, e))?;
+        let open = |role, p, e: PluginError| failure(role, p, "failed to open".into(), &e);
+        reader.open(&ctx.scoped("reader")).await.map_err(|e| open("reader", &s.reader, e))?;
+        writer.open(&ctx.scoped("writer")).await.map_err(|e| open("writer", &s.writer, e))?;
+        Ok(Plugins {
+            reader,
+            processor,
+            writer,
+        })
+    }
+
+    /// Runs the step to completion or failure. `step` is updated in place and, at every commit,
+    /// persisted; on failure its context is the last committed one.
+    pub(super) async fn run(&self, step: &mut StepExecution) -> Result<(), StepFailure> {
+        let mut plugins = self.start(&step.context).await?;
+        let result = self.chunks(&mut plugins, step).await;
+        // Close the streams whatever happened (Spring closes last, collecting errors).
+        let s = self.step;
+        let closed_reader = plugins.reader.close().await;
+        let closed_writer = plugins.writer.close().await;
+        result?;
+        closed_reader.map_err(|e| failure("reader", &s.reader, "failed to close".into(), &e))?;
+        closed_writer.map_err(|e| failure("writer", &s.writer, "failed to close".into(), &e))?;
+        Ok(())
+    }
+
+    async fn chunks(&self, p: &mut Plugins, step: &mut StepExecution) -> Result<(), StepFailure> {
+        // Before the first chunk: let the streams write their initial state (Spring §8 step 4).
+        self.save_streams(p, step).await?;
+        self.repo.update_step_execution(step).await?;
+        loop {
+            let mut contribution = StepContribution::default();
+            match self.chunk(p, step, &mut contribution).await {
+                Ok(done) => {
+                    step.apply(&contribution);
+                    if let Err(e) = self.save_streams(p, step).await {
+                        self.roll_back(p, step).await;
+                        return Err(e);
+                    }
+                    step.commit_count += 1;
+                    if let Err(e) = self.repo.update_step_execution(step).await {
+                        step.commit_count -= 1;
+                        self.roll_back(p, step).await;
+                        return Err(e.into());
+                    }
+                    p.writer.after_chunk().await.map_err(|e| {
+                        failure("writer", &self.step.writer, "failed after a committed chunk".into(), &e)
+                    })?;
+                    debug!(read = step.read_count, written = step.write_count, commits = step.commit_count, "chunk committed");
+                    self.listener.chunk_committed(step);
+                    if done.end {
+                        return Ok(());
+                    }
+                }
+                Err(e) => {
+                    // Spring applies the contribution even when the chunk rolls back.
+                    step.apply(&contribution);
+                    self.roll_back(p, step).await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    async fn roll_back(&self, p: &mut Plugins, step: &mut StepExecution) {
+        step.rollback_count += 1;
+        if let Err(e) = p.writer.after_chunk_error().await {
+            warn!(error = %e, "writer failed in after-chunk-error");
+        }
+    }
+
+    /// Asks reader and writer for their state; on success `step.context` holds it.
+    async fn save_streams(&self, p: &mut Plugins, step: &mut StepExecution) -> Result<(), StepFailure> {
+        let s = self.step;
+        let upd = |role, pl, e: PluginError| failure(role, pl, "failed in update".into(), &e);
+        let reader = p.reader.update().await.map_err(|e| upd("reader", &s.reader, e))?;
+        let writer = p.writer.update().await.map_err(|e| upd("writer", &s.writer, e))?;
+        step.context.replace_scope("reader", reader);
+        step.context.replace_scope("writer", writer);
+        step.context.put("batch.version", json!(env!("CARGO_PKG_VERSION")));
+        Ok(())
+    }
+
+    /// One chunk: read, process, write. Counters go to `c`.
+    async fn chunk(
+        &self,
+        p: &mut Plugins,
+        step: &StepExecution,
+        c: &mut StepContribution,
+    ) -> Result<ChunkDone, StepFailure> {
+        let s = self.step;
+        let size = s.chunk_size as usize;
+        p.writer.before_chunk().await.map_err(|e| failure("writer", &s.writer, "failed in before-chunk".into(), &e))?;
+
+        // Read until the chunk is full or the input ends. An end reported together with a full
+        // chunk is noticed by the next chunk, as in Spring (the final empty chunk still commits).
+        let mut items: Vec<Vec<u8>> = Vec::with_capacity(size);
+        let mut end = false;
+        while items.len() < size && !end {
+            let want = u32::try_from(size - items.len()).unwrap_or(u32::MAX);
+            let batch = p.reader.read_batch(want).await.map_err(|e| {
+                let at = step.read_count + c.read_count + 1;
+                failure("reader", &s.reader, format!("failed reading item {at}"), &e)
+            })?;
+            let got_any = !batch.outcomes.is_empty();
+            for outcome in batch.outcomes {
+                match outcome {
+                    Ok(item) if items.len() < size => {
+                        items.push(item);
+                        c.read_count += 1;
+                    }
+                    Ok(_) => {
+                        return Err(StepFailure::Plugin(format!(
+                            "reader {} returned more than the {want} items asked for",
+                            s.reader.label
+                        )));
+                    }
+                    Err(e) => {
+                        let at = step.read_count + c.read_count + 1;
+                        return Err(StepFailure::Plugin(format!(
+                            "reader {} failed reading item {at}: {}: {}",
+                            s.reader.label, e.kind, e.message
+                        )));
+                    }
+                }
+            }
+            end = batch.end || !got_any;
+        }
+        let end = end && items.len() < size || items.is_empty();
+        if items.is_empty() {
+            return Ok(ChunkDone { end });
+        }
+
+        // Process the whole chunk in one call.
+        let first = step.read_count + 1;
+        let outputs = match (&mut p.processor, &s.processor) {
+            (Some(proc_), Some(plan)) => {
+                let outcomes = proc_.process_batch(&items).await.map_err(|e| {
+                    failure("processor", plan, format!("failed on items {first}-{}", first + items.len() as i64 - 1), &e)
+                })?;
+                let mut outputs = Vec::with_capacity(items.len());
+                for (i, outcome) in outcomes.into_iter().enumerate() {
+                    match outcome {
+                        ProcessOutcome::Item(item) => outputs.push(item),
+                        ProcessOutcome::Filtered => c.filter_count += 1,
+                        ProcessOutcome::Error(e) => {
+                            return Err(StepFailure::Plugin(format!(
+                                "processor {} failed on item {}: {}: {}",
+                                plan.label,
+                                first + i as i64,
+                                e.kind,
+                                e.message
+                            )));
+                        }
+                    }
+                }
+                outputs
+            }
+            _ => items,
+        };
+
+        if !outputs.is_empty() {
+            p.writer.write(&outputs).await.map_err(|e| {
+                failure("writer", &s.writer, format!("failed writing a chunk of {} items (from item {first})", outputs.len()), &e)
+            })?;
+            c.write_count += outputs.len() as i64;
+        }
+        Ok(ChunkDone { end })
+    }
+}

@@ -1,0 +1,149 @@
+use std::time::{Duration, Instant};
+
+use tracing::{info, info_span, warn, Instrument};
+
+use super::step::run_step;
+use crate::domain::{BatchStatus, ExitStatus, JobExecution, StepExecution, now};
+use crate::plan::JobPlan;
+use crate::plugin::PluginRuntime;
+use crate::repository::{JobRepository, RepositoryError};
+
+/// Observes a run, for progress displays. Every method has an empty default.
+pub trait RunListener {
+    /// A job execution was created.
+    fn job_started(&self, _execution: &JobExecution, _restart: bool) {}
+    /// A step starts.
+    fn step_started(&self, _step: &str) {}
+    /// A chunk committed; `step` holds the running totals.
+    fn chunk_committed(&self, _step: &StepExecution) {}
+    /// A step ended (or was skipped because it already completed).
+    fn step_finished(&self, _report: &StepReport) {}
+}
+
+/// How one step of the job went.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    /// The step execution (for a skipped step: the earlier, completed one).
+    pub execution: StepExecution,
+    /// True when the step was not run because it completed in an earlier execution.
+    pub already_complete: bool,
+    /// Wall-clock time of this run of the step.
+    pub duration: Duration,
+}
+
+impl StepReport {
+    /// Items read per second in this run.
+    pub fn items_per_second(&self) -> f64 {
+        let secs = self.duration.as_secs_f64();
+        if secs > 0.0 && !self.already_complete {
+            self.execution.read_count as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// How the job went.
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    /// The finished job execution.
+    pub execution: JobExecution,
+    /// The steps in order.
+    pub steps: Vec<StepReport>,
+    /// True when this execution restarted a FAILED or STOPPED instance.
+    pub restart: bool,
+    /// Wall-clock time.
+    pub duration: Duration,
+}
+
+/// Why a job could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The repository refused the launch (already running, already complete).
+    #[error(transparent)]
+    Refused(RepositoryError),
+    /// The repository failed.
+    #[error(transparent)]
+    Repository(RepositoryError),
+}
+
+impl From<RepositoryError> for LaunchError {
+    fn from(e: RepositoryError) -> Self {
+        match e {
+            RepositoryError::ExecutionRunning { .. } | RepositoryError::InstanceComplete { .. } => {
+                LaunchError::Refused(e)
+            }
+            other => LaunchError::Repository(other),
+        }
+    }
+}
+
+/// Launches `plan`: a new JobExecution of its JobInstance, steps in order, final status.
+pub async fn launch<R: JobRepository>(
+    plan: &JobPlan,
+    repo: &R,
+    runtime: &PluginRuntime,
+    listener: &dyn RunListener,
+) -> Result<JobReport, LaunchError> {
+    let started = Instant::now();
+    let mut execution = repo.create_job_execution(&plan.name, &plan.params).await?;
+    let restart = !repo.job_executions(&execution.instance).await?.iter().all(|e| e.id == execution.id);
+    let span = info_span!("batch.job", job = %plan.name, job_execution_id = execution.id, job_instance_id = execution.instance.id);
+    async {
+        info!(restart, params = %plan.params, "job execution started");
+        listener.job_started(&execution, restart);
+        execution.status = BatchStatus::Started;
+        execution.start_time = Some(now());
+        execution.exit_status = ExitStatus::executing();
+        repo.update_job_execution(&mut execution).await?;
+
+        let mut steps = Vec::new();
+        let mut status = BatchStatus::Completed;
+        let mut exit = ExitStatus::completed();
+        let mut ran_any = false;
+        for step_plan in &plan.steps {
+            let report = match run_step(plan, step_plan, &execution, repo, runtime, listener).await {
+                Ok(report) => report,
+                Err(e) => {
+                    // The repository failed mid-step: record what we can and give up.
+                    warn!(error = %e, "repository failure; marking the job execution FAILED");
+                    execution.status = BatchStatus::Failed;
+                    execution.exit_status = ExitStatus::failed().with_description(e.to_string());
+                    execution.end_time = Some(now());
+                    let _ = repo.update_job_execution(&mut execution).await;
+                    return Err(LaunchError::Repository(e));
+                }
+            };
+            listener.step_finished(&report);
+            ran_any |= !report.already_complete;
+            let step_status = report.execution.status;
+            let step_exit = report.execution.exit_status.clone();
+            steps.push(report);
+            if step_status != BatchStatus::Completed {
+                status = status.upgrade_to(step_status);
+                exit = ExitStatus {
+                    code: step_exit.code,
+                    description: format!("step `{}` failed: {}", step_plan.name, step_exit.description),
+                };
+                break;
+            }
+        }
+        if status == BatchStatus::Completed && !ran_any {
+            exit = ExitStatus::noop()
+                .with_description("All steps already completed or no steps configured for this job.");
+        }
+        execution.status = status;
+        execution.exit_status = exit;
+        execution.end_time = Some(now());
+        repo.update_job_execution(&mut execution).await?;
+        info!(status = %execution.status, exit_code = %execution.exit_status.code, "job execution finished");
+        Ok(JobReport {
+            execution,
+            steps,
+            restart,
+            duration: started.elapsed(),
+        })
+    }
+    .instrument(span)
+    .await
+}

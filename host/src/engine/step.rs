@@ -1,0 +1,80 @@
+use std::time::Instant;
+
+use serde_json::json;
+use tracing::{Instrument, info, info_span, warn};
+
+use super::chunk::ChunkLoop;
+use super::launcher::{RunListener, StepReport};
+use crate::domain::{BatchStatus, ExitStatus, JobExecution, StepExecution, now};
+use crate::plan::{JobPlan, StepPlan};
+use crate::plugin::PluginRuntime;
+use crate::repository::{JobRepository, RepositoryError};
+
+/// Runs one step of `execution`, or reports it as already complete (Spring's
+/// `SimpleStepHandler.shouldStart`): a step that COMPLETED in an earlier execution of the same
+/// JobInstance is not run again; a step that failed restarts with its last committed context.
+pub(super) async fn run_step<R: JobRepository>(
+    plan: &JobPlan,
+    step_plan: &StepPlan,
+    execution: &JobExecution,
+    repo: &R,
+    runtime: &PluginRuntime,
+    listener: &dyn RunListener,
+) -> Result<StepReport, RepositoryError> {
+    let started = Instant::now();
+    let previous = repo
+        .last_step_execution(&execution.instance, &step_plan.name)
+        .await?
+        .filter(|p| p.job_execution_id != execution.id);
+    if let Some(prev) = &previous
+        && matches!(prev.status, BatchStatus::Completed | BatchStatus::Abandoned)
+    {
+        info!(step = %step_plan.name, "step already complete; not running it again");
+        return Ok(StepReport {
+            execution: prev.clone(),
+            already_complete: true,
+            duration: started.elapsed(),
+        });
+    }
+
+    let mut step = StepExecution::new(execution.id, &step_plan.name, now());
+    if let Some(prev) = previous {
+        // Restart: resume from the last committed ExecutionContext.
+        step.context = prev.context;
+    }
+    step.context.put("batch.stepType", json!("org.springframework.batch.core.step.tasklet.TaskletStep"));
+    step.context.put("batch.taskletType", json!("org.springframework.batch.core.step.item.ChunkOrientedTasklet"));
+    step.status = BatchStatus::Started;
+    step.start_time = Some(now());
+    repo.add_step_execution(&mut step).await?;
+    listener.step_started(&step_plan.name);
+
+    let span = info_span!("batch.step", step = %step_plan.name, step_execution_id = step.id);
+    let outcome = ChunkLoop::new(plan, step_plan, repo, runtime, listener)
+        .run(&mut step)
+        .instrument(span.clone())
+        .await;
+    let _enter = span.enter();
+    match outcome {
+        Ok(()) => {
+            step.status = BatchStatus::Completed;
+            step.exit_status = ExitStatus::completed();
+            info!(read = step.read_count, written = step.write_count, filtered = step.filter_count, commits = step.commit_count, "step completed");
+        }
+        Err(failure) => match failure.into_result() {
+            Ok(message) => {
+                warn!(%message, "step failed");
+                step.status = BatchStatus::Failed;
+                step.exit_status = ExitStatus::failed().with_description(message);
+            }
+            Err(repo_error) => return Err(repo_error),
+        },
+    }
+    step.end_time = Some(now());
+    repo.update_step_execution(&mut step).await?;
+    Ok(StepReport {
+        execution: step,
+        already_complete: false,
+        duration: started.elapsed(),
+    })
+}

@@ -1,0 +1,441 @@
+//! `plan`: turns a parsed [`JobSpec`] into a runnable [`JobPlan`], validating everything first.
+//!
+//! Every problem (bad names, duplicate steps, chunk sizes, parameters, missing or wrong-role
+//! plugins, unreadable components, a missing work directory) is collected and reported at once,
+//! each with `file:line:column`, the field and a hint, **before** anything is written to the
+//! repository. Components are compiled (or loaded from their precompiled artifact) and
+//! pre-linked here, so nothing after planning fails because of configuration.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::domain::{JobParameter, JobParameters};
+use crate::plugin::{PluginRuntime, Prepared, Role, digest};
+use crate::repository::{JobRepository, RepositoryError};
+use crate::spec::{Diagnostic, JobSpec, PluginRef, Spanned, location};
+
+/// Largest accepted chunk size.
+pub const MAX_CHUNK_SIZE: i64 = 1_000_000;
+
+/// A validated, ready-to-run job.
+#[derive(Debug)]
+pub struct JobPlan {
+    /// The job name.
+    pub name: String,
+    /// The job file.
+    pub file: PathBuf,
+    /// The directory plugins may see.
+    pub workdir: PathBuf,
+    /// All parameters (job.yaml `params` overridden by `--param`).
+    pub params: JobParameters,
+    /// The steps, in order.
+    pub steps: Vec<StepPlan>,
+}
+
+/// A validated step.
+#[derive(Debug)]
+pub struct StepPlan {
+    /// The step name.
+    pub name: String,
+    /// Items per chunk.
+    pub chunk_size: u32,
+    /// The reader.
+    pub reader: PluginPlan,
+    /// The optional processor.
+    pub processor: Option<PluginPlan>,
+    /// The writer.
+    pub writer: PluginPlan,
+}
+
+/// A resolved, compiled and pre-linked plugin.
+#[derive(Debug, Clone)]
+pub struct PluginPlan {
+    /// How job.yaml referred to it (`csv-reader@1.0.0`, `path plugins/x.wasm`).
+    pub label: String,
+    /// sha256 of the component.
+    pub digest: String,
+    /// The prepared component.
+    pub prepared: Prepared,
+    /// The plugin's `config` (`{}` when absent).
+    pub config: Value,
+}
+
+/// Everything wrong with a job, reported together.
+#[derive(Debug)]
+pub struct PlanErrors {
+    /// The problems, in file order.
+    pub problems: Vec<Diagnostic>,
+}
+
+impl fmt::Display for PlanErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(f, "{n} problem{} in the job:", if n == 1 { "" } else { "s" })?;
+        for p in &self.problems {
+            writeln!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PlanErrors {}
+
+/// Why planning could not even be attempted (not the job's fault).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFailure {
+    /// The job has problems; fix the file.
+    #[error("{0}")]
+    Invalid(PlanErrors),
+    /// The repository could not be read.
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Inputs besides the spec.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// `--param name=value[,type[,identifying]]` values, in order.
+    pub params: Vec<(String, String)>,
+    /// `--workdir`; default: the folder of job.yaml.
+    pub workdir: Option<PathBuf>,
+}
+
+struct Collector<'a> {
+    file: &'a Path,
+    problems: Vec<Diagnostic>,
+}
+
+impl Collector<'_> {
+    fn push(&mut self, at: (u64, u64), field: String, message: String, hint: Option<String>) {
+        self.problems.push(Diagnostic {
+            file: self.file.to_path_buf(),
+            line: at.0,
+            column: at.1,
+            field,
+            message,
+            hint,
+        });
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// Validates `spec` and compiles its plugins. `file` is job.yaml's path.
+pub async fn compile<R: JobRepository>(
+    spec: JobSpec,
+    file: &Path,
+    options: &PlanOptions,
+    repo: &R,
+    runtime: &PluginRuntime,
+) -> Result<JobPlan, PlanFailure> {
+    let mut c = Collector {
+        file,
+        problems: Vec::new(),
+    };
+    let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+
+    if !valid_name(&spec.name.value) {
+        c.push(
+            location(&spec.name),
+            "name".into(),
+            format!("`{}` is not a valid job name", spec.name.value),
+            Some("use 1-100 letters, digits, `.`, `_` or `-`".into()),
+        );
+    }
+
+    let params = plan_params(&spec, options, &mut c);
+
+    let workdir = options.workdir.clone().unwrap_or_else(|| base.clone());
+    let workdir = match std::fs::canonicalize(&workdir) {
+        Ok(dir) if dir.is_dir() => Some(dir),
+        _ => {
+            c.push(
+                (0, 0),
+                "workdir".into(),
+                format!("work directory `{}` does not exist or is not a directory", workdir.display()),
+                Some("create it, or pass an existing one with `--workdir DIR`".into()),
+            );
+            None
+        }
+    };
+
+    if spec.steps.value.is_empty() {
+        c.push(
+            location(&spec.steps),
+            "steps".into(),
+            "the job has no steps".into(),
+            Some("add at least one step with a `chunk` section".into()),
+        );
+    }
+
+    let mut resolver = Resolver {
+        repo,
+        runtime,
+        base: &base,
+        cache: HashMap::new(),
+    };
+    let mut names = HashSet::new();
+    let mut steps = Vec::new();
+    for (i, step) in spec.steps.value.iter().enumerate() {
+        let field = format!("steps[{i}]");
+        let name = &step.name.value;
+        if !valid_name(name) {
+            c.push(
+                location(&step.name),
+                format!("{field}.name"),
+                format!("`{name}` is not a valid step name"),
+                Some("use 1-100 letters, digits, `.`, `_` or `-`".into()),
+            );
+        } else if !names.insert(name.clone()) {
+            c.push(
+                location(&step.name),
+                format!("{field}.name"),
+                format!("step name `{name}` is used twice"),
+                Some("step names must be unique within a job".into()),
+            );
+        }
+        let chunk = &step.chunk.value;
+        let size = chunk.size.value;
+        if !(1..=MAX_CHUNK_SIZE).contains(&size) {
+            c.push(
+                location(&chunk.size),
+                format!("{field}.chunk.size"),
+                format!("chunk size {size} is out of range"),
+                Some(format!("use a whole number from 1 to {MAX_CHUNK_SIZE}; 100-5000 suits most jobs")),
+            );
+        }
+        let reader = resolver
+            .resolve(&chunk.reader, Role::Reader, format!("{field}.chunk.reader"), &mut c)
+            .await?;
+        let processor = match &chunk.processor {
+            Some(p) => {
+                resolver
+                    .resolve(p, Role::Processor, format!("{field}.chunk.processor"), &mut c)
+                    .await?
+            }
+            None => None,
+        };
+        let writer = resolver
+            .resolve(&chunk.writer, Role::Writer, format!("{field}.chunk.writer"), &mut c)
+            .await?;
+        if let (Some(reader), Some(writer)) = (reader, writer) {
+            steps.push(StepPlan {
+                name: name.clone(),
+                chunk_size: u32::try_from(size.clamp(1, MAX_CHUNK_SIZE)).unwrap_or(1),
+                reader,
+                processor,
+                writer,
+            });
+        }
+    }
+
+    if !c.problems.is_empty() {
+        c.problems.sort_by_key(|p| (p.line == 0, p.line, p.column));
+        return Err(PlanFailure::Invalid(PlanErrors {
+            problems: c.problems,
+        }));
+    }
+    Ok(JobPlan {
+        name: spec.name.value,
+        file: file.to_path_buf(),
+        workdir: workdir.unwrap_or(base),
+        params,
+        steps,
+    })
+}
+
+fn plan_params(spec: &JobSpec, options: &PlanOptions, c: &mut Collector<'_>) -> JobParameters {
+    let mut params = JobParameters::new();
+    for (name, value) in &spec.params {
+        let text = match &value.value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => {
+                c.push(
+                    location(value),
+                    format!("params.{name}"),
+                    "a parameter value must be a single value, not a list or map".into(),
+                    Some("write `value[,type[,identifying]]`, e.g. `2026-11-21,date`".into()),
+                );
+                continue;
+            }
+        };
+        match JobParameter::parse_notation(name, &text) {
+            Ok(p) => params.insert(name.clone(), p),
+            Err(e) => c.push(location(value), format!("params.{name}"), e.reason, None),
+        }
+    }
+    for (name, text) in &options.params {
+        match JobParameter::parse_notation(name, text) {
+            Ok(p) => params.insert(name.clone(), p),
+            Err(e) => c.push(
+                (0, 0),
+                format!("--param {name}"),
+                e.reason,
+                Some("the notation is `--param name=value[,type[,identifying]]`".into()),
+            ),
+        }
+    }
+    params
+}
+
+struct Resolver<'a, R> {
+    repo: &'a R,
+    runtime: &'a PluginRuntime,
+    base: &'a Path,
+    /// Components already prepared in this plan, by digest.
+    cache: HashMap<String, Prepared>,
+}
+
+impl<R: JobRepository> Resolver<'_, R> {
+    async fn resolve(
+        &mut self,
+        r: &Spanned<PluginRef>,
+        role: Role,
+        field: String,
+        c: &mut Collector<'_>,
+    ) -> Result<Option<PluginPlan>, RepositoryError> {
+        let at = location(r);
+        let spec = &r.value;
+        let config = spec.config.clone().unwrap_or(Value::Object(Default::default()));
+        if !config.is_object() {
+            c.push(at, format!("{field}.config"), "`config` must be a map".into(), None);
+        }
+        let (label, digest, wasm, at) = match (&spec.plugin, &spec.path) {
+            (Some(_), Some(_)) | (None, None) => {
+                c.push(
+                    at,
+                    field,
+                    "give exactly one of `plugin` (a registered name) or `path` (a .wasm file)".into(),
+                    Some(format!("for example `{}: {{ plugin: NAME }}`", role.world())),
+                );
+                return Ok(None);
+            }
+            (Some(name), None) => {
+                let at = location(name);
+                let (n, version) = match name.value.split_once('@') {
+                    Some((n, v)) => (n, Some(v)),
+                    None => (name.value.as_str(), None),
+                };
+                let Some(record) = self.repo.find_plugin(n, version).await? else {
+                    let known: BTreeMap<String, String> = self
+                        .repo
+                        .list_plugins()
+                        .await?
+                        .into_iter()
+                        .map(|p| (p.name, p.world))
+                        .collect();
+                    let known = if known.is_empty() {
+                        "none are registered yet".to_owned()
+                    } else {
+                        format!(
+                            "registered: {}",
+                            known.iter().map(|(n, w)| format!("{n} ({w})")).collect::<Vec<_>>().join(", ")
+                        )
+                    };
+                    let what = match version {
+                        Some(v) => format!("plugin `{n}` version `{v}` is not registered"),
+                        None => format!("plugin `{n}` is not registered"),
+                    };
+                    c.push(
+                        at,
+                        format!("{field}.plugin"),
+                        what,
+                        Some(format!(
+                            "register it with `batch-host plugin register FILE.wasm --name {n}`, or use `path: FILE.wasm`; {known}"
+                        )),
+                    );
+                    return Ok(None);
+                };
+                let label = format!("{}@{}", record.name, record.version);
+                (label, record.digest, None, at)
+            }
+            (None, Some(path)) => {
+                let at = location(path);
+                let full = self.base.join(&path.value);
+                match std::fs::read(&full) {
+                    Ok(bytes) => (format!("path {}", path.value), digest(&bytes), Some(bytes), at),
+                    Err(e) => {
+                        c.push(
+                            at,
+                            format!("{field}.path"),
+                            format!("cannot read component `{}`: {e}", full.display()),
+                            Some("paths are relative to the folder of job.yaml".into()),
+                        );
+                        return Ok(None);
+                    }
+                }
+            }
+        };
+        let prepared = match self.prepare(&digest, wasm).await? {
+            Ok(p) => p,
+            Err(message) => {
+                c.push(at, field, format!("{label}: {message}"), None);
+                return Ok(None);
+            }
+        };
+        if prepared.role() != role {
+            c.push(
+                at,
+                field,
+                format!("{label} is a {} plugin, but is used as the {}", prepared.role(), role.world()),
+                Some(format!("use a component that exports the `{}` world here", role.world())),
+            );
+            return Ok(None);
+        }
+        Ok(Some(PluginPlan {
+            label,
+            digest,
+            prepared,
+            config,
+        }))
+    }
+
+    /// Loads the host's own precompiled artifact for `digest`, or compiles the component and
+    /// stores the artifact for next time. `Ok(Err(_))` is a problem with the component itself.
+    async fn prepare(
+        &mut self,
+        digest: &str,
+        wasm: Option<Vec<u8>>,
+    ) -> Result<Result<Prepared, String>, RepositoryError> {
+        if let Some(p) = self.cache.get(digest) {
+            return Ok(Ok(p.clone()));
+        }
+        let engine = self.runtime.engine_hash().to_owned();
+        if let Some((artifact, world)) = self.repo.plugin_artifact(digest, &engine).await? {
+            if let Some(role) = Role::from_world(&world)
+                && let Ok(p) = self.runtime.load(&artifact, role)
+            {
+                self.cache.insert(digest.to_owned(), p.clone());
+                return Ok(Ok(p));
+            }
+        }
+        let wasm = match wasm {
+            Some(w) => w,
+            None => match self.repo.plugin_wasm(digest).await? {
+                Some(w) => w,
+                None => return Ok(Err(format!("component {digest} is missing from the registry"))),
+            },
+        };
+        match self.runtime.compile(&wasm) {
+            Ok(compiled) => {
+                self.repo
+                    .put_plugin_artifact(digest, &engine, compiled.role.world(), &compiled.artifact)
+                    .await?;
+                self.cache.insert(digest.to_owned(), compiled.prepared.clone());
+                Ok(Ok(compiled.prepared))
+            }
+            Err(e) => Ok(Err(e.to_string())),
+        }
+    }
+
+}

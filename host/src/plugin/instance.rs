@@ -1,0 +1,424 @@
+//! Plugin instances: one `Store` each, with a WASI context that sees one directory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wasmtime::Store;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{log, processor, reader, types, writer};
+use super::Prepared;
+use crate::domain::{ExecutionContext, ItemError, JobParameters};
+
+/// Captured guest output kept for error messages (a guest panic prints there before trapping).
+const OUTPUT_CAPACITY: usize = 1 << 20;
+
+/// Why a plugin call did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginError {
+    /// The plugin returned an error.
+    #[error("{0}")]
+    Failed(ItemError),
+    /// The guest trapped (panic, out-of-bounds access, …). The instance is unusable afterwards.
+    #[error("wasm.trap: {0}")]
+    Trap(String),
+}
+
+impl PluginError {
+    /// The error as a kind and message, for exit messages and policies (`wasm.trap` for traps).
+    pub fn to_item_error(&self) -> ItemError {
+        match self {
+            PluginError::Failed(e) => e.clone(),
+            PluginError::Trap(m) => ItemError::new("wasm.trap", m.clone()),
+        }
+    }
+}
+
+/// What a plugin learns before its first call.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// The `config` section as JSON.
+    pub config: serde_json::Value,
+    /// The job parameters.
+    pub params: JobParameters,
+    /// The job name.
+    pub job_name: String,
+    /// The step name.
+    pub step_name: String,
+}
+
+/// The directory a plugin instance may see, and its label for logs.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    workdir: PathBuf,
+    label: Arc<str>,
+}
+
+impl Sandbox {
+    pub(super) fn new(workdir: PathBuf, label: String) -> Self {
+        Sandbox {
+            workdir,
+            label: label.into(),
+        }
+    }
+}
+
+/// Per-instance store data.
+pub struct PluginState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    label: Arc<str>,
+    stderr: MemoryOutputPipe,
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for PluginState {}
+
+impl log::Host for PluginState {
+    fn log(&mut self, level: log::Level, message: String, fields: Vec<(String, String)>) {
+        guest_log(&self.label, level, &message, &fields);
+    }
+}
+
+/// Forwards a guest log record to `tracing`, tagged with the plugin label.
+fn guest_log(plugin: &str, level: log::Level, message: &str, fields: &[(String, String)]) {
+    let fields = if fields.is_empty() {
+        String::new()
+    } else {
+        fields
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match level {
+        log::Level::Trace => tracing::trace!(target: "batch.plugin", plugin, %fields, "{message}"),
+        log::Level::Debug => tracing::debug!(target: "batch.plugin", plugin, %fields, "{message}"),
+        log::Level::Info => tracing::info!(target: "batch.plugin", plugin, %fields, "{message}"),
+        log::Level::Warn => tracing::warn!(target: "batch.plugin", plugin, %fields, "{message}"),
+        log::Level::Error => tracing::error!(target: "batch.plugin", plugin, %fields, "{message}"),
+    }
+}
+
+fn new_store(pre: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Store<PluginState>> {
+    let engine = match pre {
+        Prepared::Reader(p) => p.engine(),
+        Prepared::Processor(p) => p.engine(),
+        Prepared::Writer(p) => p.engine(),
+    };
+    let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+    let mut wasi = WasiCtx::builder();
+    // No environment, no arguments, no network, no inherited stdio: one directory, mapped to
+    // the guest's current directory so relative paths in plugin configs just work.
+    wasi.preopened_dir(&sandbox.workdir, ".", FsPerms::ReadWrite)?
+        .stdout(MemoryOutputPipe::new(OUTPUT_CAPACITY))
+        .stderr(stderr.clone());
+    Ok(Store::new(
+        engine,
+        PluginState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            label: sandbox.label.clone(),
+            stderr,
+        },
+    ))
+}
+
+/// Turns the two-level result of an export call into `PluginError`.
+fn flatten<T>(
+    store: &Store<PluginState>,
+    r: wasmtime::Result<Result<T, types::PluginError>>,
+) -> Result<T, PluginError> {
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(PluginError::Failed(ItemError::new(e.kind, e.message))),
+        Err(trap) => Err(trap_error(store, &trap)),
+    }
+}
+
+fn trap_error(store: &Store<PluginState>, err: &wasmtime::Error) -> PluginError {
+    let mut message = match err.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{err:#}"),
+    };
+    let stderr = store.data().stderr.contents();
+    let tail = String::from_utf8_lossy(&stderr);
+    let tail = tail.trim();
+    if !tail.is_empty() {
+        let start = tail.len().saturating_sub(2000);
+        let start = (start..tail.len()).find(|i| tail.is_char_boundary(*i)).unwrap_or(0);
+        message.push_str(&format!("; guest stderr: {}", &tail[start..]));
+    }
+    PluginError::Trap(message)
+}
+
+fn wire_setup(setup: &Setup) -> types::PluginSetup {
+    types::PluginSetup {
+        config: setup.config.to_string(),
+        params: setup
+            .params
+            .iter()
+            .map(|(name, p)| types::JobParameter {
+                name: name.to_owned(),
+                value: p.value.clone(),
+                type_: p.kind.java_class().to_owned(),
+                identifying: p.identifying,
+            })
+            .collect(),
+        job_name: setup.job_name.clone(),
+        step_name: setup.step_name.clone(),
+    }
+}
+
+fn wire_context(ctx: &ExecutionContext) -> Vec<types::ContextEntry> {
+    ctx.iter()
+        .map(|(k, v)| types::ContextEntry {
+            key: k.to_owned(),
+            value: v.to_string(),
+        })
+        .collect()
+}
+
+fn domain_context(entries: Vec<types::ContextEntry>) -> Result<ExecutionContext, PluginError> {
+    let mut ctx = ExecutionContext::new();
+    for e in entries {
+        let value = serde_json::from_str(&e.value).map_err(|err| {
+            PluginError::Failed(ItemError::new(
+                "plugin.protocol",
+                format!("update() returned key `{}` whose value is not JSON: {err}", e.key),
+            ))
+        })?;
+        ctx.put(e.key, value);
+    }
+    Ok(ctx)
+}
+
+/// One batch of read outcomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadBatch {
+    /// Items or per-item errors, in input order.
+    pub outcomes: Vec<Result<Vec<u8>, ItemError>>,
+    /// The input is exhausted.
+    pub end: bool,
+}
+
+/// What the processor did with one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessOutcome {
+    /// Passed on (possibly transformed).
+    Item(Vec<u8>),
+    /// Filtered out.
+    Filtered,
+    /// Failed.
+    Error(ItemError),
+}
+
+/// Generates `init` and the ItemStream calls shared by readers and writers.
+macro_rules! common_calls {
+    ($bindings:ident) => {
+        /// Calls `init` with the plugin's config and the job parameters.
+        pub async fn init(&mut self, setup: &Setup) -> Result<(), PluginError> {
+            let r = self
+                .bindings
+                .batch_plugin_lifecycle()
+                .call_init(&mut self.store, &wire_setup(setup))
+                .await;
+            flatten(&self.store, r)
+        }
+    };
+    (stream $bindings:ident) => {
+        common_calls!($bindings);
+
+        /// ItemStream `open` with the last committed context.
+        pub async fn open(&mut self, ctx: &ExecutionContext) -> Result<(), PluginError> {
+            let r = self
+                .bindings
+                .batch_plugin_item_stream()
+                .call_open(&mut self.store, &wire_context(ctx))
+                .await;
+            flatten(&self.store, r)
+        }
+
+        /// ItemStream `update`: the state to commit with the current chunk.
+        pub async fn update(&mut self) -> Result<ExecutionContext, PluginError> {
+            let r = self
+                .bindings
+                .batch_plugin_item_stream()
+                .call_update(&mut self.store)
+                .await;
+            domain_context(flatten(&self.store, r)?)
+        }
+
+        /// ItemStream `close`.
+        pub async fn close(&mut self) -> Result<(), PluginError> {
+            let r = self
+                .bindings
+                .batch_plugin_item_stream()
+                .call_close(&mut self.store)
+                .await;
+            flatten(&self.store, r)
+        }
+    };
+}
+
+/// Instantiates `$pre` of world `$world` into a fresh store.
+macro_rules! instantiate {
+    ($prepared:expr, $sandbox:expr, $variant:ident) => {{
+        let Prepared::$variant(pre) = $prepared else {
+            anyhow::bail!("component is a {}, not a {}", $prepared.role(), stringify!($variant));
+        };
+        let mut store = new_store($prepared, $sandbox)?;
+        let bindings = pre.instantiate_async(&mut store).await?;
+        Ok(Self { store, bindings })
+    }};
+}
+
+/// A running reader.
+pub struct ReaderInstance {
+    store: Store<PluginState>,
+    bindings: reader::Reader,
+}
+
+impl ReaderInstance {
+    /// Instantiates a prepared reader.
+    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Self> {
+        instantiate!(prepared, sandbox, Reader)
+    }
+
+    common_calls!(stream reader);
+
+    /// Reads up to `max` items in one call.
+    pub async fn read_batch(&mut self, max: u32) -> Result<ReadBatch, PluginError> {
+        use reader::exports::batch::plugin::item_reader::ReadOutcome;
+        let r = self
+            .bindings
+            .batch_plugin_item_reader()
+            .call_read_batch(&mut self.store, max)
+            .await;
+        let batch = flatten(&self.store, r.map(Ok))?;
+        Ok(ReadBatch {
+            outcomes: batch
+                .outcomes
+                .into_iter()
+                .map(|o| match o {
+                    ReadOutcome::Item(item) => Ok(item),
+                    ReadOutcome::Error(e) => Err(ItemError::new(e.kind, e.message)),
+                })
+                .collect(),
+            end: batch.end,
+        })
+    }
+}
+
+/// A running processor.
+pub struct ProcessorInstance {
+    store: Store<PluginState>,
+    bindings: processor::Processor,
+}
+
+impl ProcessorInstance {
+    /// Instantiates a prepared processor.
+    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Self> {
+        instantiate!(prepared, sandbox, Processor)
+    }
+
+    common_calls!(processor);
+
+    /// Processes a batch of items; one outcome per input.
+    pub async fn process_batch(
+        &mut self,
+        items: &[Vec<u8>],
+    ) -> Result<Vec<ProcessOutcome>, PluginError> {
+        use processor::exports::batch::plugin::item_processor::ProcessOutcome as O;
+        let r = self
+            .bindings
+            .batch_plugin_item_processor()
+            .call_process_batch(&mut self.store, items)
+            .await;
+        let outcomes = flatten(&self.store, r.map(Ok))?;
+        if outcomes.len() != items.len() {
+            return Err(PluginError::Failed(ItemError::new(
+                "plugin.protocol",
+                format!(
+                    "process-batch returned {} outcomes for {} items",
+                    outcomes.len(),
+                    items.len()
+                ),
+            )));
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| match o {
+                O::Item(item) => ProcessOutcome::Item(item),
+                O::Filtered => ProcessOutcome::Filtered,
+                O::Error(e) => ProcessOutcome::Error(ItemError::new(e.kind, e.message)),
+            })
+            .collect())
+    }
+}
+
+/// A running writer.
+pub struct WriterInstance {
+    store: Store<PluginState>,
+    bindings: writer::Writer,
+}
+
+impl WriterInstance {
+    /// Instantiates a prepared writer.
+    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Self> {
+        instantiate!(prepared, sandbox, Writer)
+    }
+
+    common_calls!(stream writer);
+
+    /// Writes one chunk.
+    pub async fn write(&mut self, items: &[Vec<u8>]) -> Result<(), PluginError> {
+        let r = self
+            .bindings
+            .batch_plugin_item_writer()
+            .call_write(&mut self.store, items)
+            .await;
+        flatten(&self.store, r)
+    }
+
+    /// ChunkListener `before-chunk`.
+    pub async fn before_chunk(&mut self) -> Result<(), PluginError> {
+        let r = self
+            .bindings
+            .batch_plugin_chunk_listener()
+            .call_before_chunk(&mut self.store)
+            .await;
+        flatten(&self.store, r)
+    }
+
+    /// ChunkListener `after-chunk`: the chunk committed.
+    pub async fn after_chunk(&mut self) -> Result<(), PluginError> {
+        let r = self
+            .bindings
+            .batch_plugin_chunk_listener()
+            .call_after_chunk(&mut self.store)
+            .await;
+        flatten(&self.store, r)
+    }
+
+    /// ChunkListener `after-chunk-error`: the chunk rolled back.
+    pub async fn after_chunk_error(&mut self) -> Result<(), PluginError> {
+        let r = self
+            .bindings
+            .batch_plugin_chunk_listener()
+            .call_after_chunk_error(&mut self.store)
+            .await;
+        flatten(&self.store, r)
+    }
+}
+

@@ -1,0 +1,261 @@
+//! Plugins: WebAssembly components run by wasmtime. The only module that touches wasmtime.
+//!
+//! Lifecycle tiers:
+//! - process-wide: [`PluginRuntime`] (the `Engine` and the `Linker`, built once);
+//! - per plan: [`Prepared`] (a component compiled or loaded from its precompiled artifact and
+//!   pre-linked, cheap to clone);
+//! - per step execution: [`ReaderInstance`], [`ProcessorInstance`], [`WriterInstance`], each with
+//!   its own `Store`, so a trap in one plugin poisons only that plugin's store.
+//!
+//! Every call returns `Result<_, PluginError>`: [`PluginError::Failed`] is the plugin's own
+//! error (`{kind, message}`), [`PluginError::Trap`] a trap (guest panic, bad memory access, …),
+//! always fatal for the instance.
+
+mod bindings;
+mod instance;
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+pub use instance::{
+    PluginError, ProcessOutcome, ProcessorInstance, ReadBatch, ReaderInstance, Sandbox, Setup,
+    WriterInstance,
+};
+
+use instance::PluginState;
+
+/// The role a component plays, determined by the world it exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Exports `batch:plugin/item-reader` (world `reader`).
+    Reader,
+    /// Exports `batch:plugin/item-processor` (world `processor`).
+    Processor,
+    /// Exports `batch:plugin/item-writer` (world `writer`).
+    Writer,
+}
+
+impl Role {
+    /// The WIT world name.
+    pub fn world(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Processor => "processor",
+            Role::Writer => "writer",
+        }
+    }
+
+    /// Parses a world name.
+    pub fn from_world(s: &str) -> Option<Role> {
+        match s {
+            "reader" => Some(Role::Reader),
+            "processor" => Some(Role::Processor),
+            "writer" => Some(Role::Writer),
+            _ => None,
+        }
+    }
+
+    fn interface(self) -> &'static str {
+        match self {
+            Role::Reader => "batch:plugin/item-reader@",
+            Role::Processor => "batch:plugin/item-processor@",
+            Role::Writer => "batch:plugin/item-writer@",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.world())
+    }
+}
+
+/// Why a file cannot be used as a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidPlugin {
+    /// Not a WebAssembly component (a core module, or not wasm at all).
+    #[error(
+        "not a WebAssembly component: {0}; build the plugin for the `wasm32-wasip2` target (see docs/plugins.md)"
+    )]
+    NotAComponent(String),
+    /// A component, but not one of our worlds.
+    #[error(
+        "the component exports none of the batch:plugin@0.1.0 worlds (reader, processor, writer); it exports: {0}"
+    )]
+    WrongWorld(String),
+    /// Exports more than one role.
+    #[error("the component exports several roles ({0}); a plugin plays exactly one role")]
+    SeveralRoles(String),
+    /// Could not be compiled or linked.
+    #[error("the component cannot be linked: {0}")]
+    Link(String),
+}
+
+/// A component compiled and pre-linked for one role. Cheap to clone.
+#[derive(Clone)]
+pub enum Prepared {
+    /// A reader.
+    Reader(bindings::reader::ReaderPre<PluginState>),
+    /// A processor.
+    Processor(bindings::processor::ProcessorPre<PluginState>),
+    /// A writer.
+    Writer(bindings::writer::WriterPre<PluginState>),
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Prepared({})", self.role())
+    }
+}
+
+impl Prepared {
+    /// The role.
+    pub fn role(&self) -> Role {
+        match self {
+            Prepared::Reader(_) => Role::Reader,
+            Prepared::Processor(_) => Role::Processor,
+            Prepared::Writer(_) => Role::Writer,
+        }
+    }
+}
+
+/// A freshly validated and compiled component.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The role its world gives it.
+    pub role: Role,
+    /// Precompiled native code for this engine.
+    pub artifact: Vec<u8>,
+    /// The prepared component.
+    pub prepared: Prepared,
+}
+
+/// The wasmtime engine and linker shared by every plugin of the process.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    engine_hash: String,
+}
+
+impl fmt::Debug for PluginRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PluginRuntime(engine {})", self.engine_hash)
+    }
+}
+
+/// sha256 of `bytes`, hex.
+pub fn digest(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl PluginRuntime {
+    /// Builds the engine (component model on, the p3 concurrency machinery off, which makes
+    /// calls several times cheaper) and links WASI plus our `log` import.
+    pub fn new() -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true).concurrency_support(false);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        bindings::types::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
+        bindings::log::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let engine_hash = format!("wasmtime-48-{:016x}", hasher.finish());
+        Ok(PluginRuntime {
+            engine,
+            linker,
+            engine_hash,
+        })
+    }
+
+    /// Identifies this engine's configuration; precompiled artifacts are keyed by it.
+    pub fn engine_hash(&self) -> &str {
+        &self.engine_hash
+    }
+
+    /// Validates that `wasm` is a component of one of our worlds, compiles it and links it.
+    pub fn compile(&self, wasm: &[u8]) -> Result<Compiled, InvalidPlugin> {
+        if !wasmparser_is_component(wasm) {
+            let what = if wasm.starts_with(b"\0asm") {
+                "it is a core WebAssembly module".to_owned()
+            } else {
+                "it does not start with the WebAssembly magic bytes".to_owned()
+            };
+            return Err(InvalidPlugin::NotAComponent(what));
+        }
+        let component = Component::new(&self.engine, wasm)
+            .map_err(|e| InvalidPlugin::NotAComponent(format!("{e:#}")))?;
+        let role = self.role_of(&component)?;
+        let prepared = self.prepare(&component, role)?;
+        let artifact = component
+            .serialize()
+            .map_err(|e| InvalidPlugin::Link(format!("{e:#}")))?;
+        Ok(Compiled {
+            role,
+            artifact,
+            prepared,
+        })
+    }
+
+    /// Loads a precompiled artifact this host produced with [`compile`](Self::compile).
+    ///
+    /// Artifacts come only from the repository's `BH_PLUGIN_ARTIFACT` table, written by the host
+    /// itself and keyed by [`engine_hash`](Self::engine_hash); never from users.
+    pub fn load(&self, artifact: &[u8], role: Role) -> Result<Prepared, InvalidPlugin> {
+        // SAFETY: `artifact` was produced by `Component::serialize` in `compile` with an engine of
+        // the same configuration (the key includes `engine_hash`), and is stored in the host's own
+        // repository table; users have no way to supply one.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(&self.engine, artifact) }
+            .map_err(|e| InvalidPlugin::Link(format!("{e:#}")))?;
+        self.prepare(&component, role)
+    }
+
+    fn role_of(&self, component: &Component) -> Result<Role, InvalidPlugin> {
+        let ty = component.component_type();
+        let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_owned()).collect();
+        let roles: Vec<Role> = [Role::Reader, Role::Processor, Role::Writer]
+            .into_iter()
+            .filter(|r| exports.iter().any(|e| e.starts_with(r.interface())))
+            .collect();
+        match roles.as_slice() {
+            [role] => Ok(*role),
+            [] => Err(InvalidPlugin::WrongWorld(if exports.is_empty() {
+                "nothing".into()
+            } else {
+                exports.join(", ")
+            })),
+            many => Err(InvalidPlugin::SeveralRoles(
+                many.iter().map(|r| r.world()).collect::<Vec<_>>().join(", "),
+            )),
+        }
+    }
+
+    fn prepare(&self, component: &Component, role: Role) -> Result<Prepared, InvalidPlugin> {
+        let link = |e: wasmtime::Error| InvalidPlugin::Link(format!("{e:#}"));
+        let pre = self.linker.instantiate_pre(component).map_err(link)?;
+        Ok(match role {
+            Role::Reader => Prepared::Reader(bindings::reader::ReaderPre::new(pre).map_err(link)?),
+            Role::Processor => {
+                Prepared::Processor(bindings::processor::ProcessorPre::new(pre).map_err(link)?)
+            }
+            Role::Writer => Prepared::Writer(bindings::writer::WriterPre::new(pre).map_err(link)?),
+        })
+    }
+
+    /// A sandbox description for a plugin instance: the one directory it may see.
+    pub fn sandbox(&self, workdir: &Path, label: String) -> Sandbox {
+        Sandbox::new(workdir.to_path_buf(), label)
+    }
+}
+
+/// True when `bytes` start with the component-model binary header (`\0asm` + layer 1).
+fn wasmparser_is_component(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && &bytes[0..4] == b"\0asm" && bytes[6..8] == [0x01, 0x00]
+}

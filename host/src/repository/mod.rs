@@ -1,0 +1,221 @@
+//! The job repository: Spring Batch's `BATCH_*` metadata tables plus batch-host's plugin registry.
+//!
+//! [`JobRepository`] speaks Spring Batch's vocabulary; [`SqlRepository`] implements it with sqlx
+//! for two backends, SQLite (the default, a file) and PostgreSQL (for several hosts sharing one
+//! repository). This is the only module that touches SQL. Migrations run automatically on
+//! connect: `0001` is the Spring Batch 5 schema, `0002` batch-host's own tables.
+
+mod sql;
+
+pub use sql::SqlRepository;
+
+use crate::domain::{Id, JobExecution, JobInstance, JobParameters, StepExecution, Timestamp};
+
+/// Why a repository operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError {
+    /// The repository URL is not one we understand.
+    #[error("unsupported repository URL `{0}`: use `sqlite:PATH` or `postgres://USER@HOST/DB`")]
+    BadUrl(String),
+    /// The database could not be reached or a statement failed.
+    #[error("repository database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema migrations failed.
+    #[error("repository migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// Someone else updated the row since we read it (Spring's optimistic locking).
+    #[error("{what} {id} was modified concurrently (version {version} is stale)")]
+    StaleVersion {
+        /// `job execution` or `step execution`.
+        what: &'static str,
+        /// The row id.
+        id: Id,
+        /// The version we held.
+        version: i64,
+    },
+    /// Another execution of the same JobInstance is still running.
+    #[error(
+        "job `{job_name}` is already running as execution {execution_id}; wait for it to finish, or stop it first"
+    )]
+    ExecutionRunning {
+        /// The job.
+        job_name: String,
+        /// The running execution.
+        execution_id: Id,
+    },
+    /// The JobInstance already completed (or was abandoned) and cannot run again.
+    #[error(
+        "job `{job_name}` with these identifying parameters already completed (instance {instance_id}, execution {execution_id}, {status}); run it with new parameters to start a new instance"
+    )]
+    InstanceComplete {
+        /// The job.
+        job_name: String,
+        /// The instance.
+        instance_id: Id,
+        /// The completed execution.
+        execution_id: Id,
+        /// COMPLETED or ABANDONED.
+        status: String,
+    },
+    /// A stored status value is unknown.
+    #[error("stored status `{0}` is not a Spring Batch status")]
+    BadStatus(String),
+    /// A stored ExecutionContext is not valid JSON.
+    #[error("stored execution context of {what} {id} is corrupt: {source}")]
+    CorruptContext {
+        /// `job execution` or `step execution`.
+        what: &'static str,
+        /// The row id.
+        id: Id,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+}
+
+/// A registered plugin: a name and version that point at a component digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginRecord {
+    /// The registry name, such as `csv-reader`.
+    pub name: String,
+    /// The version label.
+    pub version: String,
+    /// sha256 of the component bytes, hex.
+    pub digest: String,
+    /// The world the component exports: `reader`, `processor` or `writer`.
+    pub world: String,
+    /// Size of the component in bytes.
+    pub size: i64,
+    /// When it was registered.
+    pub registered_at: Timestamp,
+}
+
+/// Spring Batch's `JobRepository`, plus the plugin registry storage.
+#[allow(async_fn_in_trait, reason = "used generically, never as a trait object")]
+pub trait JobRepository {
+    /// Spring Batch's `createJobExecution`, in one transaction: finds or creates the
+    /// JobInstance of `job_name` with the identifying `params`, refuses to start while another
+    /// execution of it is running or after it completed, and inserts a new JobExecution in
+    /// status STARTING with its parameters and the job ExecutionContext of the previous execution.
+    async fn create_job_execution(
+        &self,
+        job_name: &str,
+        params: &JobParameters,
+    ) -> Result<JobExecution, RepositoryError>;
+
+    /// All executions of an instance, newest first, with their parameters and contexts.
+    async fn job_executions(
+        &self,
+        instance: &JobInstance,
+    ) -> Result<Vec<JobExecution>, RepositoryError>;
+
+    /// Writes status, times and exit status (optimistic locking on `VERSION`).
+    async fn update_job_execution(&self, execution: &mut JobExecution)
+    -> Result<(), RepositoryError>;
+
+    /// The step executions of one job execution, oldest first, with their contexts.
+    async fn step_executions(
+        &self,
+        job_execution_id: Id,
+    ) -> Result<Vec<StepExecution>, RepositoryError>;
+
+    /// The most recent execution of `step_name` within any execution of `instance`.
+    async fn last_step_execution(
+        &self,
+        instance: &JobInstance,
+        step_name: &str,
+    ) -> Result<Option<StepExecution>, RepositoryError>;
+
+    /// Inserts a step execution and its (possibly inherited) context. Sets `step.id`.
+    async fn add_step_execution(&self, step: &mut StepExecution) -> Result<(), RepositoryError>;
+
+    /// Writes status, counters, exit status and the step's ExecutionContext in one transaction
+    /// (optimistic locking on `VERSION`). This is the chunk commit: the counters and the
+    /// ItemStream state of one chunk become durable together, or not at all.
+    async fn update_step_execution(&self, step: &mut StepExecution)
+    -> Result<(), RepositoryError>;
+
+    /// Stores component bytes (idempotent) and records `record` in the registry.
+    async fn register_plugin(
+        &self,
+        record: &PluginRecord,
+        wasm: &[u8],
+    ) -> Result<(), RepositoryError>;
+
+    /// The registered plugin `name`: the given version, or the most recently registered one.
+    async fn find_plugin(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Option<PluginRecord>, RepositoryError>;
+
+    /// All registered plugins, by name then registration time.
+    async fn list_plugins(&self) -> Result<Vec<PluginRecord>, RepositoryError>;
+
+    /// The component bytes for `digest`.
+    async fn plugin_wasm(&self, digest: &str) -> Result<Option<Vec<u8>>, RepositoryError>;
+
+    /// A precompiled artifact for `digest` built by an engine with configuration hash `engine`,
+    /// with the world it exports.
+    async fn plugin_artifact(
+        &self,
+        digest: &str,
+        engine: &str,
+    ) -> Result<Option<(Vec<u8>, String)>, RepositoryError>;
+
+    /// Stores a precompiled artifact (idempotent).
+    async fn put_plugin_artifact(
+        &self,
+        digest: &str,
+        engine: &str,
+        world: &str,
+        artifact: &[u8],
+    ) -> Result<(), RepositoryError>;
+}
+
+/// Splits a serialized context the way Spring Batch's `JdbcExecutionContextDao` does: up to
+/// 2500 characters in `SHORT_CONTEXT`; longer ones get a truncated preview there and the full
+/// text in `SERIALIZED_CONTEXT`.
+pub(crate) fn split_context(serialized: String) -> (String, Option<String>) {
+    const SHORT: usize = 2500;
+    if serialized.chars().count() <= SHORT {
+        (serialized, None)
+    } else {
+        let preview: String = serialized.chars().take(SHORT - 8).collect();
+        (format!("{preview} ..."), Some(serialized))
+    }
+}
+
+/// Truncates an exit message to the 2500 characters the column holds.
+pub(crate) fn exit_message(message: &str) -> String {
+    message.chars().take(2500).collect()
+}
+
+/// Which job parameters to record: the type, value and identifying flag of each.
+pub(crate) fn param_rows(params: &JobParameters) -> Vec<(String, String, String, String)> {
+    params
+        .iter()
+        .map(|(name, p)| {
+            (
+                name.to_owned(),
+                p.kind.java_class().to_owned(),
+                p.value.clone(),
+                if p.identifying { "Y" } else { "N" }.to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_contexts_are_split_like_spring() {
+        let (short, full) = split_context("x".repeat(2500));
+        assert_eq!((short.len(), full), (2500, None));
+        let (short, full) = split_context("y".repeat(3000));
+        assert_eq!(short.len(), 2492 + 4);
+        assert!(short.ends_with(" ..."));
+        assert_eq!(full.unwrap().len(), 3000);
+    }
+}

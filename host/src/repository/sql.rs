@@ -1,0 +1,575 @@
+//! [`JobRepository`] over sqlx for SQLite and PostgreSQL.
+//!
+//! Both backends run the same SQL text (sqlx-sqlite accepts `$N` placeholders); the `on_db!`
+//! macro instantiates each method body once per backend, so every query is type-checked against
+//! both drivers. What differs lives in [`Dialect`]: how a write transaction begins (SQLite takes
+//! the write lock up front with `BEGIN IMMEDIATE`), how ids are drawn from Spring's `*_SEQ`
+//! incrementers, and how a JobInstance row is locked.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, Postgres};
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Pool, Row, Transaction};
+
+use super::{JobRepository, PluginRecord, RepositoryError, exit_message, param_rows, split_context};
+use crate::domain::{
+    BatchStatus, ExecutionContext, ExitStatus, Id, JobExecution, JobInstance, JobParameter,
+    JobParameters, ParamType, StepExecution, Timestamp, now,
+};
+
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The SQL job repository. Cheap to clone (pools are shared).
+#[derive(Debug, Clone)]
+pub struct SqlRepository {
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend.
+macro_rules! on_db {
+    ($self:expr, $pool:ident => $body:expr) => {
+        match &$self.backend {
+            Backend::Sqlite($pool) => $body,
+            Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Spring's id incrementers.
+#[derive(Clone, Copy)]
+enum Seq {
+    Job,
+    JobExecution,
+    StepExecution,
+}
+
+impl Seq {
+    fn name(self) -> &'static str {
+        match self {
+            Seq::Job => "BATCH_JOB_SEQ",
+            Seq::JobExecution => "BATCH_JOB_EXECUTION_SEQ",
+            Seq::StepExecution => "BATCH_STEP_EXECUTION_SEQ",
+        }
+    }
+}
+
+/// What the two SQL dialects do differently.
+trait Dialect {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+/// Per-connection dialect operations.
+trait DialectConn {
+    /// The next value of a Spring Batch id sequence.
+    async fn next_id(&mut self, seq: Seq) -> Result<Id, sqlx::Error>;
+    /// Locks a JobInstance row until the transaction ends.
+    async fn lock_instance(&mut self, id: Id) -> Result<(), sqlx::Error>;
+}
+
+impl Dialect for Pool<Sqlite> {
+    type Db = Sqlite;
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl Dialect for Pool<Postgres> {
+    type Db = Postgres;
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
+impl DialectConn for SqliteConnection {
+    /// Spring's `SqliteMaxValueIncrementer`: insert a row, take its rowid, trim the table.
+    async fn next_id(&mut self, seq: Seq) -> Result<Id, sqlx::Error> {
+        let table = seq.name();
+        let insert = sqlx::AssertSqlSafe(format!("INSERT INTO {table} VALUES (NULL)"));
+        let id: i64 = sqlx::query(insert).execute(&mut *self).await?.last_insert_rowid();
+        let trim = sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE ID < $1"));
+        sqlx::query(trim).bind(id).execute(&mut *self).await?;
+        Ok(id)
+    }
+
+    async fn lock_instance(&mut self, _id: Id) -> Result<(), sqlx::Error> {
+        Ok(()) // BEGIN IMMEDIATE already holds SQLite's single write lock.
+    }
+}
+
+impl DialectConn for PgConnection {
+    async fn next_id(&mut self, seq: Seq) -> Result<Id, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT nextval('{}')", seq.name()));
+        sqlx::query_scalar(sql).fetch_one(&mut *self).await
+    }
+
+    async fn lock_instance(&mut self, id: Id) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT JOB_INSTANCE_ID FROM BATCH_JOB_INSTANCE WHERE JOB_INSTANCE_ID = $1 FOR UPDATE")
+            .bind(id)
+            .execute(&mut *self)
+            .await
+            .map(|_| ())
+    }
+}
+
+fn ts(t: Timestamp) -> NaiveDateTime {
+    t.naive_utc()
+}
+
+fn from_ts(t: NaiveDateTime) -> Timestamp {
+    t.and_utc()
+}
+
+fn status(s: Option<String>) -> Result<BatchStatus, RepositoryError> {
+    let s = s.unwrap_or_else(|| "UNKNOWN".into());
+    BatchStatus::from_str(&s).map_err(|_| RepositoryError::BadStatus(s))
+}
+
+fn context(
+    short: String,
+    long: Option<String>,
+    what: &'static str,
+    id: Id,
+) -> Result<ExecutionContext, RepositoryError> {
+    ExecutionContext::from_jackson_json(long.as_deref().unwrap_or(&short))
+        .map_err(|source| RepositoryError::CorruptContext { what, id, source })
+}
+
+const JOB_EXECUTION_COLUMNS: &str = "E.JOB_EXECUTION_ID, E.VERSION, E.CREATE_TIME, E.START_TIME, E.END_TIME, E.STATUS, E.EXIT_CODE, E.EXIT_MESSAGE, E.LAST_UPDATED, C.SHORT_CONTEXT, C.SERIALIZED_CONTEXT";
+
+const STEP_COLUMNS: &str = "S.STEP_EXECUTION_ID, S.JOB_EXECUTION_ID, S.STEP_NAME, S.VERSION, S.STATUS, S.EXIT_CODE, S.EXIT_MESSAGE, S.READ_COUNT, S.WRITE_COUNT, S.FILTER_COUNT, S.COMMIT_COUNT, S.ROLLBACK_COUNT, S.READ_SKIP_COUNT, S.PROCESS_SKIP_COUNT, S.WRITE_SKIP_COUNT, S.CREATE_TIME, S.START_TIME, S.END_TIME, S.LAST_UPDATED, C.SHORT_CONTEXT, C.SERIALIZED_CONTEXT";
+
+/// Maps a row selected with [`STEP_COLUMNS`] (works for both backends' row types).
+macro_rules! step_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        let id: i64 = row.try_get(0)?;
+        let short: Option<String> = row.try_get(19)?;
+        StepExecution {
+            id,
+            job_execution_id: row.try_get(1)?,
+            step_name: row.try_get(2)?,
+            version: row.try_get(3)?,
+            status: status(row.try_get(4)?)?,
+            exit_status: ExitStatus {
+                code: row.try_get::<Option<String>, _>(5)?.unwrap_or_default(),
+                description: row.try_get::<Option<String>, _>(6)?.unwrap_or_default(),
+            },
+            read_count: row.try_get::<Option<i64>, _>(7)?.unwrap_or(0),
+            write_count: row.try_get::<Option<i64>, _>(8)?.unwrap_or(0),
+            filter_count: row.try_get::<Option<i64>, _>(9)?.unwrap_or(0),
+            commit_count: row.try_get::<Option<i64>, _>(10)?.unwrap_or(0),
+            rollback_count: row.try_get::<Option<i64>, _>(11)?.unwrap_or(0),
+            read_skip_count: row.try_get::<Option<i64>, _>(12)?.unwrap_or(0),
+            process_skip_count: row.try_get::<Option<i64>, _>(13)?.unwrap_or(0),
+            write_skip_count: row.try_get::<Option<i64>, _>(14)?.unwrap_or(0),
+            create_time: from_ts(row.try_get(15)?),
+            start_time: row.try_get::<Option<NaiveDateTime>, _>(16)?.map(from_ts),
+            end_time: row.try_get::<Option<NaiveDateTime>, _>(17)?.map(from_ts),
+            last_updated: row.try_get::<Option<NaiveDateTime>, _>(18)?.map(from_ts),
+            context: context(short.unwrap_or_default(), row.try_get(20)?, "step execution", id)?,
+        }
+    }};
+}
+
+macro_rules! plugin_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        PluginRecord {
+            name: row.try_get(0)?,
+            version: row.try_get(1)?,
+            digest: row.try_get(2)?,
+            world: row.try_get(3)?,
+            registered_at: from_ts(row.try_get(4)?),
+            size: row.try_get(5)?,
+        }
+    }};
+}
+
+const PLUGIN_COLUMNS: &str = "P.NAME, P.VERSION, P.DIGEST, P.WORLD, P.REGISTERED_AT, B.SIZE_BYTES FROM BH_PLUGIN P JOIN BH_PLUGIN_BLOB B ON B.DIGEST = P.DIGEST";
+
+fn q(sql: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql)
+}
+
+impl SqlRepository {
+    /// Connects to `url` (`sqlite:PATH`, `sqlite::memory:` or `postgres://…`) and applies the
+    /// migrations. A SQLite file is created if missing and runs in WAL mode.
+    pub async fn connect(url: &str) -> Result<Self, RepositoryError> {
+        let backend = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() {
+                return Err(RepositoryError::BadUrl(url.into()));
+            }
+            let opts = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await?;
+            SQLITE_MIGRATOR.run(&pool).await?;
+            Backend::Sqlite(pool)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(url)
+                .await?;
+            POSTGRES_MIGRATOR.run(&pool).await?;
+            Backend::Postgres(pool)
+        } else {
+            return Err(RepositoryError::BadUrl(url.into()));
+        };
+        Ok(SqlRepository { backend })
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        on_db!(self, pool => pool.close().await)
+    }
+}
+
+impl JobRepository for SqlRepository {
+    async fn create_job_execution(
+        &self,
+        job_name: &str,
+        params: &JobParameters,
+    ) -> Result<JobExecution, RepositoryError> {
+        let job_key = params.job_key();
+        let created = now();
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let new_id = tx.next_id(Seq::Job).await?;
+            sqlx::query("INSERT INTO BATCH_JOB_INSTANCE (JOB_INSTANCE_ID, VERSION, JOB_NAME, JOB_KEY) VALUES ($1, 0, $2, $3) ON CONFLICT (JOB_NAME, JOB_KEY) DO NOTHING")
+                .bind(new_id).bind(job_name).bind(&job_key)
+                .execute(&mut *tx).await?;
+            let instance_id: i64 = sqlx::query_scalar("SELECT JOB_INSTANCE_ID FROM BATCH_JOB_INSTANCE WHERE JOB_NAME = $1 AND JOB_KEY = $2")
+                .bind(job_name).bind(&job_key)
+                .fetch_one(&mut *tx).await?;
+            tx.lock_instance(instance_id).await?;
+            let instance = JobInstance { id: instance_id, job_name: job_name.to_owned(), job_key: job_key.clone() };
+
+            // Spring's restart rules, checked under the instance lock.
+            let previous = sqlx::query("SELECT JOB_EXECUTION_ID, STATUS FROM BATCH_JOB_EXECUTION WHERE JOB_INSTANCE_ID = $1 ORDER BY JOB_EXECUTION_ID DESC")
+                .bind(instance_id)
+                .fetch_all(&mut *tx).await?;
+            let identifying = params.iter().any(|(_, p)| p.identifying);
+            for row in &previous {
+                let execution_id: i64 = row.try_get(0)?;
+                let st = status(row.try_get(1)?)?;
+                if st.is_running() {
+                    return Err(RepositoryError::ExecutionRunning { job_name: job_name.into(), execution_id });
+                }
+                if identifying && matches!(st, BatchStatus::Completed | BatchStatus::Abandoned) {
+                    return Err(RepositoryError::InstanceComplete {
+                        job_name: job_name.into(), instance_id, execution_id, status: st.to_string(),
+                    });
+                }
+            }
+            // The new execution inherits the job ExecutionContext of the last one.
+            let inherited = match previous.first() {
+                None => ExecutionContext::new(),
+                Some(row) => {
+                    let last: i64 = row.try_get(0)?;
+                    let ctx = sqlx::query("SELECT SHORT_CONTEXT, SERIALIZED_CONTEXT FROM BATCH_JOB_EXECUTION_CONTEXT WHERE JOB_EXECUTION_ID = $1")
+                        .bind(last).fetch_optional(&mut *tx).await?;
+                    match ctx {
+                        Some(r) => context(r.try_get(0)?, r.try_get(1)?, "job execution", last)?,
+                        None => ExecutionContext::new(),
+                    }
+                }
+            };
+
+            let id = tx.next_id(Seq::JobExecution).await?;
+            sqlx::query("INSERT INTO BATCH_JOB_EXECUTION (JOB_EXECUTION_ID, JOB_INSTANCE_ID, VERSION, CREATE_TIME, START_TIME, END_TIME, STATUS, EXIT_CODE, EXIT_MESSAGE, LAST_UPDATED) VALUES ($1, $2, 0, $3, NULL, NULL, $4, $5, '', $3)")
+                .bind(id).bind(instance_id).bind(ts(created))
+                .bind(BatchStatus::Starting.as_str()).bind(ExitStatus::unknown().code)
+                .execute(&mut *tx).await?;
+            for (name, kind, value, ident) in param_rows(params) {
+                sqlx::query("INSERT INTO BATCH_JOB_EXECUTION_PARAMS (JOB_EXECUTION_ID, PARAMETER_NAME, PARAMETER_TYPE, PARAMETER_VALUE, IDENTIFYING) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(id).bind(name).bind(kind).bind(value).bind(ident)
+                    .execute(&mut *tx).await?;
+            }
+            let (short, long) = split_context(inherited.to_jackson_json());
+            sqlx::query("INSERT INTO BATCH_JOB_EXECUTION_CONTEXT (JOB_EXECUTION_ID, SHORT_CONTEXT, SERIALIZED_CONTEXT) VALUES ($1, $2, $3)")
+                .bind(id).bind(short).bind(long)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(JobExecution {
+                id,
+                instance,
+                version: 0,
+                parameters: params.clone(),
+                status: BatchStatus::Starting,
+                exit_status: ExitStatus::unknown(),
+                create_time: created,
+                start_time: None,
+                end_time: None,
+                last_updated: Some(created),
+                context: inherited,
+            })
+        })
+    }
+
+    async fn job_executions(
+        &self,
+        instance: &JobInstance,
+    ) -> Result<Vec<JobExecution>, RepositoryError> {
+        let sql = q(format!("SELECT {JOB_EXECUTION_COLUMNS} FROM BATCH_JOB_EXECUTION E LEFT JOIN BATCH_JOB_EXECUTION_CONTEXT C ON C.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID WHERE E.JOB_INSTANCE_ID = $1 ORDER BY E.JOB_EXECUTION_ID DESC"));
+        on_db!(self, pool => {
+            let rows = sqlx::query(sql).bind(instance.id).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let id: i64 = row.try_get(0)?;
+                let mut parameters = JobParameters::new();
+                let prows = sqlx::query("SELECT PARAMETER_NAME, PARAMETER_TYPE, PARAMETER_VALUE, IDENTIFYING FROM BATCH_JOB_EXECUTION_PARAMS WHERE JOB_EXECUTION_ID = $1")
+                    .bind(id).fetch_all(pool).await?;
+                for p in prows {
+                    let kind: String = p.try_get(1)?;
+                    let ident: String = p.try_get(3)?;
+                    parameters.insert(p.try_get::<String, _>(0)?, JobParameter {
+                        kind: ParamType::parse(&kind).unwrap_or(ParamType::String),
+                        value: p.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+                        identifying: ident.eq_ignore_ascii_case("Y"),
+                    });
+                }
+                let short: Option<String> = row.try_get(9)?;
+                out.push(JobExecution {
+                    id,
+                    instance: instance.clone(),
+                    version: row.try_get::<Option<i64>, _>(1)?.unwrap_or(0),
+                    parameters,
+                    status: status(row.try_get(5)?)?,
+                    exit_status: ExitStatus {
+                        code: row.try_get::<Option<String>, _>(6)?.unwrap_or_default(),
+                        description: row.try_get::<Option<String>, _>(7)?.unwrap_or_default(),
+                    },
+                    create_time: from_ts(row.try_get(2)?),
+                    start_time: row.try_get::<Option<NaiveDateTime>, _>(3)?.map(from_ts),
+                    end_time: row.try_get::<Option<NaiveDateTime>, _>(4)?.map(from_ts),
+                    last_updated: row.try_get::<Option<NaiveDateTime>, _>(8)?.map(from_ts),
+                    context: context(short.unwrap_or_default(), row.try_get(10)?, "job execution", id)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    async fn update_job_execution(
+        &self,
+        execution: &mut JobExecution,
+    ) -> Result<(), RepositoryError> {
+        let updated = now();
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("UPDATE BATCH_JOB_EXECUTION SET START_TIME = $1, END_TIME = $2, STATUS = $3, EXIT_CODE = $4, EXIT_MESSAGE = $5, LAST_UPDATED = $6, VERSION = VERSION + 1 WHERE JOB_EXECUTION_ID = $7 AND VERSION = $8")
+                .bind(execution.start_time.map(ts)).bind(execution.end_time.map(ts))
+                .bind(execution.status.as_str()).bind(&execution.exit_status.code)
+                .bind(exit_message(&execution.exit_status.description)).bind(ts(updated))
+                .bind(execution.id).bind(execution.version)
+                .execute(&mut *tx).await?.rows_affected();
+            if n == 0 {
+                return Err(RepositoryError::StaleVersion { what: "job execution", id: execution.id, version: execution.version });
+            }
+            let (short, long) = split_context(execution.context.to_jackson_json());
+            sqlx::query("UPDATE BATCH_JOB_EXECUTION_CONTEXT SET SHORT_CONTEXT = $1, SERIALIZED_CONTEXT = $2 WHERE JOB_EXECUTION_ID = $3")
+                .bind(short).bind(long).bind(execution.id)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            execution.version += 1;
+            execution.last_updated = Some(updated);
+            Ok(())
+        })
+    }
+
+    async fn step_executions(
+        &self,
+        job_execution_id: Id,
+    ) -> Result<Vec<StepExecution>, RepositoryError> {
+        let sql = q(format!("SELECT {STEP_COLUMNS} FROM BATCH_STEP_EXECUTION S LEFT JOIN BATCH_STEP_EXECUTION_CONTEXT C ON C.STEP_EXECUTION_ID = S.STEP_EXECUTION_ID WHERE S.JOB_EXECUTION_ID = $1 ORDER BY S.STEP_EXECUTION_ID"));
+        on_db!(self, pool => {
+            let rows = sqlx::query(sql).bind(job_execution_id).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(step_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    async fn last_step_execution(
+        &self,
+        instance: &JobInstance,
+        step_name: &str,
+    ) -> Result<Option<StepExecution>, RepositoryError> {
+        let sql = q(format!("SELECT {STEP_COLUMNS} FROM BATCH_STEP_EXECUTION S JOIN BATCH_JOB_EXECUTION E ON E.JOB_EXECUTION_ID = S.JOB_EXECUTION_ID LEFT JOIN BATCH_STEP_EXECUTION_CONTEXT C ON C.STEP_EXECUTION_ID = S.STEP_EXECUTION_ID WHERE E.JOB_INSTANCE_ID = $1 AND S.STEP_NAME = $2 ORDER BY S.STEP_EXECUTION_ID DESC LIMIT 1"));
+        on_db!(self, pool => {
+            let row = sqlx::query(sql).bind(instance.id).bind(step_name).fetch_optional(pool).await?;
+            match row {
+                Some(row) => Ok(Some(step_from_row!(&row))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    async fn add_step_execution(&self, step: &mut StepExecution) -> Result<(), RepositoryError> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let id = tx.next_id(Seq::StepExecution).await?;
+            sqlx::query("INSERT INTO BATCH_STEP_EXECUTION (STEP_EXECUTION_ID, VERSION, STEP_NAME, JOB_EXECUTION_ID, CREATE_TIME, START_TIME, END_TIME, STATUS, COMMIT_COUNT, READ_COUNT, FILTER_COUNT, WRITE_COUNT, READ_SKIP_COUNT, WRITE_SKIP_COUNT, PROCESS_SKIP_COUNT, ROLLBACK_COUNT, EXIT_CODE, EXIT_MESSAGE, LAST_UPDATED) VALUES ($1, 0, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)")
+                .bind(id).bind(&step.step_name).bind(step.job_execution_id)
+                .bind(ts(step.create_time)).bind(step.start_time.map(ts)).bind(step.end_time.map(ts))
+                .bind(step.status.as_str())
+                .bind(step.commit_count).bind(step.read_count).bind(step.filter_count).bind(step.write_count)
+                .bind(step.read_skip_count).bind(step.write_skip_count).bind(step.process_skip_count).bind(step.rollback_count)
+                .bind(&step.exit_status.code).bind(exit_message(&step.exit_status.description))
+                .bind(step.last_updated.map(ts))
+                .execute(&mut *tx).await?;
+            let (short, long) = split_context(step.context.to_jackson_json());
+            sqlx::query("INSERT INTO BATCH_STEP_EXECUTION_CONTEXT (STEP_EXECUTION_ID, SHORT_CONTEXT, SERIALIZED_CONTEXT) VALUES ($1, $2, $3)")
+                .bind(id).bind(short).bind(long)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            step.id = id;
+            step.version = 0;
+            Ok(())
+        })
+    }
+
+    async fn update_step_execution(
+        &self,
+        step: &mut StepExecution,
+    ) -> Result<(), RepositoryError> {
+        let updated = now();
+        let (short, long) = split_context(step.context.to_jackson_json());
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("UPDATE BATCH_STEP_EXECUTION SET START_TIME = $1, END_TIME = $2, STATUS = $3, COMMIT_COUNT = $4, READ_COUNT = $5, FILTER_COUNT = $6, WRITE_COUNT = $7, READ_SKIP_COUNT = $8, WRITE_SKIP_COUNT = $9, PROCESS_SKIP_COUNT = $10, ROLLBACK_COUNT = $11, EXIT_CODE = $12, EXIT_MESSAGE = $13, LAST_UPDATED = $14, VERSION = VERSION + 1 WHERE STEP_EXECUTION_ID = $15 AND VERSION = $16")
+                .bind(step.start_time.map(ts)).bind(step.end_time.map(ts)).bind(step.status.as_str())
+                .bind(step.commit_count).bind(step.read_count).bind(step.filter_count).bind(step.write_count)
+                .bind(step.read_skip_count).bind(step.write_skip_count).bind(step.process_skip_count).bind(step.rollback_count)
+                .bind(&step.exit_status.code).bind(exit_message(&step.exit_status.description))
+                .bind(ts(updated)).bind(step.id).bind(step.version)
+                .execute(&mut *tx).await?.rows_affected();
+            if n == 0 {
+                return Err(RepositoryError::StaleVersion { what: "step execution", id: step.id, version: step.version });
+            }
+            sqlx::query("UPDATE BATCH_STEP_EXECUTION_CONTEXT SET SHORT_CONTEXT = $1, SERIALIZED_CONTEXT = $2 WHERE STEP_EXECUTION_ID = $3")
+                .bind(short).bind(long).bind(step.id)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            step.version += 1;
+            step.last_updated = Some(updated);
+            Ok(())
+        })
+    }
+
+    async fn register_plugin(
+        &self,
+        record: &PluginRecord,
+        wasm: &[u8],
+    ) -> Result<(), RepositoryError> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("INSERT INTO BH_PLUGIN_BLOB (DIGEST, WASM, SIZE_BYTES) VALUES ($1, $2, $3) ON CONFLICT (DIGEST) DO NOTHING")
+                .bind(&record.digest).bind(wasm).bind(wasm.len() as i64)
+                .execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO BH_PLUGIN (NAME, VERSION, DIGEST, WORLD, REGISTERED_AT) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (NAME, VERSION) DO UPDATE SET DIGEST = excluded.DIGEST, WORLD = excluded.WORLD, REGISTERED_AT = excluded.REGISTERED_AT")
+                .bind(&record.name).bind(&record.version).bind(&record.digest).bind(&record.world).bind(ts(record.registered_at))
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    async fn find_plugin(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Option<PluginRecord>, RepositoryError> {
+        let sql = q(format!("SELECT {PLUGIN_COLUMNS} WHERE P.NAME = $1 AND ($2 IS NULL OR P.VERSION = $2) ORDER BY P.REGISTERED_AT DESC LIMIT 1"));
+        on_db!(self, pool => {
+            let row = sqlx::query(sql).bind(name).bind(version).fetch_optional(pool).await?;
+            match row {
+                Some(row) => Ok(Some(plugin_from_row!(&row))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    async fn list_plugins(&self) -> Result<Vec<PluginRecord>, RepositoryError> {
+        let sql = q(format!("SELECT {PLUGIN_COLUMNS} ORDER BY P.NAME, P.REGISTERED_AT"));
+        on_db!(self, pool => {
+            let rows = sqlx::query(sql).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(plugin_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    async fn plugin_wasm(&self, digest: &str) -> Result<Option<Vec<u8>>, RepositoryError> {
+        on_db!(self, pool => {
+            Ok(sqlx::query_scalar("SELECT WASM FROM BH_PLUGIN_BLOB WHERE DIGEST = $1")
+                .bind(digest).fetch_optional(pool).await?)
+        })
+    }
+
+    async fn plugin_artifact(
+        &self,
+        digest: &str,
+        engine: &str,
+    ) -> Result<Option<(Vec<u8>, String)>, RepositoryError> {
+        on_db!(self, pool => {
+            let row = sqlx::query("SELECT ARTIFACT, WORLD FROM BH_PLUGIN_ARTIFACT WHERE DIGEST = $1 AND ENGINE = $2")
+                .bind(digest).bind(engine).fetch_optional(pool).await?;
+            match row {
+                Some(r) => Ok(Some((r.try_get(0)?, r.try_get(1)?))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    async fn put_plugin_artifact(
+        &self,
+        digest: &str,
+        engine: &str,
+        world: &str,
+        artifact: &[u8],
+    ) -> Result<(), RepositoryError> {
+        on_db!(self, pool => {
+            sqlx::query("INSERT INTO BH_PLUGIN_ARTIFACT (DIGEST, ENGINE, WORLD, ARTIFACT, CREATED_AT) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (DIGEST, ENGINE) DO NOTHING")
+                .bind(digest).bind(engine).bind(world).bind(artifact).bind(ts(now()))
+                .execute(pool).await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,178 @@
+//! `job.yaml`, parsed: a 1:1 serde mirror of the file, with source locations.
+//!
+//! Parsing rejects unknown fields and wrong types with `file:line:column`. Everything that needs
+//! more than the file itself (plugins, directories, parameter values) is checked by `plan`,
+//! which uses the [`Spanned`] locations kept here to point at the offending field.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+pub use serde_saphyr::Spanned;
+
+/// A whole job.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// The job name (`JOB_NAME`); with the identifying parameters it names the JobInstance.
+    pub name: Spanned<String>,
+    /// Free text for humans.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Job parameters, in Spring's notation `value[,type[,identifying]]`; `--param` overrides.
+    #[serde(default)]
+    pub params: BTreeMap<String, Spanned<serde_json::Value>>,
+    /// The steps, run in order.
+    pub steps: Spanned<Vec<StepSpec>>,
+}
+
+/// One step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// The step name (`STEP_NAME`), unique within the job.
+    pub name: Spanned<String>,
+    /// A chunk-oriented step: read, process, write in transactions of `size` items.
+    pub chunk: Spanned<ChunkSpec>,
+}
+
+/// A chunk-oriented step's configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkSpec {
+    /// Items per chunk transaction (the commit interval).
+    pub size: Spanned<i64>,
+    /// The reader plugin.
+    pub reader: Spanned<PluginRef>,
+    /// The optional processor plugin.
+    #[serde(default)]
+    pub processor: Option<Spanned<PluginRef>>,
+    /// The writer plugin.
+    pub writer: Spanned<PluginRef>,
+}
+
+/// A reference to a component: `plugin: NAME[@VERSION]` from the registry, or `path: FILE.wasm`
+/// relative to job.yaml; plus its `config`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRef {
+    /// A registered plugin name, optionally `@version`.
+    #[serde(default)]
+    pub plugin: Option<Spanned<String>>,
+    /// A component file, relative to job.yaml.
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    /// The plugin's own configuration, passed to it as JSON.
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
+}
+
+/// job.yaml could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The file could not be read.
+    #[error("{path}: cannot read the job file: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// YAML syntax or shape error.
+    #[error("{}", .0)]
+    Parse(Diagnostic),
+}
+
+/// One problem in a job file, with where it is and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The job file.
+    pub file: PathBuf,
+    /// 1-based line, 0 when unknown.
+    pub line: u64,
+    /// 1-based column, 0 when unknown.
+    pub column: u64,
+    /// The field path, such as `steps[0].chunk.size`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        write!(f, ": ")?;
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl JobSpec {
+    /// Reads and parses `path`.
+    pub fn from_path(path: &Path) -> Result<JobSpec, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        JobSpec::from_str(&text, path)
+    }
+
+    /// Parses job.yaml text; `path` is used in messages.
+    pub fn from_str(text: &str, path: &Path) -> Result<JobSpec, SpecError> {
+        serde_saphyr::from_str::<JobSpec>(text).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            let message = clean_message(&e.to_string());
+            let hint = hint_for(&message);
+            SpecError::Parse(Diagnostic {
+                file: path.to_path_buf(),
+                line,
+                column,
+                field: String::new(),
+                message,
+                hint,
+            })
+        })
+    }
+}
+
+/// The parser's message without its own location suffix and snippet (we print our own).
+fn clean_message(raw: &str) -> String {
+    let first = raw.lines().next().unwrap_or(raw).trim();
+    let first = match first.find(" at line ") {
+        Some(i) => &first[..i],
+        None => first,
+    };
+    first.trim_start_matches("error: ").to_owned()
+}
+
+fn hint_for(message: &str) -> Option<String> {
+    if message.contains("unknown field") {
+        Some("check the spelling; docs/job-yaml.md lists every field".into())
+    } else if message.contains("missing field") {
+        Some("add the field; docs/job-yaml.md shows a complete job".into())
+    } else if message.contains("invalid type") {
+        Some("docs/job-yaml.md gives each field's type".into())
+    } else {
+        None
+    }
+}
+
+/// A source location of a spanned value, as `(line, column)`.
+pub fn location<T>(s: &Spanned<T>) -> (u64, u64) {
+    (s.referenced.line(), s.referenced.column())
+}
