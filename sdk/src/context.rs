@@ -51,9 +51,8 @@ impl ExecutionContext {
     pub(crate) fn from_wire(entries: Vec<ContextEntry>) -> Result<Self, Error> {
         let mut ctx = ExecutionContext::new();
         for e in entries {
-            let value = serde_json::from_str(&e.value).map_err(|err| {
-                Error::new("context.decode", format!("key `{}`: {err}", e.key))
-            })?;
+            let value = serde_json::from_str(&e.value)
+                .map_err(|err| Error::new("context.decode", format!("key `{}`: {err}", e.key)))?;
             ctx.entries.insert(e.key, value);
         }
         Ok(ctx)

@@ -63,7 +63,6 @@ mod glue {
             })
         }
     }
-
 }
 
 /// Exports a type implementing [`ItemProcessor`] as a component of the `item-processor` world.

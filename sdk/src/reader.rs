@@ -42,9 +42,9 @@ pub trait ReaderSlot {
 mod glue {
     use super::*;
     use crate::__private::with_plugin;
+    use crate::bindings::platform::batch::plugin::types as wit;
     use crate::bindings::reader::exports::batch::plugin::{item_reader, item_stream, lifecycle};
     use crate::bindings::wit_result;
-    use crate::bindings::platform::batch::plugin::types as wit;
 
     fn read_one<P: ItemReader>(p: &mut P) -> Result<Option<Vec<u8>>, Error> {
         match p.read()? {
@@ -67,7 +67,9 @@ mod glue {
         }
 
         fn update() -> Result<Vec<wit::ContextEntry>, wit::PluginError> {
-            wit_result(S::with(|slot| with_plugin(slot, |p| p.update())).map(ExecutionContext::into_wire))
+            wit_result(
+                S::with(|slot| with_plugin(slot, |p| p.update())).map(ExecutionContext::into_wire),
+            )
         }
 
         fn close() -> Result<(), wit::PluginError> {
@@ -103,7 +105,6 @@ mod glue {
             })
         }
     }
-
 }
 
 /// Exports a type implementing [`ItemReader`] as a component of the `item-reader` world.

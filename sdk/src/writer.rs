@@ -117,7 +117,6 @@ mod glue {
             call::<S, _>(|p| p.after_chunk_error())
         }
     }
-
 }
 
 /// Exports a type implementing [`ItemWriter`] as a component of the `item-writer` world.

@@ -1,1 +1,14 @@
-//! Integration tests.
+//! Integration tests: the real `batch-host` binary, real components built from `plugins/` and
+//! `tests/guests/` (by `make plugins`), and the real repository on SQLite and, when
+//! `BATCH_HOST_TEST_PG` names a reachable server, PostgreSQL.
+
+#![allow(
+    unreachable_pub,
+    reason = "test helpers are shared between test modules"
+)]
+
+mod support;
+
+mod jobs;
+mod registry;
+mod ui;

@@ -78,7 +78,10 @@ impl Cli {
     /// Sets up logging and runs the command; returns the process exit code.
     pub fn execute(self) -> ExitCode {
         init_tracing(self.global.log_format, self.global.verbose);
-        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
             Ok(rt) => rt,
             Err(e) => {
                 eprintln!("error: cannot start the async runtime: {e}");
@@ -98,14 +101,16 @@ impl Cli {
 
 /// Connects to the repository or prints why not.
 async fn connect(global: &GlobalArgs) -> Result<SqlRepository, u8> {
-    SqlRepository::connect(&global.repository).await.map_err(|e| {
-        let code = match e {
-            RepositoryError::BadUrl(_) => exit::INVALID_INPUT,
-            _ => exit::INTERNAL,
-        };
-        eprintln!("error: repository `{}`: {e}", global.repository);
-        code
-    })
+    SqlRepository::connect(&global.repository)
+        .await
+        .map_err(|e| {
+            let code = match e {
+                RepositoryError::BadUrl(_) => exit::INVALID_INPUT,
+                _ => exit::INTERNAL,
+            };
+            eprintln!("error: repository `{}`: {e}", global.repository);
+            code
+        })
 }
 
 fn init_tracing(format: LogFormat, verbose: u8) {
@@ -116,8 +121,11 @@ fn init_tracing(format: LogFormat, verbose: u8) {
         2 => "info,batch_host=debug,batch.plugin=debug",
         _ => "debug,batch_host=trace,batch.plugin=trace",
     };
-    let filter = EnvFilter::try_from_env("BATCH_HOST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_env("BATCH_HOST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

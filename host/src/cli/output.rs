@@ -19,7 +19,10 @@ impl Progress {
     pub(super) fn new(enabled: bool) -> Self {
         let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            bar.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
@@ -64,7 +67,11 @@ impl RunListener for Progress {
         let secs = s.1.elapsed().as_secs_f64().max(1e-9);
         let msg = format!(
             "step `{}`: {} read · {} written · {} filtered · {} commits · {:.0} items/s",
-            s.0, step.read_count, step.write_count, step.filter_count, step.commit_count,
+            s.0,
+            step.read_count,
+            step.write_count,
+            step.filter_count,
+            step.commit_count,
             step.read_count as f64 / secs
         );
         match &self.bar {
@@ -79,9 +86,15 @@ impl RunListener for Progress {
 
     fn step_finished(&self, report: &StepReport) {
         let line = if report.already_complete {
-            format!("step `{}` already completed in an earlier execution; skipped", report.execution.step_name)
+            format!(
+                "step `{}` already completed in an earlier execution; skipped",
+                report.execution.step_name
+            )
         } else {
-            format!("step `{}` {}", report.execution.step_name, report.execution.status)
+            format!(
+                "step `{}` {}",
+                report.execution.step_name, report.execution.status
+            )
         };
         match &self.bar {
             Some(bar) => bar.println(line),
@@ -119,15 +132,36 @@ pub(super) fn print_summary(report: &JobReport) {
     println!();
     println!(
         "{:<20} {:<10} {:>10} {:>10} {:>9} {:>7} {:>8} {:>9} {:>9} {:>11}",
-        "STEP", "STATUS", "READ", "WRITTEN", "FILTERED", "SKIPPED", "COMMITS", "ROLLBACKS", "DURATION", "ITEMS/S"
+        "STEP",
+        "STATUS",
+        "READ",
+        "WRITTEN",
+        "FILTERED",
+        "SKIPPED",
+        "COMMITS",
+        "ROLLBACKS",
+        "DURATION",
+        "ITEMS/S"
     );
     for s in &report.steps {
         let x = &s.execution;
-        let status = if s.already_complete { "(done)".to_owned() } else { x.status.to_string() };
+        let status = if s.already_complete {
+            "(done)".to_owned()
+        } else {
+            x.status.to_string()
+        };
         println!(
             "{:<20} {:<10} {:>10} {:>10} {:>9} {:>7} {:>8} {:>9} {:>9} {:>11.0}",
-            x.step_name, status, x.read_count, x.write_count, x.filter_count, x.skip_count(),
-            x.commit_count, x.rollback_count, duration(s.duration), s.items_per_second()
+            x.step_name,
+            status,
+            x.read_count,
+            x.write_count,
+            x.filter_count,
+            x.skip_count(),
+            x.commit_count,
+            x.rollback_count,
+            duration(s.duration),
+            s.items_per_second()
         );
     }
     if !e.exit_status.description.is_empty() {
@@ -136,6 +170,8 @@ pub(super) fn print_summary(report: &JobReport) {
     }
     if e.status.is_unsuccessful() {
         println!();
-        println!("Fix the cause and run the same command again: the job restarts from its last committed chunk.");
+        println!(
+            "Fix the cause and run the same command again: the job restarts from its last committed chunk."
+        );
     }
 }

@@ -56,7 +56,10 @@ impl RegisterCommand {
                 .unwrap_or_default(),
         };
         let valid = |s: &str| {
-            !s.is_empty() && s.len() <= 100 && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            !s.is_empty()
+                && s.len() <= 100
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         };
         if !valid(&name) || !valid(&self.version) {
             eprintln!(
@@ -84,8 +87,13 @@ impl RegisterCommand {
         };
         let stored = async {
             repo.register_plugin(&record, &wasm).await?;
-            repo.put_plugin_artifact(&record.digest, runtime.engine_hash(), &record.world, &compiled.artifact)
-                .await
+            repo.put_plugin_artifact(
+                &record.digest,
+                runtime.engine_hash(),
+                &record.world,
+                &compiled.artifact,
+            )
+            .await
         }
         .await;
         repo.close().await;
@@ -132,7 +140,10 @@ impl ListCommand {
             println!("no plugins registered; add one with `batch-host plugin register FILE.wasm`");
             return Ok(exit::OK);
         }
-        println!("{:<24} {:<10} {:<10} {:>10}  {:<14} REGISTERED", "NAME", "VERSION", "WORLD", "SIZE", "DIGEST");
+        println!(
+            "{:<24} {:<10} {:<10} {:>10}  {:<14} REGISTERED",
+            "NAME", "VERSION", "WORLD", "SIZE", "DIGEST"
+        );
         for p in &plugins {
             println!(
                 "{:<24} {:<10} {:<10} {:>10}  {:<14} {}",

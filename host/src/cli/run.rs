@@ -132,10 +132,18 @@ impl ValidateCommand {
                 self.job.job.display(),
                 plan.name,
                 plan.steps.len(),
-                if plan.params.is_empty() { "none".to_owned() } else { plan.params.to_string() }
+                if plan.params.is_empty() {
+                    "none".to_owned()
+                } else {
+                    plan.params.to_string()
+                }
             );
             for s in &plan.steps {
-                let processor = s.processor.as_ref().map(|p| p.label.as_str()).unwrap_or("-");
+                let processor = s
+                    .processor
+                    .as_ref()
+                    .map(|p| p.label.as_str())
+                    .unwrap_or("-");
                 println!(
                     "  step `{}`: chunk {} · reader {} · processor {} · writer {}",
                     s.name, s.chunk_size, s.reader.label, processor, s.writer.label

@@ -155,8 +155,14 @@ mod tests {
         ctx.put("writer.name", json!("out.jsonl"));
         ctx.put("nested", json!({"a": [1, 2], "b": true, "c": 1.5}));
         let text = ctx.to_jackson_json();
-        assert!(text.starts_with(r#"{"@class":"java.util.HashMap""#), "{text}");
-        assert!(text.contains(r#""reader.rows":["java.lang.Long",5000000000]"#), "{text}");
+        assert!(
+            text.starts_with(r#"{"@class":"java.util.HashMap""#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""reader.rows":["java.lang.Long",5000000000]"#),
+            "{text}"
+        );
         assert!(text.contains(r#""reader.small":7"#), "{text}");
         assert_eq!(ExecutionContext::from_jackson_json(&text).unwrap(), ctx);
     }

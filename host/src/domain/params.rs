@@ -150,12 +150,14 @@ fn canonical_value(kind: ParamType, raw: &str) -> Result<String, String> {
         ParamType::Date => chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
             .map(|d| d.format("%Y-%m-%d").to_string())
             .map_err(|_| format!("`{raw}` is not a date like 2026-11-21 (type date)")),
-        ParamType::DateTime => chrono::NaiveDateTime::parse_from_str(raw.trim(), "%Y-%m-%dT%H:%M:%S")
-            .or_else(|_| chrono::NaiveDateTime::parse_from_str(raw.trim(), "%Y-%m-%dT%H:%M"))
-            .map(|d| d.format("%Y-%m-%dT%H:%M:%S").to_string())
-            .map_err(|_| {
-                format!("`{raw}` is not a date-time like 2026-11-21T10:15:30 (type datetime)")
-            }),
+        ParamType::DateTime => {
+            chrono::NaiveDateTime::parse_from_str(raw.trim(), "%Y-%m-%dT%H:%M:%S")
+                .or_else(|_| chrono::NaiveDateTime::parse_from_str(raw.trim(), "%Y-%m-%dT%H:%M"))
+                .map(|d| d.format("%Y-%m-%dT%H:%M:%S").to_string())
+                .map_err(|_| {
+                    format!("`{raw}` is not a date-time like 2026-11-21T10:15:30 (type datetime)")
+                })
+        }
     }
 }
 
@@ -251,9 +253,15 @@ mod tests {
 
     #[test]
     fn job_keys_match_spring_batch_5() {
-        assert_eq!(JobParameters::new().job_key(), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            JobParameters::new().job_key(),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
         let mut p = JobParameters::new();
-        p.insert("run.id", JobParameter::parse_notation("run.id", "1,long").unwrap());
+        p.insert(
+            "run.id",
+            JobParameter::parse_notation("run.id", "1,long").unwrap(),
+        );
         assert_eq!(p.job_key(), "947cce338b790a4bb6cf8425e98bcf94");
         let mut p = JobParameters::new();
         p.insert("foo", JobParameter::string("bar", true));
@@ -265,12 +273,25 @@ mod tests {
     #[test]
     fn notation() {
         let p = JobParameter::parse_notation("d", "2026-11-21,date,false").unwrap();
-        assert_eq!((p.kind, p.value.as_str(), p.identifying), (ParamType::Date, "2026-11-21", false));
+        assert_eq!(
+            (p.kind, p.value.as_str(), p.identifying),
+            (ParamType::Date, "2026-11-21", false)
+        );
         let p = JobParameter::parse_notation("t", "2024-01-31T10:15,datetime").unwrap();
         assert_eq!(p.value, "2024-01-31T10:15:00");
         assert_eq!(p.java_to_string(), "2024-01-31T10:15");
-        assert!(JobParameter::parse_notation("n", "x,long").unwrap_err().reason.contains("whole number"));
-        assert!(JobParameter::parse_notation("n", "1,int").unwrap_err().reason.contains("unknown type"));
+        assert!(
+            JobParameter::parse_notation("n", "x,long")
+                .unwrap_err()
+                .reason
+                .contains("whole number")
+        );
+        assert!(
+            JobParameter::parse_notation("n", "1,int")
+                .unwrap_err()
+                .reason
+                .contains("unknown type")
+        );
         assert!(JobParameter::parse_notation("n", "1,long,yes").is_err());
     }
 

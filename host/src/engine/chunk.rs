@@ -47,7 +47,10 @@ impl From<RepositoryError> for StepFailure {
 /// Formats a plugin error for the step's exit message.
 fn failure(role: &str, plugin: &PluginPlan, what: String, e: &PluginError) -> StepFailure {
     let e = e.to_item_error();
-    StepFailure::Plugin(format!("{role} {} {what}: {}: {}", plugin.label, e.kind, e.message))
+    StepFailure::Plugin(format!(
+        "{role} {} {what}: {}: {}",
+        plugin.label, e.kind, e.message
+    ))
 }
 
 /// The step's plugin instances.
@@ -98,8 +101,10 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
     }
 
     fn sandbox(&self, role: &str, plugin: &PluginPlan) -> crate::plugin::Sandbox {
-        self.runtime
-            .sandbox(&self.plan.workdir, format!("{}/{role} {}", self.step.name, plugin.label))
+        self.runtime.sandbox(
+            &self.plan.workdir,
+            format!("{}/{role} {}", self.step.name, plugin.label),
+        )
     }
 
     /// Instantiates, initialises and opens the step's plugins.
@@ -108,12 +113,14 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         let inst = |role: &str, p: &PluginPlan, e: anyhow::Error| {
             StepFailure::Plugin(format!("{role} {} cannot be instantiated: {e:#}", p.label))
         };
-        let mut reader = ReaderInstance::new(&s.reader.prepared, &self.sandbox("reader", &s.reader))
-            .await
-            .map_err(|e| inst("reader", &s.reader, e))?;
-        let mut writer = WriterInstance::new(&s.writer.prepared, &self.sandbox("writer", &s.writer))
-            .await
-            .map_err(|e| inst("writer", &s.writer, e))?;
+        let mut reader =
+            ReaderInstance::new(&s.reader.prepared, &self.sandbox("reader", &s.reader))
+                .await
+                .map_err(|e| inst("reader", &s.reader, e))?;
+        let mut writer =
+            WriterInstance::new(&s.writer.prepared, &self.sandbox("writer", &s.writer))
+                .await
+                .map_err(|e| inst("writer", &s.writer, e))?;
         let mut processor = match &s.processor {
             Some(p) => Some(
                 ProcessorInstance::new(&p.prepared, &self.sandbox("processor", p))
@@ -123,14 +130,29 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
             None => None,
         };
         let init = |role, p, e: PluginError| failure(role, p, "failed in init".into(), &e);
-        reader.init(&self.setup(&s.reader)).await.map_err(|e| init("reader", &s.reader, e))?;
+        reader
+            .init(&self.setup(&s.reader))
+            .await
+            .map_err(|e| init("reader", &s.reader, e))?;
         if let (Some(proc_), Some(p)) = (processor.as_mut(), s.processor.as_ref()) {
-            proc_.init(&self.setup(p)).await.map_err(|e| init("processor", p, e))?;
+            proc_
+                .init(&self.setup(p))
+                .await
+                .map_err(|e| init("processor", p, e))?;
         }
-        writer.init(&self.setup(&s.writer)).await.map_err(|e| init("writer", &s.writer, e))?;
+        writer
+            .init(&self.setup(&s.writer))
+            .await
+            .map_err(|e| init("writer", &s.writer, e))?;
         let open = |role, p, e: PluginError| failure(role, p, "failed to open".into(), &e);
-        reader.open(&ctx.scoped("reader")).await.map_err(|e| open("reader", &s.reader, e))?;
-        writer.open(&ctx.scoped("writer")).await.map_err(|e| open("writer", &s.writer, e))?;
+        reader
+            .open(&ctx.scoped("reader"))
+            .await
+            .map_err(|e| open("reader", &s.reader, e))?;
+        writer
+            .open(&ctx.scoped("writer"))
+            .await
+            .map_err(|e| open("writer", &s.writer, e))?;
         Ok(Plugins {
             reader,
             processor,
@@ -173,9 +195,19 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
                         return Err(e.into());
                     }
                     p.writer.after_chunk().await.map_err(|e| {
-                        failure("writer", &self.step.writer, "failed after a committed chunk".into(), &e)
+                        failure(
+                            "writer",
+                            &self.step.writer,
+                            "failed after a committed chunk".into(),
+                            &e,
+                        )
                     })?;
-                    debug!(read = step.read_count, written = step.write_count, commits = step.commit_count, "chunk committed");
+                    debug!(
+                        read = step.read_count,
+                        written = step.write_count,
+                        commits = step.commit_count,
+                        "chunk committed"
+                    );
                     self.listener.chunk_committed(step);
                     if done.end {
                         return Ok(());
@@ -199,14 +231,27 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
     }
 
     /// Asks reader and writer for their state; on success `step.context` holds it.
-    async fn save_streams(&self, p: &mut Plugins, step: &mut StepExecution) -> Result<(), StepFailure> {
+    async fn save_streams(
+        &self,
+        p: &mut Plugins,
+        step: &mut StepExecution,
+    ) -> Result<(), StepFailure> {
         let s = self.step;
         let upd = |role, pl, e: PluginError| failure(role, pl, "failed in update".into(), &e);
-        let reader = p.reader.update().await.map_err(|e| upd("reader", &s.reader, e))?;
-        let writer = p.writer.update().await.map_err(|e| upd("writer", &s.writer, e))?;
+        let reader = p
+            .reader
+            .update()
+            .await
+            .map_err(|e| upd("reader", &s.reader, e))?;
+        let writer = p
+            .writer
+            .update()
+            .await
+            .map_err(|e| upd("writer", &s.writer, e))?;
         step.context.replace_scope("reader", reader);
         step.context.replace_scope("writer", writer);
-        step.context.put("batch.version", json!(env!("CARGO_PKG_VERSION")));
+        step.context
+            .put("batch.version", json!(env!("CARGO_PKG_VERSION")));
         Ok(())
     }
 
@@ -219,7 +264,10 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
     ) -> Result<ChunkDone, StepFailure> {
         let s = self.step;
         let size = s.chunk_size as usize;
-        p.writer.before_chunk().await.map_err(|e| failure("writer", &s.writer, "failed in before-chunk".into(), &e))?;
+        p.writer
+            .before_chunk()
+            .await
+            .map_err(|e| failure("writer", &s.writer, "failed in before-chunk".into(), &e))?;
 
         // Read until the chunk is full or the input ends. An end reported together with a full
         // chunk is noticed by the next chunk, as in Spring (the final empty chunk still commits).
@@ -265,7 +313,12 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         let outputs = match (&mut p.processor, &s.processor) {
             (Some(proc_), Some(plan)) => {
                 let outcomes = proc_.process_batch(&items).await.map_err(|e| {
-                    failure("processor", plan, format!("failed on items {first}-{}", first + items.len() as i64 - 1), &e)
+                    failure(
+                        "processor",
+                        plan,
+                        format!("failed on items {first}-{}", first + items.len() as i64 - 1),
+                        &e,
+                    )
                 })?;
                 let mut outputs = Vec::with_capacity(items.len());
                 for (i, outcome) in outcomes.into_iter().enumerate() {
@@ -290,7 +343,15 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
 
         if !outputs.is_empty() {
             p.writer.write(&outputs).await.map_err(|e| {
-                failure("writer", &s.writer, format!("failed writing a chunk of {} items (from item {first})", outputs.len()), &e)
+                failure(
+                    "writer",
+                    &s.writer,
+                    format!(
+                        "failed writing a chunk of {} items (from item {first})",
+                        outputs.len()
+                    ),
+                    &e,
+                )
             })?;
             c.write_count += outputs.len() as i64;
         }

@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{Instrument, info, info_span, warn};
 
 use super::step::run_step;
 use crate::domain::{BatchStatus, ExitStatus, JobExecution, StepExecution, now};
@@ -87,7 +87,11 @@ pub async fn launch<R: JobRepository>(
 ) -> Result<JobReport, LaunchError> {
     let started = Instant::now();
     let mut execution = repo.create_job_execution(&plan.name, &plan.params).await?;
-    let restart = !repo.job_executions(&execution.instance).await?.iter().all(|e| e.id == execution.id);
+    let restart = !repo
+        .job_executions(&execution.instance)
+        .await?
+        .iter()
+        .all(|e| e.id == execution.id);
     let span = info_span!("batch.job", job = %plan.name, job_execution_id = execution.id, job_instance_id = execution.instance.id);
     async {
         info!(restart, params = %plan.params, "job execution started");

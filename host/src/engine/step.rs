@@ -42,8 +42,14 @@ pub(super) async fn run_step<R: JobRepository>(
         // Restart: resume from the last committed ExecutionContext.
         step.context = prev.context;
     }
-    step.context.put("batch.stepType", json!("org.springframework.batch.core.step.tasklet.TaskletStep"));
-    step.context.put("batch.taskletType", json!("org.springframework.batch.core.step.item.ChunkOrientedTasklet"));
+    step.context.put(
+        "batch.stepType",
+        json!("org.springframework.batch.core.step.tasklet.TaskletStep"),
+    );
+    step.context.put(
+        "batch.taskletType",
+        json!("org.springframework.batch.core.step.item.ChunkOrientedTasklet"),
+    );
     step.status = BatchStatus::Started;
     step.start_time = Some(now());
     repo.add_step_execution(&mut step).await?;
@@ -59,7 +65,13 @@ pub(super) async fn run_step<R: JobRepository>(
         Ok(()) => {
             step.status = BatchStatus::Completed;
             step.exit_status = ExitStatus::completed();
-            info!(read = step.read_count, written = step.write_count, filtered = step.filter_count, commits = step.commit_count, "step completed");
+            info!(
+                read = step.read_count,
+                written = step.write_count,
+                filtered = step.filter_count,
+                commits = step.commit_count,
+                "step completed"
+            );
         }
         Err(failure) => match failure.into_result() {
             Ok(message) => {

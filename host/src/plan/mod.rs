@@ -73,7 +73,11 @@ pub struct PlanErrors {
 impl fmt::Display for PlanErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        writeln!(f, "{n} problem{} in the job:", if n == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "{n} problem{} in the job:",
+            if n == 1 { "" } else { "s" }
+        )?;
         for p in &self.problems {
             writeln!(f, "{p}")?;
         }
@@ -124,7 +128,8 @@ impl Collector<'_> {
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 100
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 /// Validates `spec` and compiles its plugins. `file` is job.yaml's path.
@@ -139,8 +144,8 @@ pub async fn compile<R: JobRepository>(
         file,
         problems: Vec::new(),
     };
+    // Paths in job.yaml are relative to its folder ("" when it is in the current directory).
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
 
     if !valid_name(&spec.name.value) {
         c.push(
@@ -153,14 +158,23 @@ pub async fn compile<R: JobRepository>(
 
     let params = plan_params(&spec, options, &mut c);
 
-    let workdir = options.workdir.clone().unwrap_or_else(|| base.clone());
+    let workdir = options
+        .workdir
+        .clone()
+        .unwrap_or_else(|| match base.as_os_str().is_empty() {
+            true => PathBuf::from("."),
+            false => base.clone(),
+        });
     let workdir = match std::fs::canonicalize(&workdir) {
         Ok(dir) if dir.is_dir() => Some(dir),
         _ => {
             c.push(
                 (0, 0),
                 "workdir".into(),
-                format!("work directory `{}` does not exist or is not a directory", workdir.display()),
+                format!(
+                    "work directory `{}` does not exist or is not a directory",
+                    workdir.display()
+                ),
                 Some("create it, or pass an existing one with `--workdir DIR`".into()),
             );
             None
@@ -209,22 +223,39 @@ pub async fn compile<R: JobRepository>(
                 location(&chunk.size),
                 format!("{field}.chunk.size"),
                 format!("chunk size {size} is out of range"),
-                Some(format!("use a whole number from 1 to {MAX_CHUNK_SIZE}; 100-5000 suits most jobs")),
+                Some(format!(
+                    "use a whole number from 1 to {MAX_CHUNK_SIZE}; 100-5000 suits most jobs"
+                )),
             );
         }
         let reader = resolver
-            .resolve(&chunk.reader, Role::Reader, format!("{field}.chunk.reader"), &mut c)
+            .resolve(
+                &chunk.reader,
+                Role::Reader,
+                format!("{field}.chunk.reader"),
+                &mut c,
+            )
             .await?;
         let processor = match &chunk.processor {
             Some(p) => {
                 resolver
-                    .resolve(p, Role::Processor, format!("{field}.chunk.processor"), &mut c)
+                    .resolve(
+                        p,
+                        Role::Processor,
+                        format!("{field}.chunk.processor"),
+                        &mut c,
+                    )
                     .await?
             }
             None => None,
         };
         let writer = resolver
-            .resolve(&chunk.writer, Role::Writer, format!("{field}.chunk.writer"), &mut c)
+            .resolve(
+                &chunk.writer,
+                Role::Writer,
+                format!("{field}.chunk.writer"),
+                &mut c,
+            )
             .await?;
         if let (Some(reader), Some(writer)) = (reader, writer) {
             steps.push(StepPlan {
@@ -306,17 +337,29 @@ impl<R: JobRepository> Resolver<'_, R> {
     ) -> Result<Option<PluginPlan>, RepositoryError> {
         let at = location(r);
         let spec = &r.value;
-        let config = spec.config.clone().unwrap_or(Value::Object(Default::default()));
+        let config = spec
+            .config
+            .clone()
+            .unwrap_or(Value::Object(Default::default()));
         if !config.is_object() {
-            c.push(at, format!("{field}.config"), "`config` must be a map".into(), None);
+            c.push(
+                at,
+                format!("{field}.config"),
+                "`config` must be a map".into(),
+                None,
+            );
         }
         let (label, digest, wasm, at) = match (&spec.plugin, &spec.path) {
             (Some(_), Some(_)) | (None, None) => {
                 c.push(
                     at,
                     field,
-                    "give exactly one of `plugin` (a registered name) or `path` (a .wasm file)".into(),
-                    Some(format!("for example `{}: {{ plugin: NAME }}`", role.world())),
+                    "give exactly one of `plugin` (a registered name) or `path` (a .wasm file)"
+                        .into(),
+                    Some(format!(
+                        "for example `{}: {{ plugin: NAME }}`",
+                        role.world()
+                    )),
                 );
                 return Ok(None);
             }
@@ -339,7 +382,11 @@ impl<R: JobRepository> Resolver<'_, R> {
                     } else {
                         format!(
                             "registered: {}",
-                            known.iter().map(|(n, w)| format!("{n} ({w})")).collect::<Vec<_>>().join(", ")
+                            known
+                                .iter()
+                                .map(|(n, w)| format!("{n} ({w})"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )
                     };
                     let what = match version {
@@ -363,7 +410,12 @@ impl<R: JobRepository> Resolver<'_, R> {
                 let at = location(path);
                 let full = self.base.join(&path.value);
                 match std::fs::read(&full) {
-                    Ok(bytes) => (format!("path {}", path.value), digest(&bytes), Some(bytes), at),
+                    Ok(bytes) => (
+                        format!("path {}", path.value),
+                        digest(&bytes),
+                        Some(bytes),
+                        at,
+                    ),
                     Err(e) => {
                         c.push(
                             at,
@@ -387,8 +439,15 @@ impl<R: JobRepository> Resolver<'_, R> {
             c.push(
                 at,
                 field,
-                format!("{label} is a {} plugin, but is used as the {}", prepared.role(), role.world()),
-                Some(format!("use a component that exports the `{}` world here", role.world())),
+                format!(
+                    "{label} is a {} plugin, but is used as the {}",
+                    prepared.role(),
+                    role.world()
+                ),
+                Some(format!(
+                    "use a component that exports the `{}` world here",
+                    role.world()
+                )),
             );
             return Ok(None);
         }
@@ -411,19 +470,22 @@ impl<R: JobRepository> Resolver<'_, R> {
             return Ok(Ok(p.clone()));
         }
         let engine = self.runtime.engine_hash().to_owned();
-        if let Some((artifact, world)) = self.repo.plugin_artifact(digest, &engine).await? {
-            if let Some(role) = Role::from_world(&world)
-                && let Ok(p) = self.runtime.load(&artifact, role)
-            {
-                self.cache.insert(digest.to_owned(), p.clone());
-                return Ok(Ok(p));
-            }
+        if let Some((artifact, world)) = self.repo.plugin_artifact(digest, &engine).await?
+            && let Some(role) = Role::from_world(&world)
+            && let Ok(p) = self.runtime.load(&artifact, role)
+        {
+            self.cache.insert(digest.to_owned(), p.clone());
+            return Ok(Ok(p));
         }
         let wasm = match wasm {
             Some(w) => w,
             None => match self.repo.plugin_wasm(digest).await? {
                 Some(w) => w,
-                None => return Ok(Err(format!("component {digest} is missing from the registry"))),
+                None => {
+                    return Ok(Err(format!(
+                        "component {digest} is missing from the registry"
+                    )));
+                }
             },
         };
         match self.runtime.compile(&wasm) {
@@ -431,11 +493,11 @@ impl<R: JobRepository> Resolver<'_, R> {
                 self.repo
                     .put_plugin_artifact(digest, &engine, compiled.role.world(), &compiled.artifact)
                     .await?;
-                self.cache.insert(digest.to_owned(), compiled.prepared.clone());
+                self.cache
+                    .insert(digest.to_owned(), compiled.prepared.clone());
                 Ok(Ok(compiled.prepared))
             }
             Err(e) => Ok(Err(e.to_string())),
         }
     }
-
 }

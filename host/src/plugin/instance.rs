@@ -8,8 +8,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{log, processor, reader, types, writer};
 use super::Prepared;
+use super::bindings::{log, processor, reader, types, writer};
 use crate::domain::{ExecutionContext, ItemError, JobParameters};
 
 /// Captured guest output kept for error messages (a guest panic prints there before trapping).
@@ -156,7 +156,9 @@ fn trap_error(store: &Store<PluginState>, err: &wasmtime::Error) -> PluginError 
     let tail = tail.trim();
     if !tail.is_empty() {
         let start = tail.len().saturating_sub(2000);
-        let start = (start..tail.len()).find(|i| tail.is_char_boundary(*i)).unwrap_or(0);
+        let start = (start..tail.len())
+            .find(|i| tail.is_char_boundary(*i))
+            .unwrap_or(0);
         message.push_str(&format!("; guest stderr: {}", &tail[start..]));
     }
     PluginError::Trap(message)
@@ -195,7 +197,10 @@ fn domain_context(entries: Vec<types::ContextEntry>) -> Result<ExecutionContext,
         let value = serde_json::from_str(&e.value).map_err(|err| {
             PluginError::Failed(ItemError::new(
                 "plugin.protocol",
-                format!("update() returned key `{}` whose value is not JSON: {err}", e.key),
+                format!(
+                    "update() returned key `{}` whose value is not JSON: {err}",
+                    e.key
+                ),
             ))
         })?;
         ctx.put(e.key, value);
@@ -275,7 +280,11 @@ macro_rules! common_calls {
 macro_rules! instantiate {
     ($prepared:expr, $sandbox:expr, $variant:ident) => {{
         let Prepared::$variant(pre) = $prepared else {
-            anyhow::bail!("component is a {}, not a {}", $prepared.role(), stringify!($variant));
+            anyhow::bail!(
+                "component is a {}, not a {}",
+                $prepared.role(),
+                stringify!($variant)
+            );
         };
         let mut store = new_store($prepared, $sandbox)?;
         let bindings = pre.instantiate_async(&mut store).await?;
@@ -421,4 +430,3 @@ impl WriterInstance {
         flatten(&self.store, r)
     }
 }
-

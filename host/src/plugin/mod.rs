@@ -219,7 +219,10 @@ impl PluginRuntime {
 
     fn role_of(&self, component: &Component) -> Result<Role, InvalidPlugin> {
         let ty = component.component_type();
-        let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_owned()).collect();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
         let roles: Vec<Role> = [Role::Reader, Role::Processor, Role::Writer]
             .into_iter()
             .filter(|r| exports.iter().any(|e| e.starts_with(r.interface())))
@@ -232,7 +235,10 @@ impl PluginRuntime {
                 exports.join(", ")
             })),
             many => Err(InvalidPlugin::SeveralRoles(
-                many.iter().map(|r| r.world()).collect::<Vec<_>>().join(", "),
+                many.iter()
+                    .map(|r| r.world())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             )),
         }
     }

@@ -90,7 +90,10 @@ pub struct PluginRecord {
 }
 
 /// Spring Batch's `JobRepository`, plus the plugin registry storage.
-#[allow(async_fn_in_trait, reason = "used generically, never as a trait object")]
+#[allow(
+    async_fn_in_trait,
+    reason = "used generically, never as a trait object"
+)]
 pub trait JobRepository {
     /// Spring Batch's `createJobExecution`, in one transaction: finds or creates the
     /// JobInstance of `job_name` with the identifying `params`, refuses to start while another
@@ -109,8 +112,10 @@ pub trait JobRepository {
     ) -> Result<Vec<JobExecution>, RepositoryError>;
 
     /// Writes status, times and exit status (optimistic locking on `VERSION`).
-    async fn update_job_execution(&self, execution: &mut JobExecution)
-    -> Result<(), RepositoryError>;
+    async fn update_job_execution(
+        &self,
+        execution: &mut JobExecution,
+    ) -> Result<(), RepositoryError>;
 
     /// The step executions of one job execution, oldest first, with their contexts.
     async fn step_executions(
@@ -131,8 +136,7 @@ pub trait JobRepository {
     /// Writes status, counters, exit status and the step's ExecutionContext in one transaction
     /// (optimistic locking on `VERSION`). This is the chunk commit: the counters and the
     /// ItemStream state of one chunk become durable together, or not at all.
-    async fn update_step_execution(&self, step: &mut StepExecution)
-    -> Result<(), RepositoryError>;
+    async fn update_step_execution(&self, step: &mut StepExecution) -> Result<(), RepositoryError>;
 
     /// Stores component bytes (idempotent) and records `record` in the registry.
     async fn register_plugin(

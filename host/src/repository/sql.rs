@@ -18,7 +18,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{Pool, Row, Transaction};
 
-use super::{JobRepository, PluginRecord, RepositoryError, exit_message, param_rows, split_context};
+use super::{
+    JobRepository, PluginRecord, RepositoryError, exit_message, param_rows, split_context,
+};
 use crate::domain::{
     BatchStatus, ExecutionContext, ExitStatus, Id, JobExecution, JobInstance, JobParameter,
     JobParameters, ParamType, StepExecution, Timestamp, now,
@@ -100,7 +102,10 @@ impl DialectConn for SqliteConnection {
     async fn next_id(&mut self, seq: Seq) -> Result<Id, sqlx::Error> {
         let table = seq.name();
         let insert = sqlx::AssertSqlSafe(format!("INSERT INTO {table} VALUES (NULL)"));
-        let id: i64 = sqlx::query(insert).execute(&mut *self).await?.last_insert_rowid();
+        let id: i64 = sqlx::query(insert)
+            .execute(&mut *self)
+            .await?
+            .last_insert_rowid();
         let trim = sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE ID < $1"));
         sqlx::query(trim).bind(id).execute(&mut *self).await?;
         Ok(id)
@@ -118,11 +123,13 @@ impl DialectConn for PgConnection {
     }
 
     async fn lock_instance(&mut self, id: Id) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT JOB_INSTANCE_ID FROM BATCH_JOB_INSTANCE WHERE JOB_INSTANCE_ID = $1 FOR UPDATE")
-            .bind(id)
-            .execute(&mut *self)
-            .await
-            .map(|_| ())
+        sqlx::query(
+            "SELECT JOB_INSTANCE_ID FROM BATCH_JOB_INSTANCE WHERE JOB_INSTANCE_ID = $1 FOR UPDATE",
+        )
+        .bind(id)
+        .execute(&mut *self)
+        .await
+        .map(|_| ())
     }
 }
 
@@ -181,7 +188,12 @@ macro_rules! step_from_row {
             start_time: row.try_get::<Option<NaiveDateTime>, _>(16)?.map(from_ts),
             end_time: row.try_get::<Option<NaiveDateTime>, _>(17)?.map(from_ts),
             last_updated: row.try_get::<Option<NaiveDateTime>, _>(18)?.map(from_ts),
-            context: context(short.unwrap_or_default(), row.try_get(20)?, "step execution", id)?,
+            context: context(
+                short.unwrap_or_default(),
+                row.try_get(20)?,
+                "step execution",
+                id,
+            )?,
         }
     }};
 }
@@ -342,7 +354,9 @@ impl JobRepository for SqlRepository {
         &self,
         instance: &JobInstance,
     ) -> Result<Vec<JobExecution>, RepositoryError> {
-        let sql = q(format!("SELECT {JOB_EXECUTION_COLUMNS} FROM BATCH_JOB_EXECUTION E LEFT JOIN BATCH_JOB_EXECUTION_CONTEXT C ON C.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID WHERE E.JOB_INSTANCE_ID = $1 ORDER BY E.JOB_EXECUTION_ID DESC"));
+        let sql = q(format!(
+            "SELECT {JOB_EXECUTION_COLUMNS} FROM BATCH_JOB_EXECUTION E LEFT JOIN BATCH_JOB_EXECUTION_CONTEXT C ON C.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID WHERE E.JOB_INSTANCE_ID = $1 ORDER BY E.JOB_EXECUTION_ID DESC"
+        ));
         on_db!(self, pool => {
             let rows = sqlx::query(sql).bind(instance.id).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -413,7 +427,9 @@ impl JobRepository for SqlRepository {
         &self,
         job_execution_id: Id,
     ) -> Result<Vec<StepExecution>, RepositoryError> {
-        let sql = q(format!("SELECT {STEP_COLUMNS} FROM BATCH_STEP_EXECUTION S LEFT JOIN BATCH_STEP_EXECUTION_CONTEXT C ON C.STEP_EXECUTION_ID = S.STEP_EXECUTION_ID WHERE S.JOB_EXECUTION_ID = $1 ORDER BY S.STEP_EXECUTION_ID"));
+        let sql = q(format!(
+            "SELECT {STEP_COLUMNS} FROM BATCH_STEP_EXECUTION S LEFT JOIN BATCH_STEP_EXECUTION_CONTEXT C ON C.STEP_EXECUTION_ID = S.STEP_EXECUTION_ID WHERE S.JOB_EXECUTION_ID = $1 ORDER BY S.STEP_EXECUTION_ID"
+        ));
         on_db!(self, pool => {
             let rows = sqlx::query(sql).bind(job_execution_id).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -429,7 +445,9 @@ impl JobRepository for SqlRepository {
         instance: &JobInstance,
         step_name: &str,
     ) -> Result<Option<StepExecution>, RepositoryError> {
-        let sql = q(format!("SELECT {STEP_COLUMNS} FROM BATCH_STEP_EXECUTION S JOIN BATCH_JOB_EXECUTION E ON E.JOB_EXECUTION_ID = S.JOB_EXECUTION_ID LEFT JOIN BATCH_STEP_EXECUTION_CONTEXT C ON C.STEP_EXECUTION_ID = S.STEP_EXECUTION_ID WHERE E.JOB_INSTANCE_ID = $1 AND S.STEP_NAME = $2 ORDER BY S.STEP_EXECUTION_ID DESC LIMIT 1"));
+        let sql = q(format!(
+            "SELECT {STEP_COLUMNS} FROM BATCH_STEP_EXECUTION S JOIN BATCH_JOB_EXECUTION E ON E.JOB_EXECUTION_ID = S.JOB_EXECUTION_ID LEFT JOIN BATCH_STEP_EXECUTION_CONTEXT C ON C.STEP_EXECUTION_ID = S.STEP_EXECUTION_ID WHERE E.JOB_INSTANCE_ID = $1 AND S.STEP_NAME = $2 ORDER BY S.STEP_EXECUTION_ID DESC LIMIT 1"
+        ));
         on_db!(self, pool => {
             let row = sqlx::query(sql).bind(instance.id).bind(step_name).fetch_optional(pool).await?;
             match row {
@@ -463,10 +481,7 @@ impl JobRepository for SqlRepository {
         })
     }
 
-    async fn update_step_execution(
-        &self,
-        step: &mut StepExecution,
-    ) -> Result<(), RepositoryError> {
+    async fn update_step_execution(&self, step: &mut StepExecution) -> Result<(), RepositoryError> {
         let updated = now();
         let (short, long) = split_context(step.context.to_jackson_json());
         on_db!(self, pool => {
@@ -514,7 +529,9 @@ impl JobRepository for SqlRepository {
         name: &str,
         version: Option<&str>,
     ) -> Result<Option<PluginRecord>, RepositoryError> {
-        let sql = q(format!("SELECT {PLUGIN_COLUMNS} WHERE P.NAME = $1 AND ($2 IS NULL OR P.VERSION = $2) ORDER BY P.REGISTERED_AT DESC LIMIT 1"));
+        let sql = q(format!(
+            "SELECT {PLUGIN_COLUMNS} WHERE P.NAME = $1 AND ($2 IS NULL OR P.VERSION = $2) ORDER BY P.REGISTERED_AT DESC LIMIT 1"
+        ));
         on_db!(self, pool => {
             let row = sqlx::query(sql).bind(name).bind(version).fetch_optional(pool).await?;
             match row {
@@ -525,7 +542,9 @@ impl JobRepository for SqlRepository {
     }
 
     async fn list_plugins(&self) -> Result<Vec<PluginRecord>, RepositoryError> {
-        let sql = q(format!("SELECT {PLUGIN_COLUMNS} ORDER BY P.NAME, P.REGISTERED_AT"));
+        let sql = q(format!(
+            "SELECT {PLUGIN_COLUMNS} ORDER BY P.NAME, P.REGISTERED_AT"
+        ));
         on_db!(self, pool => {
             let rows = sqlx::query(sql).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());

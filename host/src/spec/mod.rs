@@ -157,7 +157,22 @@ fn clean_message(raw: &str) -> String {
         Some(i) => &first[..i],
         None => first,
     };
-    first.trim_start_matches("error: ").to_owned()
+    let mut msg = first.trim_start_matches("error: ");
+    // Drop a leading "line N column M: " (we print the location ourselves).
+    if let Some(rest) = msg.strip_prefix("line ")
+        && let Some((_, after)) = rest.split_once(": ")
+        && rest.split(' ').nth(1) == Some("column")
+    {
+        msg = after;
+    }
+    match msg {
+        "invalid i64" | "invalid u64" | "invalid i32" | "invalid u32" => {
+            "expected a whole number".to_owned()
+        }
+        "invalid f64" => "expected a number".to_owned(),
+        "invalid bool" => "expected true or false".to_owned(),
+        other => other.to_owned(),
+    }
 }
 
 fn hint_for(message: &str) -> Option<String> {
@@ -165,7 +180,7 @@ fn hint_for(message: &str) -> Option<String> {
         Some("check the spelling; docs/job-yaml.md lists every field".into())
     } else if message.contains("missing field") {
         Some("add the field; docs/job-yaml.md shows a complete job".into())
-    } else if message.contains("invalid type") {
+    } else if message.contains("invalid type") || message.starts_with("expected") {
         Some("docs/job-yaml.md gives each field's type".into())
     } else {
         None

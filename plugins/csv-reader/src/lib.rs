@@ -52,7 +52,9 @@ impl ItemReader for CsvReader {
     fn init(setup: &Setup) -> Result<Self, Error> {
         let config: Config = setup.config()?;
         if !config.delimiter.is_ascii() {
-            return Err(Error::config("`delimiter` must be a single ASCII character"));
+            return Err(Error::config(
+                "`delimiter` must be a single ASCII character",
+            ));
         }
         Ok(CsvReader {
             config,

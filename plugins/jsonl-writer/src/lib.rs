@@ -85,7 +85,10 @@ impl ItemWriter for JsonlWriter {
             .open(path)
             .map_err(|e| {
                 let e = Error::from(e);
-                Error::new(e.kind, format!("cannot open `{}`: {}", self.config.path, e.message))
+                Error::new(
+                    e.kind,
+                    format!("cannot open `{}`: {}", self.config.path, e.message),
+                )
             })?;
         let len = file.metadata()?.len();
         // First run: start an empty file. Restart: keep what was committed, drop the rest.
@@ -107,13 +110,18 @@ impl ItemWriter for JsonlWriter {
         self.buffer.clear();
         for Raw(item) in items {
             if item.contains(&b'\n') {
-                return Err(Error::new("validation.jsonl", "an item contains a newline; items must be single-line JSON"));
+                return Err(Error::new(
+                    "validation.jsonl",
+                    "an item contains a newline; items must be single-line JSON",
+                ));
             }
             self.buffer.extend_from_slice(&item);
             self.buffer.push(b'\n');
         }
         let mut buffer = std::mem::take(&mut self.buffer);
-        let result = self.file().and_then(|f| f.write_all(&buffer).map_err(Error::from));
+        let result = self
+            .file()
+            .and_then(|f| f.write_all(&buffer).map_err(Error::from));
         self.written += buffer.len() as u64;
         buffer.clear();
         self.buffer = buffer;

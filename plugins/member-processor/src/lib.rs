@@ -56,13 +56,18 @@ pub fn is_valid_email(email: &str) -> bool {
     local_ok
         && labels.len() >= 2
         && labels.iter().all(|l| label_ok(l))
-        && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
 }
 
 fn capitalise(s: &str) -> String {
     let mut chars = s.chars();
     match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
+        Some(first) => first
+            .to_uppercase()
+            .chain(chars.flat_map(char::to_lowercase))
+            .collect(),
         None => String::new(),
     }
 }
@@ -85,14 +90,20 @@ impl MemberProcessor {
                 Some(_) => true,
             };
             if !present {
-                return Err(Error::validation("required", format!("field `{field}` is missing or empty")));
+                return Err(Error::validation(
+                    "required",
+                    format!("field `{field}` is missing or empty"),
+                ));
             }
         }
         let id = member.get("id").map(|v| v.to_string()).unwrap_or_default();
         if let Some(Value::String(email)) = member.get_mut(&self.config.email_field) {
             *email = email.to_lowercase();
             if !is_valid_email(email) {
-                return Err(Error::validation("email", format!("member {id}: invalid email `{email}`")));
+                return Err(Error::validation(
+                    "email",
+                    format!("member {id}: invalid email `{email}`"),
+                ));
             }
         }
         if let Some(Value::String(country)) = member.get_mut("country") {
@@ -112,7 +123,9 @@ impl ItemProcessor for MemberProcessor {
     type Out = Map<String, Value>;
 
     fn init(setup: &Setup) -> Result<Self, Error> {
-        Ok(MemberProcessor { config: setup.config()? })
+        Ok(MemberProcessor {
+            config: setup.config()?,
+        })
     }
 
     fn process(&mut self, item: Self::In) -> Result<Option<Self::Out>, Error> {
@@ -136,7 +149,19 @@ mod tests {
         for ok in ["a@b.co", "first.last+tag@example.org", "x_y@sub.domain.io"] {
             assert!(is_valid_email(ok), "{ok}");
         }
-        for bad in ["", "a", "a@b", "@b.co", "a@@b.co", "a b@c.de", "a@b.c", "a@-b.com", ".a@b.co", "a..b@c.de", "a@b.c0m"] {
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.co",
+            "a@@b.co",
+            "a b@c.de",
+            "a@b.c",
+            "a@-b.com",
+            ".a@b.co",
+            "a..b@c.de",
+            "a@b.c0m",
+        ] {
             assert!(!is_valid_email(bad), "{bad}");
         }
     }
@@ -144,14 +169,21 @@ mod tests {
     #[test]
     fn normalises_a_member() {
         let m = json!({"id": "7", "email": "  Ann.Lee@Example.COM ", "first_name": " aNN", "country": "de"});
-        let out = processor().normalise(m.as_object().unwrap().clone()).unwrap();
-        assert_eq!(Value::Object(out), json!({"id": "7", "email": "ann.lee@example.com", "first_name": "Ann", "country": "DE"}));
+        let out = processor()
+            .normalise(m.as_object().unwrap().clone())
+            .unwrap();
+        assert_eq!(
+            Value::Object(out),
+            json!({"id": "7", "email": "ann.lee@example.com", "first_name": "Ann", "country": "DE"})
+        );
     }
 
     #[test]
     fn invalid_email_is_a_validation_error() {
         let m = json!({"id": "9", "email": "not-an-email"});
-        let err = processor().normalise(m.as_object().unwrap().clone()).unwrap_err();
+        let err = processor()
+            .normalise(m.as_object().unwrap().clone())
+            .unwrap_err();
         assert_eq!(err.kind, "validation.email");
         assert!(err.message.contains("member \"9\""), "{}", err.message);
     }
@@ -159,7 +191,9 @@ mod tests {
     #[test]
     fn missing_required_field() {
         let m = json!({"email": "a@b.co"});
-        let err = processor().normalise(m.as_object().unwrap().clone()).unwrap_err();
+        let err = processor()
+            .normalise(m.as_object().unwrap().clone())
+            .unwrap_err();
         assert_eq!(err.kind, "validation.required");
     }
 }

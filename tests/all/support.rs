@@ -1,0 +1,255 @@
+//! Test harness: temporary work directories, repositories on both backends, running the binary.
+
+#![allow(dead_code, reason = "each test module uses a different subset")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use batch_host::repository::SqlRepository;
+use sqlx::Row;
+
+/// Where `make plugins` puts the components.
+pub fn component(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/components")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `make plugins` (or `make test`) first",
+        path.display()
+    );
+    path
+}
+
+/// A repository backend under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One test's world: a work directory and an empty repository.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub backend: Backend,
+    pg_admin: Option<(String, String)>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl Env {
+    /// A fresh environment, or `None` when the backend is not available here.
+    pub async fn new(backend: Backend) -> Option<Env> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite:{}", dir.path().join("repo.db").display());
+                Some(Env {
+                    dir,
+                    url,
+                    backend,
+                    pg_admin: None,
+                })
+            }
+            Backend::Postgres => {
+                let Ok(admin) = std::env::var("BATCH_HOST_TEST_PG") else {
+                    eprintln!("BATCH_HOST_TEST_PG is not set: PostgreSQL variant not run");
+                    return None;
+                };
+                let db = format!(
+                    "bh_test_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst),
+                    chrono::Utc::now().timestamp_micros()
+                );
+                let pool = sqlx::PgPool::connect(&admin)
+                    .await
+                    .expect("connect to BATCH_HOST_TEST_PG");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+                    .execute(&pool)
+                    .await
+                    .expect("create test database");
+                pool.close().await;
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                let url = format!("{base}/{db}");
+                Some(Env {
+                    dir,
+                    url,
+                    backend,
+                    pg_admin: Some((admin, db)),
+                })
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs the binary in the work directory against this repository.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_batch-host"))
+            .args(args)
+            .current_dir(self.path())
+            .env("BATCH_HOST_REPOSITORY", &self.url)
+            .env_remove("BATCH_HOST_LOG")
+            .output()
+            .expect("run batch-host")
+    }
+
+    /// Registers the named components from target/components.
+    pub fn register(&self, names: &[&str]) {
+        for n in names {
+            let path = component(n);
+            let out = self.run(&["plugin", "register", path.to_str().unwrap()]);
+            assert_success(&out);
+        }
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path().join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap_or_default()
+    }
+
+    /// A repository handle for reading rows back.
+    pub async fn repo(&self) -> SqlRepository {
+        SqlRepository::connect(&self.url).await.expect("connect")
+    }
+
+    /// Runs a query and returns every row as strings (NULL as "NULL").
+    pub async fn rows(&self, sql: &'static str) -> Vec<Vec<String>> {
+        fn cell<'r, R: Row>(row: &'r R, i: usize) -> String
+        where
+            usize: sqlx::ColumnIndex<R>,
+            Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        {
+            if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
+                return v.map_or("NULL".into(), |v| v.to_string());
+            }
+            row.try_get::<Option<String>, _>(i)
+                .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                .unwrap_or_else(|_| "?".into())
+        }
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+                let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+                let out = rows
+                    .iter()
+                    .map(|r| (0..r.len()).map(|i| cell(r, i)).collect())
+                    .collect();
+                pool.close().await;
+                out
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+                let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+                let out = rows
+                    .iter()
+                    .map(|r| (0..r.len()).map(|i| cell(r, i)).collect())
+                    .collect();
+                pool.close().await;
+                out
+            }
+        }
+    }
+
+    /// Drops the PostgreSQL test database.
+    pub async fn cleanup(self) {
+        if let Some((admin, db)) = &self.pg_admin
+            && let Ok(pool) = sqlx::PgPool::connect(admin).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+            )))
+            .execute(&pool)
+            .await;
+            pool.close().await;
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+pub fn assert_success(o: &Output) {
+    assert!(
+        o.status.success(),
+        "command failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+}
+
+#[track_caller]
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "unexpected exit code\nstdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// A members CSV with `rows` rows; rows listed in `invalid` get a broken email.
+pub fn members_csv(rows: usize, invalid: &[usize]) -> String {
+    let mut s = String::from("id,first_name,last_name,email,country,joined\n");
+    for i in 1..=rows {
+        let email = if invalid.contains(&i) {
+            format!("user{i}@@example.com")
+        } else if i % 7 == 0 {
+            format!("  User{i}@Example.COM ")
+        } else {
+            format!("user{i}@example.com")
+        };
+        s.push_str(&format!(
+            "{i}, ann{i} ,LEE,{email},de,2020-01-{:02}\n",
+            i % 28 + 1
+        ));
+    }
+    s
+}
+
+/// A member-migration job.yaml; `processor` is the processor plugin reference line content.
+pub fn job_yaml(name: &str, size: usize, processor: &str) -> String {
+    format!(
+        "name: {name}\nsteps:\n  - name: migrate\n    chunk:\n      size: {size}\n      reader: {{ plugin: csv-reader, config: {{ path: members.csv }} }}\n      processor: {processor}\n      writer: {{ plugin: jsonl-writer, config: {{ path: out/members.jsonl }} }}\n"
+    )
+}
+
+/// Generates a test function per backend from one async body taking a `Backend`.
+macro_rules! both_backends {
+    ($(#[$m:meta])* $name:ident, $body:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $body(crate::support::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $body(crate::support::Backend::Postgres).await;
+            }
+        }
+    };
+}
+pub(crate) use both_backends;
