@@ -44,11 +44,12 @@ demo: build plugins
 	cd $(DEMO_DIR) && for p in csv-reader member-processor jsonl-writer; do \
 		../../$(BIN) plugin register ../components/$$p.wasm || exit 1; done
 	cd $(DEMO_DIR) && ../../$(BIN) plugin list
-	cd $(DEMO_DIR) && ../../$(BIN) run job.yaml --param run.date=$$(date +%F)
+	cd $(DEMO_DIR) && ../../$(BIN) run job.yaml --param run.date=$$(date +%F),date
 	@echo
 	@echo "Output: $(DEMO_DIR)/out/members.jsonl ($$(wc -l < $(DEMO_DIR)/out/members.jsonl) lines)"
-	@echo "Repository: $(DEMO_DIR)/batch-host.db — try:"
-	@echo "  sqlite3 $(DEMO_DIR)/batch-host.db 'select STEP_NAME, STATUS, READ_COUNT, WRITE_COUNT, COMMIT_COUNT from BATCH_STEP_EXECUTION'"
+	@echo "Repository (Spring Batch 5 tables): $(DEMO_DIR)/batch-host.db"
+	@python3 -c "import sqlite3; c = sqlite3.connect('$(DEMO_DIR)/batch-host.db'); \
+	  [print(r) for r in c.execute('select STEP_EXECUTION_ID, STEP_NAME, STATUS, READ_COUNT, WRITE_COUNT, COMMIT_COUNT, ROLLBACK_COUNT from BATCH_STEP_EXECUTION')]"
 
 ## bench: items/s of member-migration over 1M rows (Wasm vs native, per-item vs batched)
 bench: plugins

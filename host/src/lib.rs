@@ -23,5 +23,6 @@ pub mod domain;
 pub mod engine;
 pub mod plan;
 pub mod plugin;
+pub mod policy;
 pub mod repository;
 pub mod spec;

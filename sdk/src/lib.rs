@@ -69,6 +69,8 @@ mod error;
 mod item;
 pub mod log;
 mod setup;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 #[cfg(feature = "processor")]
 mod processor;

@@ -3,6 +3,7 @@
 mod output;
 mod plugin;
 mod run;
+mod skipped;
 
 use std::process::ExitCode;
 
@@ -69,6 +70,8 @@ enum Command {
     Run(run::RunCommand),
     /// Check a job.yaml and its plugins without running anything.
     Validate(run::ValidateCommand),
+    /// List the items a job execution skipped (the dead-letter table).
+    Skipped(skipped::SkippedCommand),
     /// Manage the plugin registry.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -93,6 +96,7 @@ impl Cli {
                 Command::Run(cmd) => cmd.execute(&self.global).await,
                 Command::Validate(cmd) => cmd.execute(&self.global).await,
                 Command::Plugin(cmd) => cmd.execute(&self.global).await,
+                Command::Skipped(cmd) => cmd.execute(&self.global).await,
             }
         });
         ExitCode::from(code)

@@ -164,6 +164,26 @@ pub(super) fn print_summary(report: &JobReport) {
             s.items_per_second()
         );
     }
+    let skips: Vec<_> = report
+        .steps
+        .iter()
+        .flat_map(|s| {
+            s.skips
+                .iter()
+                .map(move |((phase, kind), n)| (&s.execution.step_name, phase, kind, n))
+        })
+        .collect();
+    if !skips.is_empty() {
+        println!();
+        println!("Skipped items (phase, kind, count):");
+        for (step, phase, kind, n) in skips {
+            println!("  {step:<18} {phase:<8} {kind:<32} {n:>8}");
+        }
+        println!(
+            "List them with: batch-host skipped {}   (add --format jsonl to export)",
+            e.id
+        );
+    }
     if !e.exit_status.description.is_empty() {
         println!();
         println!("{}", e.exit_status.description);

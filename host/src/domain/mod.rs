@@ -8,6 +8,7 @@ mod context;
 mod error;
 mod job;
 mod params;
+mod skipped;
 mod status;
 mod step;
 
@@ -15,6 +16,7 @@ pub use context::ExecutionContext;
 pub use error::ItemError;
 pub use job::{JobExecution, JobInstance};
 pub use params::{JobParameter, JobParameters, ParamType, ParameterError};
+pub use skipped::{SkipPhase, SkippedItem};
 pub use status::{BatchStatus, ExitStatus};
 pub use step::{StepContribution, StepExecution};
 

@@ -10,6 +10,8 @@
 use serde_json::json;
 use tracing::{debug, warn};
 
+use super::Clock;
+use super::ft::FtState;
 use super::launcher::RunListener;
 use crate::domain::{ExecutionContext, StepContribution, StepExecution};
 use crate::plan::{JobPlan, PluginPlan, StepPlan};
@@ -21,7 +23,7 @@ use crate::repository::{JobRepository, RepositoryError};
 
 /// Why the loop stopped early.
 #[derive(Debug)]
-pub(super) enum StepFailure {
+pub(crate) enum StepFailure {
     /// A plugin failed; the message names the plugin, the item and the error.
     Plugin(String),
     /// The repository failed.
@@ -45,7 +47,12 @@ impl From<RepositoryError> for StepFailure {
 }
 
 /// Formats a plugin error for the step's exit message.
-fn failure(role: &str, plugin: &PluginPlan, what: String, e: &PluginError) -> StepFailure {
+pub(super) fn failure(
+    role: &str,
+    plugin: &PluginPlan,
+    what: String,
+    e: &PluginError,
+) -> StepFailure {
     let e = e.to_item_error();
     StepFailure::Plugin(format!(
         "{role} {} {what}: {}: {}",
@@ -54,18 +61,19 @@ fn failure(role: &str, plugin: &PluginPlan, what: String, e: &PluginError) -> St
 }
 
 /// The step's plugin instances.
-struct Plugins {
-    reader: ReaderInstance,
-    processor: Option<ProcessorInstance>,
-    writer: WriterInstance,
+pub(super) struct Plugins {
+    pub(super) reader: ReaderInstance,
+    pub(super) processor: Option<ProcessorInstance>,
+    pub(super) writer: WriterInstance,
 }
 
 pub(super) struct ChunkLoop<'a, R> {
-    plan: &'a JobPlan,
-    step: &'a StepPlan,
-    repo: &'a R,
-    runtime: &'a PluginRuntime,
-    listener: &'a dyn RunListener,
+    pub(super) plan: &'a JobPlan,
+    pub(super) step: &'a StepPlan,
+    pub(super) repo: &'a R,
+    pub(super) runtime: &'a PluginRuntime,
+    pub(super) listener: &'a dyn RunListener,
+    pub(super) clock: &'a dyn Clock,
 }
 
 /// One chunk's result when it did not fail.
@@ -81,6 +89,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         repo: &'a R,
         runtime: &'a PluginRuntime,
         listener: &'a dyn RunListener,
+        clock: &'a dyn Clock,
     ) -> Self {
         ChunkLoop {
             plan,
@@ -88,6 +97,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
             repo,
             runtime,
             listener,
+            clock,
         }
     }
 
@@ -105,6 +115,58 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
             &self.plan.workdir,
             format!("{}/{role} {}", self.step.name, plugin.label),
         )
+    }
+
+    /// Replaces a trapped processor with a fresh, initialised instance.
+    pub(super) async fn restart_processor(&self, p: &mut Plugins) -> Result<(), StepFailure> {
+        let Some(plan) = &self.step.processor else {
+            return Ok(());
+        };
+        let mut fresh = ProcessorInstance::new(&plan.prepared, &self.sandbox("processor", plan))
+            .await
+            .map_err(|e| {
+                StepFailure::Plugin(format!(
+                    "processor {} cannot be instantiated again after a trap: {e:#}",
+                    plan.label
+                ))
+            })?;
+        fresh
+            .init(&self.setup(plan))
+            .await
+            .map_err(|e| failure("processor", plan, "failed in init after a trap".into(), &e))?;
+        p.processor = Some(fresh);
+        Ok(())
+    }
+
+    /// Replaces a trapped writer with a fresh instance opened at the last committed context.
+    pub(super) async fn restart_writer(
+        &self,
+        p: &mut Plugins,
+        step: &StepExecution,
+    ) -> Result<(), StepFailure> {
+        let plan = &self.step.writer;
+        let mut fresh = WriterInstance::new(&plan.prepared, &self.sandbox("writer", plan))
+            .await
+            .map_err(|e| {
+                StepFailure::Plugin(format!(
+                    "writer {} cannot be instantiated again after a trap: {e:#}",
+                    plan.label
+                ))
+            })?;
+        fresh
+            .init(&self.setup(plan))
+            .await
+            .map_err(|e| failure("writer", plan, "failed in init after a trap".into(), &e))?;
+        fresh
+            .open(&step.context.scoped("writer"))
+            .await
+            .map_err(|e| failure("writer", plan, "failed to reopen after a trap".into(), &e))?;
+        fresh
+            .before_chunk()
+            .await
+            .map_err(|e| failure("writer", plan, "failed in before-chunk".into(), &e))?;
+        p.writer = fresh;
+        Ok(())
     }
 
     /// Instantiates, initialises and opens the step's plugins.
@@ -162,9 +224,16 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
 
     /// Runs the step to completion or failure. `step` is updated in place and, at every commit,
     /// persisted; on failure its context is the last committed one.
-    pub(super) async fn run(&self, step: &mut StepExecution) -> Result<(), StepFailure> {
+    pub(super) async fn run(
+        &self,
+        step: &mut StepExecution,
+        st: &mut FtState,
+    ) -> Result<(), StepFailure> {
         let mut plugins = self.start(&step.context).await?;
-        let result = self.chunks(&mut plugins, step).await;
+        let result = match &self.step.fault_tolerance {
+            Some(ft) => self.chunks_ft(&mut plugins, step, ft, st).await,
+            None => self.chunks(&mut plugins, step).await,
+        };
         // Close the streams whatever happened (Spring closes last, collecting errors).
         let s = self.step;
         let closed_reader = plugins.reader.close().await;
@@ -223,7 +292,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         }
     }
 
-    async fn roll_back(&self, p: &mut Plugins, step: &mut StepExecution) {
+    pub(super) async fn roll_back(&self, p: &mut Plugins, step: &mut StepExecution) {
         step.rollback_count += 1;
         if let Err(e) = p.writer.after_chunk_error().await {
             warn!(error = %e, "writer failed in after-chunk-error");
@@ -231,7 +300,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
     }
 
     /// Asks reader and writer for their state; on success `step.context` holds it.
-    async fn save_streams(
+    pub(super) async fn save_streams(
         &self,
         p: &mut Plugins,
         step: &mut StepExecution,

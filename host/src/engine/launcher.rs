@@ -1,9 +1,11 @@
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use tracing::{Instrument, info, info_span, warn};
 
 use super::step::run_step;
-use crate::domain::{BatchStatus, ExitStatus, JobExecution, StepExecution, now};
+use super::{Clock, SystemClock};
+use crate::domain::{BatchStatus, ExitStatus, JobExecution, SkipPhase, StepExecution, now};
 use crate::plan::JobPlan;
 use crate::plugin::PluginRuntime;
 use crate::repository::{JobRepository, RepositoryError};
@@ -16,6 +18,8 @@ pub trait RunListener {
     fn step_started(&self, _step: &str) {}
     /// A chunk committed; `step` holds the running totals.
     fn chunk_committed(&self, _step: &StepExecution) {}
+    /// A chunk rolled back and will be retried after `delay`.
+    fn retry_backoff(&self, _step: &str, _delay: Duration) {}
     /// A step ended (or was skipped because it already completed).
     fn step_finished(&self, _report: &StepReport) {}
 }
@@ -29,6 +33,8 @@ pub struct StepReport {
     pub already_complete: bool,
     /// Wall-clock time of this run of the step.
     pub duration: Duration,
+    /// Items skipped in this run, by phase and error kind.
+    pub skips: BTreeMap<(SkipPhase, String), i64>,
 }
 
 impl StepReport {
@@ -85,6 +91,17 @@ pub async fn launch<R: JobRepository>(
     runtime: &PluginRuntime,
     listener: &dyn RunListener,
 ) -> Result<JobReport, LaunchError> {
+    launch_with(plan, repo, runtime, listener, &SystemClock).await
+}
+
+/// [`launch`] with a given clock for retry backoff.
+pub async fn launch_with<R: JobRepository>(
+    plan: &JobPlan,
+    repo: &R,
+    runtime: &PluginRuntime,
+    listener: &dyn RunListener,
+    clock: &dyn Clock,
+) -> Result<JobReport, LaunchError> {
     let started = Instant::now();
     let mut execution = repo.create_job_execution(&plan.name, &plan.params).await?;
     let restart = !repo
@@ -106,7 +123,7 @@ pub async fn launch<R: JobRepository>(
         let mut exit = ExitStatus::completed();
         let mut ran_any = false;
         for step_plan in &plan.steps {
-            let report = match run_step(plan, step_plan, &execution, repo, runtime, listener).await {
+            let report = match run_step(plan, step_plan, &execution, repo, runtime, listener, clock).await {
                 Ok(report) => report,
                 Err(e) => {
                     // The repository failed mid-step: record what we can and give up.
@@ -120,6 +137,10 @@ pub async fn launch<R: JobRepository>(
             };
             listener.step_finished(&report);
             ran_any |= !report.already_complete;
+            if report.execution.status == BatchStatus::Completed {
+                // As Spring's SimpleJob: the job's exit status is its last step's.
+                exit = report.execution.exit_status.clone();
+            }
             let step_status = report.execution.status;
             let step_exit = report.execution.exit_status.clone();
             steps.push(report);

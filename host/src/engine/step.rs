@@ -3,7 +3,9 @@ use std::time::Instant;
 use serde_json::json;
 use tracing::{Instrument, info, info_span, warn};
 
+use super::Clock;
 use super::chunk::ChunkLoop;
+use super::ft::FtState;
 use super::launcher::{RunListener, StepReport};
 use crate::domain::{BatchStatus, ExitStatus, JobExecution, StepExecution, now};
 use crate::plan::{JobPlan, StepPlan};
@@ -20,6 +22,7 @@ pub(super) async fn run_step<R: JobRepository>(
     repo: &R,
     runtime: &PluginRuntime,
     listener: &dyn RunListener,
+    clock: &dyn Clock,
 ) -> Result<StepReport, RepositoryError> {
     let started = Instant::now();
     let previous = repo
@@ -34,6 +37,7 @@ pub(super) async fn run_step<R: JobRepository>(
             execution: prev.clone(),
             already_complete: true,
             duration: started.elapsed(),
+            skips: Default::default(),
         });
     }
 
@@ -56,15 +60,22 @@ pub(super) async fn run_step<R: JobRepository>(
     listener.step_started(&step_plan.name);
 
     let span = info_span!("batch.step", step = %step_plan.name, step_execution_id = step.id);
-    let outcome = ChunkLoop::new(plan, step_plan, repo, runtime, listener)
-        .run(&mut step)
+    let mut ft_state = FtState::default();
+    let outcome = ChunkLoop::new(plan, step_plan, repo, runtime, listener, clock)
+        .run(&mut step, &mut ft_state)
         .instrument(span.clone())
         .await;
     let _enter = span.enter();
     match outcome {
         Ok(()) => {
             step.status = BatchStatus::Completed;
-            step.exit_status = ExitStatus::completed();
+            step.exit_status = match &step_plan.exit_status_on_skips {
+                Some(code) if step.skip_count() > 0 => ExitStatus {
+                    code: code.clone(),
+                    description: format!("{} item(s) skipped", step.skip_count()),
+                },
+                _ => ExitStatus::completed(),
+            };
             info!(
                 read = step.read_count,
                 written = step.write_count,
@@ -88,5 +99,6 @@ pub(super) async fn run_step<R: JobRepository>(
         execution: step,
         already_complete: false,
         duration: started.elapsed(),
+        skips: ft_state.skips,
     })
 }

@@ -306,6 +306,16 @@ impl ReaderInstance {
 
     common_calls!(stream reader);
 
+    /// Reads one item (`None` at the end); the per-item form of [`read_batch`](Self::read_batch).
+    pub async fn read(&mut self) -> Result<Option<Vec<u8>>, PluginError> {
+        let r = self
+            .bindings
+            .batch_plugin_item_reader()
+            .call_read(&mut self.store)
+            .await;
+        flatten(&self.store, r)
+    }
+
     /// Reads up to `max` items in one call.
     pub async fn read_batch(&mut self, max: u32) -> Result<ReadBatch, PluginError> {
         use reader::exports::batch::plugin::item_reader::ReadOutcome;
@@ -342,6 +352,17 @@ impl ProcessorInstance {
     }
 
     common_calls!(processor);
+
+    /// Processes one item: `Some` to pass on, `None` when filtered.
+    #[allow(clippy::ptr_arg, reason = "the generated binding takes `&Vec<u8>`")]
+    pub async fn process(&mut self, item: &Vec<u8>) -> Result<Option<Vec<u8>>, PluginError> {
+        let r = self
+            .bindings
+            .batch_plugin_item_processor()
+            .call_process(&mut self.store, item)
+            .await;
+        flatten(&self.store, r)
+    }
 
     /// Processes a batch of items; one outcome per input.
     pub async fn process_batch(

@@ -9,7 +9,9 @@ mod sql;
 
 pub use sql::SqlRepository;
 
-use crate::domain::{Id, JobExecution, JobInstance, JobParameters, StepExecution, Timestamp};
+use crate::domain::{
+    Id, JobExecution, JobInstance, JobParameters, SkippedItem, StepExecution, Timestamp,
+};
 
 /// Why a repository operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +139,20 @@ pub trait JobRepository {
     /// (optimistic locking on `VERSION`). This is the chunk commit: the counters and the
     /// ItemStream state of one chunk become durable together, or not at all.
     async fn update_step_execution(&self, step: &mut StepExecution) -> Result<(), RepositoryError>;
+
+    /// [`update_step_execution`](Self::update_step_execution) plus the chunk's skipped items
+    /// (the dead letters), all in one transaction.
+    async fn commit_chunk(
+        &self,
+        step: &mut StepExecution,
+        skipped: &[SkippedItem],
+    ) -> Result<(), RepositoryError>;
+
+    /// The skipped items of a job execution, with their step names, in the order recorded.
+    async fn skipped_items(
+        &self,
+        job_execution_id: Id,
+    ) -> Result<Vec<(String, SkippedItem)>, RepositoryError>;
 
     /// Stores component bytes (idempotent) and records `record` in the registry.
     async fn register_plugin(

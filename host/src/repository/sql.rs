@@ -23,7 +23,7 @@ use super::{
 };
 use crate::domain::{
     BatchStatus, ExecutionContext, ExitStatus, Id, JobExecution, JobInstance, JobParameter,
-    JobParameters, ParamType, StepExecution, Timestamp, now,
+    JobParameters, ParamType, SkipPhase, SkippedItem, StepExecution, Timestamp, now,
 };
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -482,6 +482,14 @@ impl JobRepository for SqlRepository {
     }
 
     async fn update_step_execution(&self, step: &mut StepExecution) -> Result<(), RepositoryError> {
+        self.commit_chunk(step, &[]).await
+    }
+
+    async fn commit_chunk(
+        &self,
+        step: &mut StepExecution,
+        skipped: &[SkippedItem],
+    ) -> Result<(), RepositoryError> {
         let updated = now();
         let (short, long) = split_context(step.context.to_jackson_json());
         on_db!(self, pool => {
@@ -497,12 +505,42 @@ impl JobRepository for SqlRepository {
                 return Err(RepositoryError::StaleVersion { what: "step execution", id: step.id, version: step.version });
             }
             sqlx::query("UPDATE BATCH_STEP_EXECUTION_CONTEXT SET SHORT_CONTEXT = $1, SERIALIZED_CONTEXT = $2 WHERE STEP_EXECUTION_ID = $3")
-                .bind(short).bind(long).bind(step.id)
+                .bind(&short).bind(&long).bind(step.id)
                 .execute(&mut *tx).await?;
+            for item in skipped {
+                sqlx::query("INSERT INTO BH_SKIPPED_ITEM (JOB_EXECUTION_ID, STEP_EXECUTION_ID, STEP_NAME, PHASE, KIND, MESSAGE, PAYLOAD, ITEM_POSITION, CHUNK_NUMBER, CREATED_AT) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                    .bind(step.job_execution_id).bind(step.id).bind(&step.step_name)
+                    .bind(item.phase.as_str()).bind(&item.kind).bind(exit_message(&item.message))
+                    .bind(item.payload.as_deref()).bind(item.position).bind(item.chunk).bind(ts(updated))
+                    .execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             step.version += 1;
             step.last_updated = Some(updated);
             Ok(())
+        })
+    }
+
+    async fn skipped_items(
+        &self,
+        job_execution_id: Id,
+    ) -> Result<Vec<(String, SkippedItem)>, RepositoryError> {
+        on_db!(self, pool => {
+            let rows = sqlx::query("SELECT STEP_NAME, PHASE, KIND, MESSAGE, PAYLOAD, ITEM_POSITION, CHUNK_NUMBER FROM BH_SKIPPED_ITEM WHERE JOB_EXECUTION_ID = $1 ORDER BY ID")
+                .bind(job_execution_id).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let phase: String = r.try_get(1)?;
+                out.push((r.try_get(0)?, SkippedItem {
+                    phase: SkipPhase::parse(&phase).ok_or(RepositoryError::BadStatus(phase))?,
+                    kind: r.try_get(2)?,
+                    message: r.try_get(3)?,
+                    payload: r.try_get(4)?,
+                    position: r.try_get(5)?,
+                    chunk: r.try_get(6)?,
+                }));
+            }
+            Ok(out)
         })
     }
 

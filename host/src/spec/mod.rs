@@ -50,6 +50,93 @@ pub struct ChunkSpec {
     pub processor: Option<Spanned<PluginRef>>,
     /// The writer plugin.
     pub writer: Spanned<PluginRef>,
+    /// Skip / retry / no-rollback rules. Absent: any error fails the step after one rollback.
+    #[serde(default, rename = "fault-tolerance")]
+    pub fault_tolerance: Option<Spanned<FaultToleranceSpec>>,
+}
+
+/// Spring Batch's fault-tolerant step configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FaultToleranceSpec {
+    /// Which errors may be skipped, and how many.
+    #[serde(default)]
+    pub skip: Option<SkipSpec>,
+    /// Which errors are retried, and how many attempts.
+    #[serde(default)]
+    pub retry: Option<RetrySpec>,
+    /// Errors that do not roll the chunk back.
+    #[serde(default)]
+    pub no_rollback: Option<KindsSpec>,
+    /// Cache processor results across replays instead of processing items again.
+    #[serde(default)]
+    pub processor_non_transactional: bool,
+    /// The exit code of a step that completed with skips (default `COMPLETED`).
+    #[serde(default)]
+    pub exit_status_on_skips: Option<String>,
+}
+
+/// `skip:` rules.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkipSpec {
+    /// Skippable kinds (a kind matches its sub-kinds).
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Never-skip kinds (Spring's noSkip); the most specific rule wins.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Skips allowed in the step execution, across read, process and write (default 10).
+    #[serde(default)]
+    pub limit: Option<Spanned<i64>>,
+    /// `limit` (default), `always` or `never`.
+    #[serde(default)]
+    pub policy: Option<Spanned<String>>,
+}
+
+/// `retry:` rules.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Retryable kinds.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Never-retry kinds.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Attempts in total, as Spring's retryLimit.
+    #[serde(default)]
+    pub limit: Option<Spanned<i64>>,
+    /// Pause between attempts: `{ initial, multiplier, max }` or `{ fixed }`.
+    #[serde(default)]
+    pub backoff: Option<Spanned<BackoffSpec>>,
+}
+
+/// `backoff:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackoffSpec {
+    /// First pause of an exponential backoff, such as `100ms`.
+    #[serde(default)]
+    pub initial: Option<String>,
+    /// Growth factor per attempt (default 2.0).
+    #[serde(default)]
+    pub multiplier: Option<f64>,
+    /// Cap of an exponential backoff (default 30s).
+    #[serde(default)]
+    pub max: Option<String>,
+    /// A fixed pause, such as `1s`.
+    #[serde(default)]
+    pub fixed: Option<String>,
+}
+
+/// A list of kinds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindsSpec {
+    /// Error kinds.
+    #[serde(default)]
+    pub kinds: Vec<String>,
 }
 
 /// A reference to a component: `plugin: NAME[@VERSION]` from the registry, or `path: FILE.wasm`

@@ -1,0 +1,81 @@
+use clap::{Args, ValueEnum};
+
+use super::{GlobalArgs, connect, exit};
+use crate::repository::JobRepository;
+
+/// Output format of `skipped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum Format {
+    /// A human-readable table.
+    Table,
+    /// One JSON object per item (payload as UTF-8 text when it is text, else base16).
+    Jsonl,
+}
+
+/// `batch-host skipped <execution-id>`: the dead letters of a job execution.
+#[derive(Debug, Args)]
+pub(super) struct SkippedCommand {
+    /// The job execution id (shown in the run summary).
+    #[arg(value_name = "EXECUTION_ID")]
+    execution_id: i64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+impl SkippedCommand {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+        let repo = match connect(global).await {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
+        let items = repo.skipped_items(self.execution_id).await;
+        repo.close().await;
+        let items = match items {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INTERNAL;
+            }
+        };
+        match self.format {
+            Format::Jsonl => {
+                for (step, item) in &items {
+                    let payload = item.payload.as_ref().map(|p| match std::str::from_utf8(p) {
+                        Ok(text) => serde_json::Value::String(text.to_owned()),
+                        Err(_) => serde_json::json!({ "hex": hex::encode(p) }),
+                    });
+                    let line = serde_json::json!({
+                        "execution_id": self.execution_id, "step": step, "phase": item.phase.as_str(),
+                        "kind": item.kind, "message": item.message, "position": item.position,
+                        "chunk": item.chunk, "payload": payload,
+                    });
+                    println!("{line}");
+                }
+            }
+            Format::Table => {
+                if items.is_empty() {
+                    println!("job execution {} skipped no items", self.execution_id);
+                    return exit::OK;
+                }
+                println!(
+                    "{:<16} {:<8} {:>9} {:>6}  {:<24} MESSAGE",
+                    "STEP", "PHASE", "POSITION", "CHUNK", "KIND"
+                );
+                for (step, item) in &items {
+                    println!(
+                        "{:<16} {:<8} {:>9} {:>6}  {:<24} {}",
+                        step,
+                        item.phase.as_str(),
+                        item.position,
+                        item.chunk,
+                        item.kind,
+                        item.message
+                    );
+                }
+                println!("{} item(s); export with --format jsonl", items.len());
+            }
+        }
+        exit::OK
+    }
+}
