@@ -21,7 +21,9 @@
 //! serde = { version = "1", features = ["derive"] }
 //! ```
 //!
-//! ```ignore
+//! ```rust
+//! # #[cfg(feature = "processor")]
+//! # mod example {
 //! use batch_sdk::{Error, ItemProcessor, Setup};
 //! use serde::{Deserialize, Serialize};
 //!
@@ -55,6 +57,7 @@
 //! }
 //!
 //! batch_sdk::export_processor!(Greeter);
+//! # }
 //! ```
 //!
 //! Build it with `cargo build --release --target wasm32-wasip2`, then

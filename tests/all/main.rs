@@ -9,6 +9,7 @@
 
 mod support;
 
+mod conformance;
 mod jobs;
 mod registry;
 mod ui;
