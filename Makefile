@@ -4,6 +4,7 @@ CARGO ?= cargo
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 DEMO_DIR := target/demo
 DEMO_ROWS ?= 120000
+DEMO_INVALID ?= 300
 BIN := target/release/batch-host
 
 .PHONY: all build plugins test lint fmt demo bench clean
@@ -39,7 +40,7 @@ fmt:
 ## demo: build, generate a realistic members CSV, register the plugins, run the job on SQLite
 demo: build plugins
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	python3 tests/data/gen-members.py --rows $(DEMO_ROWS) --invalid 0 --out $(DEMO_DIR)/members.csv
+	python3 tests/data/gen-members.py --rows $(DEMO_ROWS) --invalid $(DEMO_INVALID) --out $(DEMO_DIR)/members.csv
 	cp tests/jobs/member-migration.yaml $(DEMO_DIR)/job.yaml
 	cd $(DEMO_DIR) && for p in csv-reader member-processor jsonl-writer; do \
 		../../$(BIN) plugin register ../components/$$p.wasm || exit 1; done
@@ -49,7 +50,9 @@ demo: build plugins
 	@echo "Output: $(DEMO_DIR)/out/members.jsonl ($$(wc -l < $(DEMO_DIR)/out/members.jsonl) lines)"
 	@echo "Repository (Spring Batch 5 tables): $(DEMO_DIR)/batch-host.db"
 	@python3 -c "import sqlite3; c = sqlite3.connect('$(DEMO_DIR)/batch-host.db'); \
-	  [print(r) for r in c.execute('select STEP_EXECUTION_ID, STEP_NAME, STATUS, READ_COUNT, WRITE_COUNT, COMMIT_COUNT, ROLLBACK_COUNT from BATCH_STEP_EXECUTION')]"
+	  [print(r) for r in c.execute('select STEP_EXECUTION_ID, STEP_NAME, STATUS, EXIT_CODE, READ_COUNT, WRITE_COUNT, PROCESS_SKIP_COUNT, COMMIT_COUNT, ROLLBACK_COUNT from BATCH_STEP_EXECUTION')]"
+	@echo "The first skipped members (all of them: cd $(DEMO_DIR) && ../../$(BIN) skipped 1):"
+	@cd $(DEMO_DIR) && ../../$(BIN) skipped 1 | head -6
 
 ## bench: items/s of member-migration over 1M rows (Wasm vs native, per-item vs batched)
 bench: plugins

@@ -10,6 +10,7 @@
 mod support;
 
 mod conformance;
+mod fault_tolerance;
 mod jobs;
 mod registry;
 mod ui;

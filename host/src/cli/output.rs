@@ -177,7 +177,7 @@ pub(super) fn print_summary(report: &JobReport) {
         println!();
         println!("Skipped items (phase, kind, count):");
         for (step, phase, kind, n) in skips {
-            println!("  {step:<18} {phase:<8} {kind:<32} {n:>8}");
+            println!("  {step:<18} {:<8} {kind:<32} {n:>8}", phase.as_str());
         }
         println!(
             "List them with: batch-host skipped {}   (add --format jsonl to export)",

@@ -79,6 +79,20 @@ enum TxEnd {
     Rollback(ItemError),
 }
 
+/// Counts a skip for the summary, logs it, and keeps it for the chunk's next commit.
+fn note_skip(st: &mut FtState, chunk: &mut Chunk, item: SkippedItem) {
+    info!(phase = %item.phase, kind = %item.kind, position = item.position, chunk = item.chunk, message = %item.message, "item skipped");
+    *st.skips.entry((item.phase, item.kind.clone())).or_default() += 1;
+    chunk.pending.push(item);
+}
+
+/// Whether a failed chunk write may be attempted again. A no-rollback error still rolls a
+/// whole-chunk write back, and Spring makes that forced rollback retryable up to the limit.
+fn write_can_retry(ft: &FaultTolerance, e: &ItemError, attempts: u32) -> bool {
+    ft.retry.can_retry(Some(e), attempts)
+        || (!ft.rollback.rolls_back(e) && ft.retry.has_attempts_left(attempts))
+}
+
 fn step_skips(step: &StepExecution, c: &StepContribution) -> i64 {
     step.skip_count() + c.read_skip_count + c.process_skip_count + c.write_skip_count
 }
@@ -108,8 +122,8 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
                 }
                 Ok(TxEnd::Rollback(e)) => {
                     self.roll_back(p, step).await;
-                    debug!(kind = %e.kind, rollbacks = step.rollback_count, "chunk rolled back");
                     let delay = self.retry_delay(ft, st, &e);
+                    info!(kind = %e.kind, message = %e.message, backoff_ms = delay.as_millis() as u64, "chunk rolled back");
                     if !delay.is_zero() {
                         self.listener.retry_backoff(&self.step.name, delay);
                         self.clock.sleep(delay).await;
@@ -333,17 +347,16 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
                     Err(e) => match ft.skip.should_skip(&e, step_skips(step, c)) {
                         Ok(true) => {
                             c.read_skip_count += 1;
-                            *st.skips
-                                .entry((SkipPhase::Read, e.kind.clone()))
-                                .or_default() += 1;
-                            chunk.pending.push(SkippedItem {
+                            let number = chunk.number;
+                            let item = SkippedItem {
                                 phase: SkipPhase::Read,
                                 kind: e.kind,
                                 message: e.message,
                                 payload: None,
                                 position,
-                                chunk: chunk.number,
-                            });
+                                chunk: number,
+                            };
+                            note_skip(st, &mut chunk, item);
                             read_errors += 1;
                             if read_errors >= max_read_skips {
                                 break 'read;
@@ -541,15 +554,16 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
         e: &ItemError,
         input: &Input,
     ) {
-        *st.skips.entry((phase, e.kind.clone())).or_default() += 1;
-        chunk.pending.push(SkippedItem {
+        let number = chunk.number;
+        let item = SkippedItem {
             phase,
             kind: e.kind.clone(),
             message: e.message.clone(),
             payload: Some(input.item.clone()),
             position: input.position,
-            chunk: chunk.number,
-        });
+            chunk: number,
+        };
+        note_skip(st, chunk, item);
     }
 
     /// Calls the writer; a trap becomes `wasm.trap` and the writer is replaced.
@@ -593,7 +607,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
         let exhausted = ctx
             .last
             .as_ref()
-            .is_some_and(|l| !ft.retry.can_retry(Some(l), ctx.attempts));
+            .is_some_and(|l| !write_can_retry(ft, l, ctx.attempts));
         if !chunk.scanning && !exhausted {
             if outputs.is_empty() {
                 st.write_ctx.remove(&key);
@@ -614,7 +628,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
                     entry.last = Some(e.clone());
                     // A no-rollback error in a whole-chunk write still rolls back, so the failing
                     // item can be found (Spring's ForceRollbackForWriteSkipException).
-                    if !ft.retry.can_retry(Some(&e), entry.attempts) {
+                    if !write_can_retry(ft, &e, entry.attempts) {
                         chunk.scanning = true;
                     }
                     Ok(TxEnd::Rollback(e))

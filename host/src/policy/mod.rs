@@ -121,6 +121,11 @@ impl RetryPolicy {
         RetryPolicy::new(KindRules::default(), 1)
     }
 
+    /// True when `attempts` failed attempts still leave room for another (the limit alone).
+    pub fn has_attempts_left(&self, attempts: u32) -> bool {
+        attempts < self.attempts.max(1)
+    }
+
     /// Whether another attempt may be made after `attempts` failed ones, the last with `last`.
     /// A fresh context (no failure yet) can always make its first attempt.
     pub fn can_retry(&self, last: Option<&ItemError>, attempts: u32) -> bool {

@@ -1,0 +1,209 @@
+//! Fault tolerance beyond the conformance table: dead letters, traps, backoff, exit status on
+//! skips, and restarting inside a partly committed chunk.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use batch_host::engine::{Clock, RunListener, launch_with};
+use batch_host::plan::{self, PlanOptions};
+use batch_host::plugin::PluginRuntime;
+use batch_host::spec::JobSpec;
+use serde_json::Value;
+
+use crate::support::*;
+
+const TESTKIT: &[&str] = &["testkit-reader", "testkit-processor", "testkit-writer"];
+
+async fn dead_letters(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.register(&["csv-reader", "member-processor", "jsonl-writer"]);
+    env.write("members.csv", &members_csv(300, &[17, 150, 299]));
+    env.write(
+        "job.yaml",
+        "name: skips\nsteps:\n  - name: migrate\n    chunk:\n      size: 50\n      reader: { plugin: csv-reader, config: { path: members.csv } }\n      processor: { plugin: member-processor }\n      writer: { plugin: jsonl-writer, config: { path: out.jsonl } }\n      fault-tolerance:\n        skip: { kinds: [validation], limit: 10 }\n        exit-status-on-skips: COMPLETED WITH SKIPS\n",
+    );
+    let out = env.run(&["run", "job.yaml"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(text.contains("(exit code COMPLETED WITH SKIPS)"), "{text}");
+    assert!(
+        text.contains("process  validation.email"),
+        "skips per phase and kind: {text}"
+    );
+    assert!(
+        text.contains("batch-host skipped 1"),
+        "says how to list them: {text}"
+    );
+    assert_eq!(env.read("out.jsonl").lines().count(), 297);
+
+    let steps = env
+        .rows("SELECT EXIT_CODE, PROCESS_SKIP_COUNT, WRITE_COUNT FROM BATCH_STEP_EXECUTION")
+        .await;
+    assert_eq!(steps, vec![vec!["COMPLETED WITH SKIPS", "3", "297"]]);
+    let rows = env.rows("SELECT PHASE, KIND, ITEM_POSITION, CHUNK_NUMBER FROM BH_SKIPPED_ITEM ORDER BY ITEM_POSITION").await;
+    assert_eq!(
+        rows,
+        vec![
+            vec!["process", "validation.email", "17", "1"],
+            vec!["process", "validation.email", "150", "3"],
+            vec!["process", "validation.email", "299", "6"],
+        ]
+    );
+
+    let out = env.run(&["skipped", "1", "--format", "jsonl"]);
+    assert_success(&out);
+    let items: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["phase"], "process");
+    assert_eq!(items[0]["step"], "migrate");
+    assert!(
+        items[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("user17@@example.com")
+    );
+    let payload: Value = serde_json::from_str(items[0]["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(payload["id"], "17", "the skipped item itself is kept");
+
+    let out = env.run(&["skipped", "1"]);
+    assert!(stdout(&out).contains("3 item(s)"), "{}", stdout(&out));
+    env.cleanup().await;
+}
+both_backends!(skipped_items_go_to_the_dead_letter_table, dead_letters);
+
+#[tokio::test]
+async fn a_trap_is_a_skippable_fault_and_the_processor_is_replaced() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(&["csv-reader", "panic-processor", "jsonl-writer"]);
+    env.write("members.csv", &members_csv(50, &[]));
+    env.write(
+        "job.yaml",
+        "name: traps\nsteps:\n  - name: s\n    chunk:\n      size: 10\n      reader: { plugin: csv-reader, config: { path: members.csv } }\n      processor: { plugin: panic-processor, config: { panic-on: \"23\" } }\n      writer: { plugin: jsonl-writer, config: { path: out.jsonl } }\n      fault-tolerance: { skip: { kinds: [wasm.trap] } }\n",
+    );
+    let out = env.run(&["run", "job.yaml"]);
+    assert_success(&out);
+    let ids: Vec<String> = env
+        .read("out.jsonl")
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let expected: Vec<String> = (1..=50)
+        .filter(|i| *i != 23)
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(
+        ids, expected,
+        "items after the trap were processed by a fresh instance"
+    );
+    let rows = env
+        .rows("SELECT PHASE, KIND, ITEM_POSITION FROM BH_SKIPPED_ITEM")
+        .await;
+    assert_eq!(rows, vec![vec!["process", "wasm.trap", "23"]]);
+    let msg = env.rows("SELECT MESSAGE FROM BH_SKIPPED_ITEM").await;
+    assert!(msg[0][0].contains("boom on item 23"), "{:?}", msg);
+}
+
+#[tokio::test]
+async fn restart_inside_a_partly_committed_scan_resumes_after_the_committed_items() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(TESTKIT);
+    let job = |writer_fail: &str| {
+        format!(
+            "name: scan-restart\nsteps:\n  - name: s\n    chunk:\n      size: 6\n      reader: {{ plugin: testkit-reader, config: {{ items: [\"1\", \"2\", \"3\", \"4\", \"5\", \"6\"] }} }}\n      writer: {{ plugin: testkit-writer, config: {{ output: out.txt{writer_fail} }} }}\n      fault-tolerance: {{ skip: {{ kinds: [validation] }} }}\n"
+        )
+    };
+    env.write(
+        "job.yaml",
+        &job(", fail: { \"2\": { kind: validation }, \"4\": { kind: io.broken } }"),
+    );
+    let out = env.run(&["run", "job.yaml", "--param", "run.id=1,long"]);
+    assert_exit(&out, 1);
+    assert_eq!(
+        env.read("out.txt"),
+        "1\n3\n",
+        "1 and 3 were committed one by one in the scan"
+    );
+    let ctx = env
+        .rows("SELECT SHORT_CONTEXT FROM BATCH_STEP_EXECUTION_CONTEXT")
+        .await;
+    let ctx: Value = serde_json::from_str(&ctx[0][0]).unwrap();
+    assert_eq!(ctx["batch.chunk.offset"], 3, "{ctx}");
+    assert_eq!(
+        ctx["reader.position"], 0,
+        "the reader stays at the chunk start: {ctx}"
+    );
+
+    // The writer is fixed; the restart skips the three committed reads and finishes the chunk.
+    env.write("job.yaml", &job(""));
+    let out = env.run(&["run", "job.yaml", "--param", "run.id=1,long"]);
+    assert_success(&out);
+    assert_eq!(
+        env.read("out.txt"),
+        "1\n3\n4\n5\n6\n",
+        "no item twice, none lost but the skipped 2"
+    );
+    let skipped = env.rows("SELECT ITEM_POSITION FROM BH_SKIPPED_ITEM").await;
+    assert_eq!(skipped, vec![vec!["2"]]);
+}
+
+/// Records backoff pauses instead of sleeping.
+#[derive(Default)]
+struct RecordingClock(Mutex<Vec<Duration>>);
+
+impl Clock for RecordingClock {
+    fn sleep(
+        &self,
+        d: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        self.0.lock().unwrap().push(d);
+        Box::pin(async {})
+    }
+}
+
+struct Quiet;
+impl RunListener for Quiet {}
+
+#[tokio::test]
+async fn retry_backoff_grows_exponentially_up_to_its_cap() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(TESTKIT);
+    let file = env.write(
+        "job.yaml",
+        "name: backoff\nsteps:\n  - name: s\n    chunk:\n      size: 2\n      reader: { plugin: testkit-reader, config: { items: [\"1\", \"2\", \"3\"] } }\n      processor: { plugin: testkit-processor, config: { fail: { \"2\": { kind: io.timeout, times: 3 } } } }\n      writer: { plugin: testkit-writer, config: { output: out.txt } }\n      fault-tolerance:\n        retry: { kinds: [io.timeout], limit: 4, backoff: { initial: 100ms, multiplier: 3, max: 500ms } }\n",
+    );
+    let repo = env.repo().await;
+    let runtime = PluginRuntime::new().unwrap();
+    let spec = JobSpec::from_path(&file).unwrap();
+    let plan = plan::compile(spec, &file, &PlanOptions::default(), &repo, &runtime)
+        .await
+        .unwrap();
+    let clock = RecordingClock::default();
+    let report = launch_with(&plan, &repo, &runtime, &Quiet, &clock)
+        .await
+        .unwrap();
+    assert_eq!(report.execution.status.to_string(), "COMPLETED");
+    assert_eq!(report.steps[0].execution.rollback_count, 3);
+    let ms: Vec<u128> = clock
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_millis())
+        .collect();
+    assert_eq!(
+        ms,
+        [100, 300, 500],
+        "one pause before each retry, growing ×3, capped at 500ms"
+    );
+    assert_eq!(env.read("out.txt"), "1\n2\n3\n");
+}
