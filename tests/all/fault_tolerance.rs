@@ -110,7 +110,7 @@ async fn a_trap_is_a_skippable_fault_and_the_processor_is_replaced() {
         .await;
     assert_eq!(rows, vec![vec!["process", "wasm.trap", "23"]]);
     let msg = env.rows("SELECT MESSAGE FROM BH_SKIPPED_ITEM").await;
-    assert!(msg[0][0].contains("boom on item 23"), "{:?}", msg);
+    assert!(msg[0][0].contains("boom on item 23"), "{msg:?}");
 }
 
 #[tokio::test]
