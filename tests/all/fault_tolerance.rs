@@ -72,6 +72,25 @@ async fn dead_letters(backend: Backend) {
 
     let out = env.run(&["skipped", "1"]);
     assert!(stdout(&out).contains("3 item(s)"), "{}", stdout(&out));
+
+    // A follow-up job reads them back with the built-in skipped-items reader.
+    env.write(
+        "rejects.yaml",
+        "name: rejects\nsteps:\n  - name: export\n    chunk:\n      size: 2\n      reader: { builtin: skipped-items, config: { execution: 1, step: migrate, phase: process } }\n      writer: { plugin: jsonl-writer, config: { path: rejects.jsonl } }\n",
+    );
+    let out = env.run(&["run", "rejects.yaml"]);
+    assert_success(&out);
+    let ids: Vec<String> = env
+        .read("rejects.jsonl")
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids, ["17", "150", "299"]);
     env.cleanup().await;
 }
 both_backends!(skipped_items_go_to_the_dead_letter_table, dead_letters);

@@ -146,7 +146,11 @@ impl ValidateCommand {
                     .unwrap_or("-");
                 println!(
                     "  step `{}`: chunk {} · reader {} · processor {} · writer {}",
-                    s.name, s.chunk_size, s.reader.label, processor, s.writer.label
+                    s.name,
+                    s.chunk_size,
+                    s.reader.label(),
+                    processor,
+                    s.writer.label
                 );
             }
             Ok::<u8, u8>(exit::OK)

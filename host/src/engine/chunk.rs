@@ -13,8 +13,9 @@ use tracing::{debug, warn};
 use super::Clock;
 use super::ft::FtState;
 use super::launcher::RunListener;
+use super::reader::StepReader;
 use crate::domain::{ExecutionContext, StepContribution, StepExecution};
-use crate::plan::{JobPlan, PluginPlan, StepPlan};
+use crate::plan::{JobPlan, PluginPlan, ReaderPlan, StepPlan};
 use crate::plugin::{
     PluginError, PluginRuntime, ProcessOutcome, ProcessorInstance, ReaderInstance, Setup,
     WriterInstance,
@@ -47,22 +48,41 @@ impl From<RepositoryError> for StepFailure {
 }
 
 /// Formats a plugin error for the step's exit message.
+/// Anything with a label for messages: a plugin or a reader plan.
+pub(super) trait Labelled {
+    fn label(&self) -> &str;
+}
+
+impl Labelled for PluginPlan {
+    fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+impl Labelled for ReaderPlan {
+    fn label(&self) -> &str {
+        ReaderPlan::label(self)
+    }
+}
+
 pub(super) fn failure(
     role: &str,
-    plugin: &PluginPlan,
+    plugin: &impl Labelled,
     what: String,
     e: &PluginError,
 ) -> StepFailure {
     let e = e.to_item_error();
     StepFailure::Plugin(format!(
         "{role} {} {what}: {}: {}",
-        plugin.label, e.kind, e.message
+        plugin.label(),
+        e.kind,
+        e.message
     ))
 }
 
 /// The step's plugin instances.
 pub(super) struct Plugins {
-    pub(super) reader: ReaderInstance,
+    pub(super) reader: StepReader,
     pub(super) processor: Option<ProcessorInstance>,
     pub(super) writer: WriterInstance,
 }
@@ -175,10 +195,14 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         let inst = |role: &str, p: &PluginPlan, e: anyhow::Error| {
             StepFailure::Plugin(format!("{role} {} cannot be instantiated: {e:#}", p.label))
         };
-        let mut reader =
-            ReaderInstance::new(&s.reader.prepared, &self.sandbox("reader", &s.reader))
-                .await
-                .map_err(|e| inst("reader", &s.reader, e))?;
+        let mut reader = match &s.reader {
+            ReaderPlan::Component(plan) => StepReader::Wasm(
+                ReaderInstance::new(&plan.prepared, &self.sandbox("reader", plan))
+                    .await
+                    .map_err(|e| inst("reader", plan, e))?,
+            ),
+            ReaderPlan::SkippedItems(config) => StepReader::skipped_items(config.clone()),
+        };
         let mut writer =
             WriterInstance::new(&s.writer.prepared, &self.sandbox("writer", &s.writer))
                 .await
@@ -192,10 +216,12 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
             None => None,
         };
         let init = |role, p, e: PluginError| failure(role, p, "failed in init".into(), &e);
-        reader
-            .init(&self.setup(&s.reader))
-            .await
-            .map_err(|e| init("reader", &s.reader, e))?;
+        if let ReaderPlan::Component(plan) = &s.reader {
+            reader
+                .init(&self.setup(plan))
+                .await
+                .map_err(|e| failure("reader", plan, "failed in init".into(), &e))?;
+        }
         if let (Some(proc_), Some(p)) = (processor.as_mut(), s.processor.as_ref()) {
             proc_
                 .init(&self.setup(p))
@@ -206,15 +232,14 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
             .init(&self.setup(&s.writer))
             .await
             .map_err(|e| init("writer", &s.writer, e))?;
-        let open = |role, p, e: PluginError| failure(role, p, "failed to open".into(), &e);
         reader
-            .open(&ctx.scoped("reader"))
+            .open(&ctx.scoped("reader"), self.repo)
             .await
-            .map_err(|e| open("reader", &s.reader, e))?;
+            .map_err(|e| failure("reader", &s.reader, "failed to open".into(), &e))?;
         writer
             .open(&ctx.scoped("writer"))
             .await
-            .map_err(|e| open("writer", &s.writer, e))?;
+            .map_err(|e| failure("writer", &s.writer, "failed to open".into(), &e))?;
         Ok(Plugins {
             reader,
             processor,
@@ -306,17 +331,16 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         step: &mut StepExecution,
     ) -> Result<(), StepFailure> {
         let s = self.step;
-        let upd = |role, pl, e: PluginError| failure(role, pl, "failed in update".into(), &e);
         let reader = p
             .reader
             .update()
             .await
-            .map_err(|e| upd("reader", &s.reader, e))?;
+            .map_err(|e| failure("reader", &s.reader, "failed in update".into(), &e))?;
         let writer = p
             .writer
             .update()
             .await
-            .map_err(|e| upd("writer", &s.writer, e))?;
+            .map_err(|e| failure("writer", &s.writer, "failed in update".into(), &e))?;
         step.context.replace_scope("reader", reader);
         step.context.replace_scope("writer", writer);
         step.context
@@ -358,14 +382,16 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
                     Ok(_) => {
                         return Err(StepFailure::Plugin(format!(
                             "reader {} returned more than the {want} items asked for",
-                            s.reader.label
+                            s.reader.label()
                         )));
                     }
                     Err(e) => {
                         let at = step.read_count + c.read_count + 1;
                         return Err(StepFailure::Plugin(format!(
                             "reader {} failed reading item {at}: {}: {}",
-                            s.reader.label, e.kind, e.message
+                            s.reader.label(),
+                            e.kind,
+                            e.message
                         )));
                     }
                 }

@@ -365,13 +365,17 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
                         Err(limit) => {
                             return Err(StepFailure::Plugin(format!(
                                 "{limit}: reader {} failed reading item {position}: {}: {}",
-                                self.step.reader.label, e.kind, e.message
+                                self.step.reader.label(),
+                                e.kind,
+                                e.message
                             )));
                         }
                         Ok(false) if ft.rollback.rolls_back(&e) => {
                             return Err(StepFailure::Plugin(format!(
                                 "non-skippable error during read: reader {} failed reading item {position}: {}: {}",
-                                self.step.reader.label, e.kind, e.message
+                                self.step.reader.label(),
+                                e.kind,
+                                e.message
                             )));
                         }
                         // No-rollback and not skippable: Spring ignores it; the item is gone.

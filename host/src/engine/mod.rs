@@ -9,6 +9,7 @@
 mod chunk;
 mod ft;
 mod launcher;
+mod reader;
 mod step;
 
 use std::future::Future;

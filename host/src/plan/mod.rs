@@ -47,7 +47,7 @@ pub struct StepPlan {
     /// Items per chunk.
     pub chunk_size: u32,
     /// The reader.
-    pub reader: PluginPlan,
+    pub reader: ReaderPlan,
     /// The optional processor.
     pub processor: Option<PluginPlan>,
     /// The writer.
@@ -56,6 +56,39 @@ pub struct StepPlan {
     pub fault_tolerance: Option<FaultTolerance>,
     /// Exit code for a step that completed with skips.
     pub exit_status_on_skips: Option<String>,
+}
+
+/// A step's reader: a component, or a reader built into the host.
+#[derive(Debug, Clone)]
+pub enum ReaderPlan {
+    /// A reader component.
+    Component(PluginPlan),
+    /// `builtin: skipped-items`: the payloads of the items a job execution skipped.
+    SkippedItems(SkippedItemsConfig),
+}
+
+impl ReaderPlan {
+    /// How job.yaml referred to it.
+    pub fn label(&self) -> &str {
+        match self {
+            ReaderPlan::Component(p) => &p.label,
+            ReaderPlan::SkippedItems(_) => "builtin skipped-items",
+        }
+    }
+}
+
+/// Config of the built-in `skipped-items` reader.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkippedItemsConfig {
+    /// The job execution whose skipped items to read.
+    pub execution: i64,
+    /// Only items skipped in this step.
+    #[serde(default)]
+    pub step: Option<String>,
+    /// Only items skipped in this phase: `process` or `write` (read skips carry no item).
+    #[serde(default)]
+    pub phase: Option<String>,
 }
 
 /// A resolved, compiled and pre-linked plugin.
@@ -236,14 +269,23 @@ pub async fn compile<R: JobRepository>(
                 )),
             );
         }
-        let reader = resolver
-            .resolve(
+        let reader = match &chunk.reader.value.builtin {
+            Some(builtin) => plan_builtin_reader(
                 &chunk.reader,
-                Role::Reader,
-                format!("{field}.chunk.reader"),
+                builtin,
+                &format!("{field}.chunk.reader"),
                 &mut c,
-            )
-            .await?;
+            ),
+            None => resolver
+                .resolve(
+                    &chunk.reader,
+                    Role::Reader,
+                    format!("{field}.chunk.reader"),
+                    &mut c,
+                )
+                .await?
+                .map(ReaderPlan::Component),
+        };
         let processor = match &chunk.processor {
             Some(p) => {
                 resolver
@@ -298,6 +340,63 @@ pub async fn compile<R: JobRepository>(
         params,
         steps,
     })
+}
+
+fn plan_builtin_reader(
+    r: &Spanned<PluginRef>,
+    builtin: &Spanned<String>,
+    field: &str,
+    c: &mut Collector<'_>,
+) -> Option<ReaderPlan> {
+    if r.value.plugin.is_some() || r.value.path.is_some() {
+        c.push(
+            location(r),
+            field.to_owned(),
+            "give exactly one of `plugin`, `path` or `builtin`".into(),
+            None,
+        );
+        return None;
+    }
+    if builtin.value != "skipped-items" {
+        c.push(
+            location(builtin),
+            format!("{field}.builtin"),
+            format!("unknown built-in reader `{}`", builtin.value),
+            Some("the built-in readers are: skipped-items".into()),
+        );
+        return None;
+    }
+    let config = r
+        .value
+        .config
+        .clone()
+        .unwrap_or(Value::Object(Default::default()));
+    match serde_json::from_value::<SkippedItemsConfig>(config) {
+        Ok(cfg)
+            if cfg
+                .phase
+                .as_deref()
+                .is_some_and(|p| !matches!(p, "process" | "write")) =>
+        {
+            c.push(
+                location(r),
+                format!("{field}.config.phase"),
+                "phase must be `process` or `write`".into(),
+                Some("read skips carry no item to reprocess".into()),
+            );
+            None
+        }
+        Ok(cfg) => Some(ReaderPlan::SkippedItems(cfg)),
+        Err(e) => {
+            c.push(
+                location(r),
+                format!("{field}.config"),
+                format!("invalid skipped-items config: {e}"),
+                Some("write `config: { execution: 12, step: migrate, phase: process }` (step and phase optional)".into()),
+            );
+            None
+        }
+    }
 }
 
 /// Parses `250ms`, `2s`, `1m`, `1h` (a bare number is seconds).
@@ -559,6 +658,21 @@ impl<R: JobRepository> Resolver<'_, R> {
             );
         }
         let (label, digest, wasm, at) = match (&spec.plugin, &spec.path) {
+            _ if spec.builtin.is_some() => {
+                c.push(
+                    at,
+                    field,
+                    format!(
+                        "the built-in readers cannot be used as the {}",
+                        role.world()
+                    ),
+                    Some(format!(
+                        "use `{}: {{ plugin: NAME }}` or `path: FILE.wasm`",
+                        role.world()
+                    )),
+                );
+                return Ok(None);
+            }
             (Some(_), Some(_)) | (None, None) => {
                 c.push(
                     at,

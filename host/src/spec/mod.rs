@@ -150,6 +150,9 @@ pub struct PluginRef {
     /// A component file, relative to job.yaml.
     #[serde(default)]
     pub path: Option<Spanned<String>>,
+    /// A reader built into the host: `skipped-items`.
+    #[serde(default)]
+    pub builtin: Option<Spanned<String>>,
     /// The plugin's own configuration, passed to it as JSON.
     #[serde(default)]
     pub config: Option<serde_json::Value>,
