@@ -60,6 +60,10 @@ pub struct StepPlan {
 
 /// A step's reader: a component, or a reader built into the host.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per step, built once at plan time"
+)]
 pub enum ReaderPlan {
     /// A reader component.
     Component(PluginPlan),
