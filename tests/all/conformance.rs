@@ -787,7 +787,7 @@ async fn spring_batch_fault_tolerance_scenarios() {
             ));
         }
         let row = env
-            .rows("SELECT I.JOB_NAME, S.STATUS, S.EXIT_MESSAGE, S.READ_COUNT, S.WRITE_COUNT, S.FILTER_COUNT, S.READ_SKIP_COUNT, S.PROCESS_SKIP_COUNT, S.WRITE_SKIP_COUNT, S.COMMIT_COUNT, S.ROLLBACK_COUNT FROM BATCH_STEP_EXECUTION S JOIN BATCH_JOB_EXECUTION E ON E.JOB_EXECUTION_ID = S.JOB_EXECUTION_ID JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID")
+            .rows("SELECT I.JOB_NAME, S.STATUS, S.EXIT_MESSAGE, S.EXIT_CODE, S.READ_COUNT, S.WRITE_COUNT, S.FILTER_COUNT, S.READ_SKIP_COUNT, S.PROCESS_SKIP_COUNT, S.WRITE_SKIP_COUNT, S.COMMIT_COUNT, S.ROLLBACK_COUNT FROM BATCH_STEP_EXECUTION S JOIN BATCH_JOB_EXECUTION E ON E.JOB_EXECUTION_ID = S.JOB_EXECUTION_ID JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID")
             .await
             .into_iter()
             .find(|r| r[0] == s.name);
@@ -803,7 +803,10 @@ async fn spring_batch_fault_tolerance_scenarios() {
                         r[2], s.exit_message
                     ));
                 }
-                let v: Vec<i64> = r[3..].iter().map(|x| x.parse().unwrap_or(-1)).collect();
+                if r[3] != s.status {
+                    problems.push(format!("exit code {}, expected {}", r[3], s.status));
+                }
+                let v: Vec<i64> = r[4..].iter().map(|x| x.parse().unwrap_or(-1)).collect();
                 let got = n(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
                 if got != s.counts {
                     problems.push(format!("counters {got:?}, expected {:?}", s.counts));
