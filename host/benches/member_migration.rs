@@ -13,11 +13,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use batch_host::domain::now;
 use batch_host::engine::{RunListener, launch};
 use batch_host::plan::{self, PlanOptions};
-use batch_host::plugin::{PluginRuntime, ProcessorInstance, ReaderInstance, Setup, digest};
-use batch_host::repository::{JobRepository, PluginRecord, SqlRepository};
+use batch_host::plugin::{PluginRuntime, ProcessorInstance, ReaderInstance, Setup};
+use batch_host::repository::{JobRepository, SqlRepository};
 use batch_host::spec::JobSpec;
 use batch_sdk::ItemProcessor;
 
@@ -45,24 +44,9 @@ fn write_csv(path: &Path, rows: usize) {
 async fn register(repo: &SqlRepository, runtime: &PluginRuntime, name: &str) {
     let wasm = std::fs::read(components().join(format!("{name}.wasm")))
         .unwrap_or_else(|e| panic!("{name}.wasm: {e}; run `make plugins` first"));
-    let compiled = runtime.compile(&wasm).unwrap();
-    let record = PluginRecord {
-        name: name.into(),
-        version: "bench".into(),
-        digest: digest(&wasm),
-        world: compiled.role.world().into(),
-        size: wasm.len() as i64,
-        registered_at: now(),
-    };
-    repo.register_plugin(&record, &wasm).await.unwrap();
-    repo.put_plugin_artifact(
-        &record.digest,
-        runtime.engine_hash(),
-        &record.world,
-        &compiled.artifact,
-    )
-    .await
-    .unwrap();
+    batch_host::registry::register(repo, runtime, &wasm, name, "bench")
+        .await
+        .unwrap();
 }
 
 async fn run_job(

@@ -24,5 +24,6 @@ pub mod engine;
 pub mod plan;
 pub mod plugin;
 pub mod policy;
+pub mod registry;
 pub mod repository;
 pub mod spec;

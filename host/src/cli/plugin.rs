@@ -3,9 +3,9 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::{GlobalArgs, connect, exit};
-use crate::domain::now;
-use crate::plugin::{PluginRuntime, digest};
-use crate::repository::{JobRepository, PluginRecord};
+use crate::plugin::PluginRuntime;
+use crate::registry::{self, RegisterError};
+use crate::repository::JobRepository;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum PluginCommand {
@@ -72,34 +72,18 @@ impl RegisterCommand {
             eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
             exit::INTERNAL
         })?;
-        let compiled = runtime.compile(&wasm).map_err(|e| {
-            eprintln!("error: `{}` cannot be registered: {e}", self.file.display());
-            exit::INVALID_INPUT
-        })?;
         let repo = connect(global).await?;
-        let record = PluginRecord {
-            name,
-            version: self.version,
-            digest: digest(&wasm),
-            world: compiled.role.world().to_owned(),
-            size: wasm.len() as i64,
-            registered_at: now(),
-        };
-        let stored = async {
-            repo.register_plugin(&record, &wasm).await?;
-            repo.put_plugin_artifact(
-                &record.digest,
-                runtime.engine_hash(),
-                &record.world,
-                &compiled.artifact,
-            )
-            .await
-        }
-        .await;
+        let result = registry::register(&repo, &runtime, &wasm, &name, &self.version).await;
         repo.close().await;
-        stored.map_err(|e| {
-            eprintln!("error: {e}");
-            exit::INTERNAL
+        let record = result.map_err(|e| match e {
+            RegisterError::Invalid(e) => {
+                eprintln!("error: `{}` cannot be registered: {e}", self.file.display());
+                exit::INVALID_INPUT
+            }
+            RegisterError::Repository(e) => {
+                eprintln!("error: {e}");
+                exit::INTERNAL
+            }
         })?;
         println!(
             "registered {}@{} ({} plugin, {} bytes, sha256:{})",

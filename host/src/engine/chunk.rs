@@ -14,7 +14,7 @@ use super::Clock;
 use super::ft::FtState;
 use super::launcher::RunListener;
 use super::reader::StepReader;
-use crate::domain::{ExecutionContext, StepContribution, StepExecution};
+use crate::domain::{ExecutionContext, SkippedItem, StepContribution, StepExecution};
 use crate::plan::{JobPlan, PluginPlan, ReaderPlan, StepPlan};
 use crate::plugin::{
     PluginError, PluginRuntime, ProcessOutcome, ProcessorInstance, ReaderInstance, Setup,
@@ -282,27 +282,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
                         self.roll_back(p, step).await;
                         return Err(e);
                     }
-                    step.commit_count += 1;
-                    if let Err(e) = self.repo.update_step_execution(step).await {
-                        step.commit_count -= 1;
-                        self.roll_back(p, step).await;
-                        return Err(e.into());
-                    }
-                    p.writer.after_chunk().await.map_err(|e| {
-                        failure(
-                            "writer",
-                            &self.step.writer,
-                            "failed after a committed chunk".into(),
-                            &e,
-                        )
-                    })?;
-                    debug!(
-                        read = step.read_count,
-                        written = step.write_count,
-                        commits = step.commit_count,
-                        "chunk committed"
-                    );
-                    self.listener.chunk_committed(step);
+                    self.commit_transaction(p, step, &[]).await?;
                     if done.end {
                         return Ok(());
                     }
@@ -315,6 +295,38 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
                 }
             }
         }
+    }
+
+    /// Commits one chunk transaction: `COMMIT_COUNT += 1`, counters, context and the chunk's
+    /// skipped items in one repository transaction, then the writer's `after-chunk`.
+    pub(super) async fn commit_transaction(
+        &self,
+        p: &mut Plugins,
+        step: &mut StepExecution,
+        skipped: &[SkippedItem],
+    ) -> Result<(), StepFailure> {
+        step.commit_count += 1;
+        if let Err(e) = self.repo.commit_chunk(step, skipped).await {
+            step.commit_count -= 1;
+            self.roll_back(p, step).await;
+            return Err(e.into());
+        }
+        p.writer.after_chunk().await.map_err(|e| {
+            failure(
+                "writer",
+                &self.step.writer,
+                "failed after a committed chunk".into(),
+                &e,
+            )
+        })?;
+        debug!(
+            read = step.read_count,
+            written = step.write_count,
+            commits = step.commit_count,
+            "chunk committed"
+        );
+        self.listener.chunk_committed(step);
+        Ok(())
     }
 
     pub(super) async fn roll_back(&self, p: &mut Plugins, step: &mut StepExecution) {

@@ -232,21 +232,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
             step.context.replace_scope("writer", writer);
             step.context.put(CHUNK_OFFSET, json!(offset));
         }
-        step.commit_count += 1;
-        if let Err(e) = self.repo.commit_chunk(step, &skipped).await {
-            step.commit_count -= 1;
-            self.roll_back(p, step).await;
-            return Err(e.into());
-        }
-        p.writer.after_chunk().await.map_err(|e| {
-            failure(
-                "writer",
-                &self.step.writer,
-                "failed after a committed chunk".into(),
-                &e,
-            )
-        })?;
-        self.listener.chunk_committed(step);
+        self.commit_transaction(p, step, &skipped).await?;
         if complete {
             st.chunk = None;
         }
