@@ -74,7 +74,8 @@ impl Faults {
         })
     }
 
-    /// One invocation for `item`: the configured error while it still fails.
+    /// One invocation for `item`: the configured error while it still fails. The kind `panic`
+    /// panics instead (a trap the host sees as `wasm.trap`).
     pub fn check(&mut self, item: &str) -> Result<(), Error> {
         if !self.would_fail(item) {
             return Ok(());
@@ -82,6 +83,9 @@ impl Faults {
         let fault = &self.faults[item];
         let n = self.failed.entry(item.to_owned()).or_insert(0);
         *n += 1;
+        if fault.kind == "panic" {
+            panic!("injected panic on `{item}` (invocation {n})");
+        }
         Err(Error::new(
             fault.kind.clone(),
             format!("injected failure on `{item}` (invocation {n})"),
@@ -89,7 +93,7 @@ impl Faults {
     }
 }
 
-/// An append-only log file in the work directory (never rolled back): one line per entry.
+/// An append-only log file in the work directory (never rolled back): one JSON line per entry.
 #[derive(Debug, Clone, Default)]
 pub struct Log {
     path: Option<String>,
@@ -101,14 +105,25 @@ impl Log {
         Log { path }
     }
 
-    /// Appends one line.
-    pub fn append(&self, line: &str) -> Result<(), Error> {
+    /// Appends one entry as a JSON line.
+    pub fn append(&self, entry: &str) -> Result<(), Error> {
         if let Some(path) = &self.path {
-            let mut f = OpenOptions::new().create(true).append(true).open(path)?;
-            writeln!(f, "{line}")?;
+            append_json_lines(path, std::slice::from_ref(&entry))?;
         }
         Ok(())
     }
+}
+
+/// Appends each entry to `path` as a JSON string on its own line.
+pub fn append_json_lines<S: AsRef<str>>(path: &str, entries: &[S]) -> Result<(), Error> {
+    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut buf = String::new();
+    for e in entries {
+        buf.push_str(&serde_json::Value::String(e.as_ref().to_owned()).to_string());
+        buf.push('\n');
+    }
+    f.write_all(buf.as_bytes())?;
+    Ok(())
 }
 
 /// The error raised by `fail-on-call`, `position` and `always-throw`.

@@ -149,7 +149,7 @@ async fn restart_inside_a_partly_committed_scan_resumes_after_the_committed_item
     assert_exit(&out, 1);
     assert_eq!(
         env.read("out.txt"),
-        "1\n3\n",
+        "\"1\"\n\"3\"\n",
         "1 and 3 were committed one by one in the scan"
     );
     let ctx = env
@@ -168,7 +168,7 @@ async fn restart_inside_a_partly_committed_scan_resumes_after_the_committed_item
     assert_success(&out);
     assert_eq!(
         env.read("out.txt"),
-        "1\n3\n4\n5\n6\n",
+        "\"1\"\n\"3\"\n\"4\"\n\"5\"\n\"6\"\n",
         "no item twice, none lost but the skipped 2"
     );
     let skipped = env.rows("SELECT ITEM_POSITION FROM BH_SKIPPED_ITEM").await;
@@ -224,5 +224,59 @@ async fn retry_backoff_grows_exponentially_up_to_its_cap() {
         [100, 300, 500],
         "one pause before each retry, growing ×3, capped at 500ms"
     );
-    assert_eq!(env.read("out.txt"), "1\n2\n3\n");
+    assert_eq!(env.read("out.txt"), "\"1\"\n\"2\"\n\"3\"\n");
+}
+
+#[tokio::test]
+async fn a_writer_trap_is_skippable_on_a_fresh_writer() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(TESTKIT);
+    env.write(
+        "job.yaml",
+        "name: writer-trap\nsteps:\n  - name: s\n    chunk:\n      size: 2\n      reader: { plugin: testkit-reader, config: { items: [\"1\", \"2\", \"3\", \"4\"] } }\n      writer: { plugin: testkit-writer, config: { output: out.txt, log: write.log, fail: { \"3\": { kind: panic } } } }\n      fault-tolerance: { skip: { kinds: [wasm.trap] } }\n",
+    );
+    let out = env.run(&["run", "job.yaml"]);
+    assert_success(&out);
+    assert_eq!(env.read("out.txt"), "\"1\"\n\"2\"\n\"4\"\n");
+    assert_eq!(
+        env.read("write.log"),
+        "\"1\"\n\"2\"\n\"3\"\n\"3\"\n\"4\"\n",
+        "each trap hit a fresh writer"
+    );
+    let steps = env.rows("SELECT WRITE_COUNT, WRITE_SKIP_COUNT, COMMIT_COUNT, ROLLBACK_COUNT FROM BATCH_STEP_EXECUTION").await;
+    assert_eq!(steps, vec![vec!["3", "1", "3", "2"]]);
+    let skipped = env
+        .rows("SELECT PHASE, KIND, ITEM_POSITION FROM BH_SKIPPED_ITEM")
+        .await;
+    assert_eq!(skipped, vec![vec!["write", "wasm.trap", "3"]]);
+}
+
+#[tokio::test]
+async fn a_reader_trap_fails_the_step_and_the_restart_resumes_from_its_checkpoint() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(TESTKIT);
+    let job = |fail: &str| {
+        format!(
+            "name: reader-trap\nsteps:\n  - name: s\n    chunk:\n      size: 2\n      reader: {{ plugin: testkit-reader, config: {{ items: [\"1\", \"2\", \"3\", \"4\", \"5\"]{fail} }} }}\n      writer: {{ plugin: testkit-writer, config: {{ output: out.txt }} }}\n      fault-tolerance: {{ skip: {{ kinds: [wasm.trap] }} }}\n"
+        )
+    };
+    env.write("job.yaml", &job(", fail: { \"3\": { kind: panic } }"));
+    let run = ["run", "job.yaml", "--param", "run.id=1,long"];
+    let out = env.run(&run);
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("reader testkit-reader@0.1.0 failed reading item 3: wasm.trap"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("injected panic on `3`"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(env.read("out.txt"), "\"1\"\n\"2\"\n");
+    env.write("job.yaml", &job(""));
+    let out = env.run(&run);
+    assert_success(&out);
+    assert_eq!(env.read("out.txt"), "\"1\"\n\"2\"\n\"3\"\n\"4\"\n\"5\"\n");
 }

@@ -1,6 +1,7 @@
 //! `testkit-writer`: stages string items per chunk and appends them to `output` only when the
 //! chunk commits (chunk-listener), dropping them on rollback, so `output` is exactly what was
-//! committed, in order. Every staged item is also appended to `log` (never rolled back).
+//! committed, in order, as JSON lines. Every staged item is also appended to `log` (never rolled
+//! back). A fault of kind `panic` panics (a trap) instead of returning an error.
 //!
 //! Config: `{ fail: {..}, mode: M, position: I, fail-on-call: N, fail-kind: K, log, output }`.
 //! Modes, per write call: `append-then-throw` (default: per item, stage it, then fail if it is
@@ -8,10 +9,7 @@
 //! (fail before staging anything), `always-throw`, `position` (fail on reaching index I of any
 //! chunk), `nth-call` (the `fail-on-call`-th write call fails).
 
-use std::fs::OpenOptions;
-use std::io::Write;
-
-use batch_sdk::testkit::{Common, Faults, Log, injected};
+use batch_sdk::testkit::{Common, Faults, Log, append_json_lines, injected};
 use batch_sdk::{Error, ItemWriter, Setup};
 use serde::Deserialize;
 
@@ -135,15 +133,10 @@ impl ItemWriter for TestkitWriter {
 
     fn after_chunk(&mut self) -> Result<(), Error> {
         let staged = std::mem::take(&mut self.staged);
-        if let Some(path) = &self.output
-            && !staged.is_empty()
-        {
-            let mut f = OpenOptions::new().create(true).append(true).open(path)?;
-            for item in staged {
-                writeln!(f, "{item}")?;
-            }
+        match &self.output {
+            Some(path) if !staged.is_empty() => append_json_lines(path, &staged),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn after_chunk_error(&mut self) -> Result<(), Error> {
