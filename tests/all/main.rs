@@ -13,4 +13,5 @@ mod conformance;
 mod fault_tolerance;
 mod jobs;
 mod registry;
+mod sandbox;
 mod ui;

@@ -134,6 +134,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         self.runtime.sandbox(
             &self.plan.workdir,
             format!("{}/{role} {}", self.step.name, plugin.label),
+            self.step.limits,
         )
     }
 

@@ -529,7 +529,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
         match proc_.process(item).await {
             Ok(out) => Ok(Ok(out)),
             Err(PluginError::Failed(e)) => Ok(Err(e)),
-            Err(trap @ PluginError::Trap(_)) => {
+            Err(trap @ PluginError::Trap(..)) => {
                 self.restart_processor(p).await?;
                 Ok(Err(trap.to_item_error()))
             }
@@ -566,7 +566,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
         match p.writer.write(items).await {
             Ok(()) => Ok(Ok(())),
             Err(PluginError::Failed(e)) => Ok(Err(e)),
-            Err(trap @ PluginError::Trap(_)) => {
+            Err(trap @ PluginError::Trap(..)) => {
                 self.restart_writer(p, step).await?;
                 Ok(Err(trap.to_item_error()))
             }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::domain::{JobParameter, JobParameters};
-use crate::plugin::{PluginRuntime, Prepared, Role, digest};
+use crate::plugin::{Limits, PluginRuntime, Prepared, Role, digest};
 use crate::policy::{
     Backoff, FaultTolerance, KindRules, RetryPolicy, RollbackPolicy, SkipLimit, SkipPolicy,
 };
@@ -56,6 +56,8 @@ pub struct StepPlan {
     pub fault_tolerance: Option<FaultTolerance>,
     /// Exit code for a step that completed with skips.
     pub exit_status_on_skips: Option<String>,
+    /// Sandbox limits of the step's plugin instances.
+    pub limits: Limits,
 }
 
 /// A step's reader: a component, or a reader built into the host.
@@ -318,6 +320,11 @@ pub async fn compile<R: JobRepository>(
             ),
             None => (None, None),
         };
+        let limits = plan_limits(
+            chunk.limits.as_ref(),
+            &format!("{field}.chunk.limits"),
+            &mut c,
+        );
         if let (Some(reader), Some(writer)) = (reader, writer) {
             steps.push(StepPlan {
                 name: name.clone(),
@@ -327,6 +334,7 @@ pub async fn compile<R: JobRepository>(
                 writer,
                 fault_tolerance,
                 exit_status_on_skips,
+                limits,
             });
         }
     }
@@ -401,6 +409,85 @@ fn plan_builtin_reader(
             None
         }
     }
+}
+
+/// The ceilings no job may exceed.
+pub const MAX_CPU_PER_CALL: Duration = Duration::from_secs(600);
+/// The largest memory a job may give one plugin instance.
+pub const MAX_MEMORY: usize = 4 << 30;
+
+/// Parses `64MiB`, `512KiB`, `1GiB`, `1MB`, or plain bytes.
+pub fn parse_size(text: &str) -> Option<usize> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num.parse().ok()?;
+    let factor: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+fn plan_limits(
+    spec: Option<&Spanned<crate::spec::LimitsSpec>>,
+    field: &str,
+    c: &mut Collector<'_>,
+) -> Limits {
+    let mut limits = Limits::default();
+    let Some(spec) = spec else { return limits };
+    let at = location(spec);
+    if let Some(text) = &spec.value.cpu_per_call {
+        match parse_duration(text) {
+            Some(d) if !d.is_zero() && d <= MAX_CPU_PER_CALL => limits.cpu_per_call = d,
+            Some(_) => c.push(
+                at,
+                format!("{field}.cpu-per-call"),
+                format!("`{text}` is outside 10ms..{}s", MAX_CPU_PER_CALL.as_secs()),
+                Some("the host's ceiling cannot be exceeded".into()),
+            ),
+            None => c.push(
+                at,
+                format!("{field}.cpu-per-call"),
+                format!("`{text}` is not a duration"),
+                Some("write e.g. `250ms`, `2s` or `1m`".into()),
+            ),
+        }
+    }
+    for (name, value, slot, max) in [
+        ("memory", &spec.value.memory, &mut limits.memory, MAX_MEMORY),
+        (
+            "max-item-size",
+            &spec.value.max_item_size,
+            &mut limits.max_item_size,
+            MAX_MEMORY,
+        ),
+    ] {
+        if let Some(text) = value {
+            match parse_size(text) {
+                Some(n) if n > 0 && n <= max => *slot = n,
+                Some(_) => c.push(
+                    at,
+                    format!("{field}.{name}"),
+                    format!("`{text}` is outside 1 byte..4GiB"),
+                    Some("the host's ceiling cannot be exceeded".into()),
+                ),
+                None => c.push(
+                    at,
+                    format!("{field}.{name}"),
+                    format!("`{text}` is not a size"),
+                    Some("write e.g. `64MiB` or `1GiB`".into()),
+                ),
+            }
+        }
+    }
+    limits
 }
 
 /// Parses `250ms`, `2s`, `1m`, `1h` (a bare number is seconds).

@@ -15,24 +15,97 @@ use crate::domain::{ExecutionContext, ItemError, JobParameters};
 /// Captured guest output kept for error messages (a guest panic prints there before trapping).
 const OUTPUT_CAPACITY: usize = 1 << 20;
 
+/// Why a guest stopped abnormally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrapKind {
+    /// A panic, out-of-bounds access, stack overflow or other trap: `wasm.trap`.
+    Trap,
+    /// The call ran past its CPU deadline (`limits.cpu-per-call`): `wasm.timeout`.
+    Timeout,
+    /// The guest tried to grow its memory past `limits.memory`: `wasm.memory`.
+    Memory,
+}
+
+impl TrapKind {
+    /// The error kind policies match on.
+    pub fn kind(self) -> &'static str {
+        match self {
+            TrapKind::Trap => "wasm.trap",
+            TrapKind::Timeout => "wasm.timeout",
+            TrapKind::Memory => "wasm.memory",
+        }
+    }
+}
+
 /// Why a plugin call did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PluginError {
     /// The plugin returned an error.
     #[error("{0}")]
     Failed(ItemError),
-    /// The guest trapped (panic, out-of-bounds access, …). The instance is unusable afterwards.
-    #[error("wasm.trap: {0}")]
-    Trap(String),
+    /// The guest trapped, timed out or ran out of memory. The instance is unusable afterwards.
+    #[error("{kind}: {message}", kind = .0.kind(), message = .1)]
+    Trap(TrapKind, String),
 }
 
 impl PluginError {
-    /// The error as a kind and message, for exit messages and policies (`wasm.trap` for traps).
+    /// The error as a kind and message, for exit messages and policies (`wasm.*` for traps).
     pub fn to_item_error(&self) -> ItemError {
         match self {
             PluginError::Failed(e) => e.clone(),
-            PluginError::Trap(m) => ItemError::new("wasm.trap", m.clone()),
+            PluginError::Trap(k, m) => ItemError::new(k.kind(), m.clone()),
         }
+    }
+}
+
+/// Resource limits of one plugin instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock budget of one call into the guest, enforced with epoch interruption.
+    pub cpu_per_call: std::time::Duration,
+    /// Largest linear memory the guest may grow to, in bytes.
+    pub memory: usize,
+    /// Largest item a plugin may hand to the host, in bytes.
+    pub max_item_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            cpu_per_call: std::time::Duration::from_secs(60),
+            memory: 256 << 20,
+            max_item_size: 16 << 20,
+        }
+    }
+}
+
+/// Denies memory growth past the limit and remembers that it did.
+struct MemoryLimiter {
+    max: usize,
+    hit: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
     }
 }
 
@@ -49,18 +122,20 @@ pub struct Setup {
     pub step_name: String,
 }
 
-/// The directory a plugin instance may see, and its label for logs.
+/// The directory a plugin instance may see, its limits, and its label for logs.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     workdir: PathBuf,
     label: Arc<str>,
+    limits: Limits,
 }
 
 impl Sandbox {
-    pub(super) fn new(workdir: PathBuf, label: String) -> Self {
+    pub(super) fn new(workdir: PathBuf, label: String, limits: Limits) -> Self {
         Sandbox {
             workdir,
             label: label.into(),
+            limits,
         }
     }
 }
@@ -71,6 +146,35 @@ pub struct PluginState {
     table: ResourceTable,
     label: Arc<str>,
     stderr: MemoryOutputPipe,
+    limiter: MemoryLimiter,
+    limits: Limits,
+}
+
+impl wasmtime_wasi_io::IoView for PluginState {
+    fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+}
+
+/// Arms the per-call CPU deadline before entering the guest.
+fn arm(store: &mut Store<PluginState>) {
+    let ticks = store.data().limits.cpu_per_call.as_millis() / super::EPOCH_TICK.as_millis().max(1);
+    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+}
+
+/// Rejects an item larger than the sandbox allows.
+fn check_size(store: &Store<PluginState>, item: &[u8]) -> Result<(), ItemError> {
+    let max = store.data().limits.max_item_size;
+    if item.len() > max {
+        return Err(ItemError::new(
+            "wasm.item-size",
+            format!(
+                "the plugin produced an item of {} bytes; the limit is {max} bytes",
+                item.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl WasiView for PluginState {
@@ -119,19 +223,29 @@ fn new_store(pre: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Store<PluginSt
     let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
     let mut wasi = WasiCtx::builder();
     // No environment, no arguments, no network, no inherited stdio: one directory, mapped to
-    // the guest's current directory so relative paths in plugin configs just work.
+    // the guest's current directory so relative paths in plugin configs just work. Stdout is
+    // discarded (it never fills up and so never kills the guest); stderr keeps the first MiB
+    // for error messages (a Rust panic message lands there).
     wasi.preopened_dir(&sandbox.workdir, ".", FsPerms::ReadWrite)?
-        .stdout(MemoryOutputPipe::new(OUTPUT_CAPACITY))
+        .stdout(wasmtime_wasi::p2::pipe::SinkOutputStream)
         .stderr(stderr.clone());
-    Ok(Store::new(
+    let mut store = Store::new(
         engine,
         PluginState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             label: sandbox.label.clone(),
             stderr,
+            limiter: MemoryLimiter {
+                max: sandbox.limits.memory,
+                hit: false,
+            },
+            limits: sandbox.limits,
         },
-    ))
+    );
+    store.limiter(|s| &mut s.limiter);
+    arm(&mut store);
+    Ok(store)
 }
 
 /// Turns the two-level result of an export call into `PluginError`.
@@ -147,9 +261,25 @@ fn flatten<T>(
 }
 
 fn trap_error(store: &Store<PluginState>, err: &wasmtime::Error) -> PluginError {
-    let mut message = match err.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => trap.to_string(),
-        None => format!("{err:#}"),
+    let trap = err.downcast_ref::<wasmtime::Trap>();
+    let kind = if trap == Some(&wasmtime::Trap::Interrupt) {
+        TrapKind::Timeout
+    } else if store.data().limiter.hit {
+        TrapKind::Memory
+    } else {
+        TrapKind::Trap
+    };
+    let mut message = match (kind, trap) {
+        (TrapKind::Timeout, _) => format!(
+            "the call ran longer than its {:?} limit (limits.cpu-per-call)",
+            store.data().limits.cpu_per_call
+        ),
+        (TrapKind::Memory, _) => format!(
+            "the plugin tried to grow its memory past {} bytes (limits.memory)",
+            store.data().limits.memory
+        ),
+        (_, Some(trap)) => trap.to_string(),
+        (_, None) => format!("{err:#}"),
     };
     let stderr = store.data().stderr.contents();
     let tail = String::from_utf8_lossy(&stderr);
@@ -161,7 +291,7 @@ fn trap_error(store: &Store<PluginState>, err: &wasmtime::Error) -> PluginError 
             .unwrap_or(0);
         message.push_str(&format!("; guest stderr: {}", &tail[start..]));
     }
-    PluginError::Trap(message)
+    PluginError::Trap(kind, message)
 }
 
 fn wire_setup(setup: &Setup) -> types::PluginSetup {
@@ -233,6 +363,8 @@ macro_rules! common_calls {
     ($bindings:ident) => {
         /// Calls `init` with the plugin's config and the job parameters.
         pub async fn init(&mut self, setup: &Setup) -> Result<(), PluginError> {
+            arm(&mut self.store);
+            arm(&mut self.store);
             let r = self
                 .bindings
                 .batch_plugin_lifecycle()
@@ -246,6 +378,8 @@ macro_rules! common_calls {
 
         /// ItemStream `open` with the last committed context.
         pub async fn open(&mut self, ctx: &ExecutionContext) -> Result<(), PluginError> {
+            arm(&mut self.store);
+            arm(&mut self.store);
             let r = self
                 .bindings
                 .batch_plugin_item_stream()
@@ -256,6 +390,8 @@ macro_rules! common_calls {
 
         /// ItemStream `update`: the state to commit with the current chunk.
         pub async fn update(&mut self) -> Result<ExecutionContext, PluginError> {
+            arm(&mut self.store);
+            arm(&mut self.store);
             let r = self
                 .bindings
                 .batch_plugin_item_stream()
@@ -266,6 +402,8 @@ macro_rules! common_calls {
 
         /// ItemStream `close`.
         pub async fn close(&mut self) -> Result<(), PluginError> {
+            arm(&mut self.store);
+            arm(&mut self.store);
             let r = self
                 .bindings
                 .batch_plugin_item_stream()
@@ -308,17 +446,23 @@ impl ReaderInstance {
 
     /// Reads one item (`None` at the end); the per-item form of [`read_batch`](Self::read_batch).
     pub async fn read(&mut self) -> Result<Option<Vec<u8>>, PluginError> {
+        arm(&mut self.store);
         let r = self
             .bindings
             .batch_plugin_item_reader()
             .call_read(&mut self.store)
             .await;
-        flatten(&self.store, r)
+        let out = flatten(&self.store, r)?;
+        if let Some(item) = &out {
+            check_size(&self.store, item).map_err(PluginError::Failed)?;
+        }
+        Ok(out)
     }
 
     /// Reads up to `max` items in one call.
     pub async fn read_batch(&mut self, max: u32) -> Result<ReadBatch, PluginError> {
         use reader::exports::batch::plugin::item_reader::ReadOutcome;
+        arm(&mut self.store);
         let r = self
             .bindings
             .batch_plugin_item_reader()
@@ -330,7 +474,7 @@ impl ReaderInstance {
                 .outcomes
                 .into_iter()
                 .map(|o| match o {
-                    ReadOutcome::Item(item) => Ok(item),
+                    ReadOutcome::Item(item) => check_size(&self.store, &item).map(|()| item),
                     ReadOutcome::Error(e) => Err(ItemError::new(e.kind, e.message)),
                 })
                 .collect(),
@@ -356,12 +500,17 @@ impl ProcessorInstance {
     /// Processes one item: `Some` to pass on, `None` when filtered.
     #[allow(clippy::ptr_arg, reason = "the generated binding takes `&Vec<u8>`")]
     pub async fn process(&mut self, item: &Vec<u8>) -> Result<Option<Vec<u8>>, PluginError> {
+        arm(&mut self.store);
         let r = self
             .bindings
             .batch_plugin_item_processor()
             .call_process(&mut self.store, item)
             .await;
-        flatten(&self.store, r)
+        let out = flatten(&self.store, r)?;
+        if let Some(item) = &out {
+            check_size(&self.store, item).map_err(PluginError::Failed)?;
+        }
+        Ok(out)
     }
 
     /// Processes a batch of items; one outcome per input.
@@ -370,6 +519,7 @@ impl ProcessorInstance {
         items: &[Vec<u8>],
     ) -> Result<Vec<ProcessOutcome>, PluginError> {
         use processor::exports::batch::plugin::item_processor::ProcessOutcome as O;
+        arm(&mut self.store);
         let r = self
             .bindings
             .batch_plugin_item_processor()
@@ -389,7 +539,10 @@ impl ProcessorInstance {
         Ok(outcomes
             .into_iter()
             .map(|o| match o {
-                O::Item(item) => ProcessOutcome::Item(item),
+                O::Item(item) => match check_size(&self.store, &item) {
+                    Ok(()) => ProcessOutcome::Item(item),
+                    Err(e) => ProcessOutcome::Error(e),
+                },
                 O::Filtered => ProcessOutcome::Filtered,
                 O::Error(e) => ProcessOutcome::Error(ItemError::new(e.kind, e.message)),
             })
@@ -413,6 +566,7 @@ impl WriterInstance {
 
     /// Writes one chunk.
     pub async fn write(&mut self, items: &[Vec<u8>]) -> Result<(), PluginError> {
+        arm(&mut self.store);
         let r = self
             .bindings
             .batch_plugin_item_writer()
@@ -423,6 +577,7 @@ impl WriterInstance {
 
     /// ChunkListener `before-chunk`.
     pub async fn before_chunk(&mut self) -> Result<(), PluginError> {
+        arm(&mut self.store);
         let r = self
             .bindings
             .batch_plugin_chunk_listener()
@@ -433,6 +588,7 @@ impl WriterInstance {
 
     /// ChunkListener `after-chunk`: the chunk committed.
     pub async fn after_chunk(&mut self) -> Result<(), PluginError> {
+        arm(&mut self.store);
         let r = self
             .bindings
             .batch_plugin_chunk_listener()
@@ -443,6 +599,7 @@ impl WriterInstance {
 
     /// ChunkListener `after-chunk-error`: the chunk rolled back.
     pub async fn after_chunk_error(&mut self) -> Result<(), PluginError> {
+        arm(&mut self.store);
         let r = self
             .bindings
             .batch_plugin_chunk_listener()

@@ -21,10 +21,11 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
+use wasmtime_wasi::WasiView as _;
 
 pub use instance::{
-    PluginError, ProcessOutcome, ProcessorInstance, ReadBatch, ReaderInstance, Sandbox, Setup,
-    WriterInstance,
+    Limits, PluginError, ProcessOutcome, ProcessorInstance, ReadBatch, ReaderInstance, Sandbox,
+    Setup, TrapKind, WriterInstance,
 };
 
 use instance::PluginState;
@@ -148,6 +149,41 @@ impl fmt::Debug for PluginRuntime {
     }
 }
 
+/// How often the epoch advances; per-call deadlines are counted in these ticks.
+pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Links the WASI interfaces a batch plugin needs — fail-closed: I/O streams, clocks, random,
+/// the CLI basics Rust's std imports (environment and stdin are empty), and the file system
+/// (which only ever holds the step's one pre-opened directory). No sockets, no name lookup: a
+/// component importing them is rejected when it is registered or planned, with the import named.
+fn link_wasi(l: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView as _};
+    use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView as _};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
+    use wasmtime_wasi::random::WasiRandom;
+    type S = PluginState;
+    wasmtime_wasi_io::add_to_linker_async(l)?;
+    clocks::wall_clock::add_to_linker::<S, WasiClocks>(l, S::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<S, WasiClocks>(l, S::clocks)?;
+    filesystem::types::add_to_linker::<S, WasiFilesystem>(l, S::filesystem)?;
+    filesystem::preopens::add_to_linker::<S, WasiFilesystem>(l, S::filesystem)?;
+    random::random::add_to_linker::<S, WasiRandom>(l, |t| t.ctx().ctx.random())?;
+    random::insecure::add_to_linker::<S, WasiRandom>(l, |t| t.ctx().ctx.random())?;
+    random::insecure_seed::add_to_linker::<S, WasiRandom>(l, |t| t.ctx().ctx.random())?;
+    cli::exit::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::environment::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::stdin::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::stdout::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::stderr::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::terminal_input::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::terminal_output::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::terminal_stdin::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::terminal_stdout::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::terminal_stderr::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    Ok(())
+}
+
 /// sha256 of `bytes`, hex.
 pub fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -158,10 +194,25 @@ impl PluginRuntime {
     /// calls several times cheaper) and links WASI plus our `log` import.
     pub fn new() -> anyhow::Result<Self> {
         let mut config = Config::new();
-        config.wasm_component_model(true).concurrency_support(false);
+        config
+            .wasm_component_model(true)
+            .concurrency_support(false)
+            .epoch_interruption(true)
+            .max_wasm_stack(1 << 20);
         let engine = Engine::new(&config)?;
+        // The epoch ticker behind per-call CPU deadlines; it stops when the engine is dropped.
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("batch-host-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        link_wasi(&mut linker)?;
         bindings::types::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
         bindings::log::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -255,9 +306,9 @@ impl PluginRuntime {
         })
     }
 
-    /// A sandbox description for a plugin instance: the one directory it may see.
-    pub fn sandbox(&self, workdir: &Path, label: String) -> Sandbox {
-        Sandbox::new(workdir.to_path_buf(), label)
+    /// A sandbox description for a plugin instance: the one directory it may see, and its limits.
+    pub fn sandbox(&self, workdir: &Path, label: String, limits: Limits) -> Sandbox {
+        Sandbox::new(workdir.to_path_buf(), label, limits)
     }
 }
 

@@ -50,9 +50,27 @@ pub struct ChunkSpec {
     pub processor: Option<Spanned<PluginRef>>,
     /// The writer plugin.
     pub writer: Spanned<PluginRef>,
+    /// Sandbox limits for this step's plugins (host defaults when absent).
+    #[serde(default)]
+    pub limits: Option<Spanned<LimitsSpec>>,
     /// Skip / retry / no-rollback rules. Absent: any error fails the step after one rollback.
     #[serde(default, rename = "fault-tolerance")]
     pub fault_tolerance: Option<Spanned<FaultToleranceSpec>>,
+}
+
+/// `limits:` — per-instance sandbox limits.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LimitsSpec {
+    /// Budget of one plugin call, such as `2s` → `wasm.timeout` when exceeded.
+    #[serde(default)]
+    pub cpu_per_call: Option<String>,
+    /// Largest memory of one plugin instance, such as `64MiB` → `wasm.memory`.
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// Largest item a plugin may produce, such as `1MiB` → `wasm.item-size`.
+    #[serde(default)]
+    pub max_item_size: Option<String>,
 }
 
 /// Spring Batch's fault-tolerant step configuration.

@@ -1,0 +1,156 @@
+//! Hostile plugins are contained: each misbehaviour ends as a typed fault of its own step, the
+//! host process exits normally with the job's status, and nothing outside the sandbox is reached.
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// Runs the hostile processor in `mode` with `limits`; returns the run's output.
+fn run_hostile(env: &Env, name: &str, mode: &str, limits: &str, ft: &str) -> std::process::Output {
+    env.write("members.csv", &members_csv(3, &[]));
+    env.write(
+        &format!("{name}.yaml"),
+        &format!(
+            "name: {name}\nsteps:\n  - name: s\n    chunk:\n      size: 10\n      reader: {{ plugin: csv-reader, config: {{ path: members.csv }} }}\n      processor: {{ plugin: hostile-processor, config: {{ mode: {mode} }} }}\n      writer: {{ plugin: jsonl-writer, config: {{ path: {name}.jsonl }} }}\n      limits: {limits}\n{ft}"
+        ),
+    );
+    env.run(&["run", &format!("{name}.yaml")])
+}
+
+fn env_with_hostile() -> impl std::future::Future<Output = Env> {
+    async {
+        let env = Env::new(Backend::Sqlite).await.unwrap();
+        env.register(&["csv-reader", "hostile-processor", "jsonl-writer"]);
+        env
+    }
+}
+
+#[tokio::test]
+async fn an_infinite_loop_is_stopped_at_its_cpu_deadline() {
+    let env = env_with_hostile().await;
+    let out = run_hostile(&env, "spin", "loop", "{ cpu-per-call: 300ms }", "");
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("wasm.timeout: the call ran longer than its 300ms limit"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_can_be_skipped_like_any_error() {
+    let env = env_with_hostile().await;
+    let out = run_hostile(
+        &env,
+        "spin-skip",
+        "loop",
+        "{ cpu-per-call: 100ms }",
+        "      fault-tolerance: { skip: { kinds: [wasm.timeout] } }\n",
+    );
+    assert_success(&out);
+    let rows = env
+        .rows("SELECT PROCESS_SKIP_COUNT, WRITE_COUNT FROM BATCH_STEP_EXECUTION")
+        .await;
+    assert_eq!(
+        rows,
+        vec![vec!["3", "0"]],
+        "every item timed out on a fresh instance and was skipped"
+    );
+}
+
+#[tokio::test]
+async fn a_memory_bomb_hits_its_memory_limit() {
+    let env = env_with_hostile().await;
+    let out = run_hostile(&env, "bomb", "memory", "{ memory: 32MiB }", "");
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("wasm.memory: the plugin tried to grow its memory past 33554432 bytes"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn unbounded_recursion_is_a_trap() {
+    let env = env_with_hostile().await;
+    let out = run_hostile(&env, "deep", "recursion", "{ memory: 64MiB }", "");
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(text.contains("wasm."), "{text}");
+    assert!(text.contains("processor hostile-processor@0.1.0"), "{text}");
+}
+
+#[tokio::test]
+async fn a_gigantic_item_is_refused() {
+    let env = env_with_hostile().await;
+    let out = run_hostile(
+        &env,
+        "huge",
+        "big-item",
+        "{ memory: 512MiB, max-item-size: 1MiB }",
+        "",
+    );
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("wasm.item-size: the plugin produced an item of"),
+        "{text}"
+    );
+    assert!(text.contains("the limit is 1048576 bytes"), "{text}");
+}
+
+#[tokio::test]
+async fn a_stdout_flood_does_not_kill_the_plugin() {
+    let env = env_with_hostile().await;
+    let out = run_hostile(&env, "chatty", "stdout", "{ cpu-per-call: 30s }", "");
+    assert_success(&out);
+    assert_eq!(env.read("chatty.jsonl").lines().count(), 3);
+}
+
+#[tokio::test]
+async fn plugins_see_no_environment_and_no_files_outside_their_directory() {
+    let env = env_with_hostile().await;
+    // The host process has HOME and other variables set; the plugin must see none of them.
+    let out = run_hostile(&env, "nosy", "env", "{}", "");
+    assert_success(&out);
+    let first: Value =
+        serde_json::from_str(env.read("nosy.jsonl").lines().next().unwrap()).unwrap();
+    assert_eq!(first["env"], serde_json::json!([]));
+    assert_eq!(first["home"], Value::Null);
+
+    let parent = env
+        .path()
+        .parent()
+        .unwrap()
+        .join(format!("outside-{}.txt", std::process::id()));
+    std::fs::write(&parent, "secret").unwrap();
+    std::fs::create_dir_all(env.path().join("jail")).unwrap();
+    std::fs::copy(
+        env.path().join("members.csv"),
+        env.path().join("jail/members.csv"),
+    )
+    .unwrap();
+    std::fs::write(env.path().join("jail/inside.txt"), "fine").unwrap();
+    std::fs::write(env.path().join("outside.txt"), "secret").unwrap();
+    std::os::unix::fs::symlink(
+        env.path().join("outside.txt"),
+        env.path().join("jail/link-out"),
+    )
+    .unwrap();
+    env.write(
+        "jail/files.yaml",
+        "name: files\nsteps:\n  - name: s\n    chunk:\n      size: 10\n      reader: { plugin: csv-reader, config: { path: members.csv } }\n      processor: { plugin: hostile-processor, config: { mode: files } }\n      writer: { plugin: jsonl-writer, config: { path: files.jsonl } }\n",
+    );
+    let out = env.run(&["run", "jail/files.yaml"]);
+    assert_success(&out);
+    let probe: Value =
+        serde_json::from_str(env.read("jail/files.jsonl").lines().next().unwrap()).unwrap();
+    assert_eq!(probe["inside.txt"], "readable");
+    for escape in ["/etc/passwd", "../outside.txt", "link-out"] {
+        assert_ne!(
+            probe[escape], "readable",
+            "{escape} must not be reachable: {probe}"
+        );
+    }
+    let _ = std::fs::remove_file(parent);
+}
