@@ -17,12 +17,10 @@ fn run_hostile(env: &Env, name: &str, mode: &str, limits: &str, ft: &str) -> std
     env.run(&["run", &format!("{name}.yaml")])
 }
 
-fn env_with_hostile() -> impl std::future::Future<Output = Env> {
-    async {
-        let env = Env::new(Backend::Sqlite).await.unwrap();
-        env.register(&["csv-reader", "hostile-processor", "jsonl-writer"]);
-        env
-    }
+async fn env_with_hostile() -> Env {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(&["csv-reader", "hostile-processor", "jsonl-writer"]);
+    env
 }
 
 #[tokio::test]
