@@ -12,6 +12,7 @@ mod support;
 mod conformance;
 mod fault_tolerance;
 mod jobs;
+mod operator;
 mod registry;
 mod sandbox;
 mod ui;

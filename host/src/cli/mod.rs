@@ -1,5 +1,6 @@
 //! The command line: one struct per command (clap derive). Only this module prints.
 
+mod ops;
 mod output;
 mod plugin;
 mod run;
@@ -70,6 +71,12 @@ enum Command {
     Run(run::RunCommand),
     /// Check a job.yaml and its plugins without running anything.
     Validate(run::ValidateCommand),
+    /// List the jobs in the repository with their instances and last execution.
+    Jobs(ops::JobsCommand),
+    /// List job executions, newest first.
+    Executions(ops::ExecutionsCommand),
+    /// Show one job execution: steps, counters, exit codes, contexts, durations.
+    Execution(ops::ExecutionCommand),
     /// List the items a job execution skipped (the dead-letter table).
     Skipped(skipped::SkippedCommand),
     /// Manage the plugin registry.
@@ -97,6 +104,9 @@ impl Cli {
                 Command::Validate(cmd) => cmd.execute(&self.global).await,
                 Command::Plugin(cmd) => cmd.execute(&self.global).await,
                 Command::Skipped(cmd) => cmd.execute(&self.global).await,
+                Command::Jobs(cmd) => cmd.execute(&self.global).await,
+                Command::Executions(cmd) => cmd.execute(&self.global).await,
+                Command::Execution(cmd) => cmd.execute(&self.global).await,
             }
         });
         ExitCode::from(code)

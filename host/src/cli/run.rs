@@ -4,11 +4,14 @@ use clap::Args;
 
 use super::output::{Progress, print_summary};
 use super::{GlobalArgs, connect, exit};
-use crate::domain::BatchStatus;
+use crate::domain::{BatchStatus, JobParameter, ParamType};
 use crate::engine::{LaunchError, launch};
 use crate::plan::{self, JobPlan, PlanFailure, PlanOptions};
 use crate::plugin::PluginRuntime;
-use crate::repository::SqlRepository;
+use crate::repository::{ExecutionFilter, JobRepository, SqlRepository};
+
+/// The parameter Spring's RunIdIncrementer increments.
+const RUN_ID: &str = "run.id";
 use crate::spec::JobSpec;
 
 /// Parses `name=value[,type[,identifying]]`.
@@ -77,6 +80,10 @@ pub(super) struct RunCommand {
     /// Do not draw a progress indicator (it is never drawn when stderr is not a terminal).
     #[arg(long)]
     no_progress: bool,
+    /// Start a new JobInstance: `run.id` = the last execution's `run.id` + 1 (Spring's
+    /// RunIdIncrementer).
+    #[arg(long)]
+    next: bool,
 }
 
 impl RunCommand {
@@ -89,7 +96,31 @@ impl RunCommand {
     async fn run(self, global: &GlobalArgs) -> Result<u8, u8> {
         let repo = connect(global).await?;
         let runtime = new_runtime()?;
-        let plan = self.job.plan(&repo, &runtime).await?;
+        let mut plan = self.job.plan(&repo, &runtime).await?;
+        if self.next {
+            let filter = ExecutionFilter {
+                job_name: Some(plan.name.clone()),
+                limit: Some(1),
+                ..Default::default()
+            };
+            let last = repo.find_executions(&filter).await.map_err(|e| {
+                eprintln!("error: {e}");
+                exit::INTERNAL
+            })?;
+            let previous = last
+                .first()
+                .and_then(|e| e.parameters.get(RUN_ID))
+                .and_then(|p| p.value.parse::<i64>().ok())
+                .unwrap_or(0);
+            plan.params.insert(
+                RUN_ID,
+                JobParameter {
+                    kind: ParamType::Long,
+                    value: (previous + 1).to_string(),
+                    identifying: true,
+                },
+            );
+        }
         let progress = Progress::new(!self.no_progress);
         let result = launch(&plan, &repo, &runtime, &progress).await;
         progress.finish();

@@ -74,6 +74,21 @@ pub enum RepositoryError {
     },
 }
 
+/// Which job executions to find (every field optional; all given ones must match).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutionFilter {
+    /// Executions of this JobInstance.
+    pub instance_id: Option<Id>,
+    /// This execution.
+    pub execution_id: Option<Id>,
+    /// Executions of this job.
+    pub job_name: Option<String>,
+    /// Executions in this status (`FAILED`, …).
+    pub status: Option<String>,
+    /// At most this many, newest first.
+    pub limit: Option<i64>,
+}
+
 /// A registered plugin: a name and version that point at a component digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginRecord {
@@ -106,6 +121,12 @@ pub trait JobRepository {
         job_name: &str,
         params: &JobParameters,
     ) -> Result<JobExecution, RepositoryError>;
+
+    /// Executions matching `filter`, newest first, with their parameters and contexts.
+    async fn find_executions(
+        &self,
+        filter: &ExecutionFilter,
+    ) -> Result<Vec<JobExecution>, RepositoryError>;
 
     /// All executions of an instance, newest first, with their parameters and contexts.
     async fn job_executions(

@@ -19,7 +19,8 @@ use sqlx::sqlite::{
 use sqlx::{Pool, Row, Transaction};
 
 use super::{
-    JobRepository, PluginRecord, RepositoryError, exit_message, param_rows, split_context,
+    ExecutionFilter, JobRepository, PluginRecord, RepositoryError, exit_message, param_rows,
+    split_context,
 };
 use crate::domain::{
     BatchStatus, ExecutionContext, ExitStatus, Id, JobExecution, JobInstance, JobParameter,
@@ -354,11 +355,26 @@ impl JobRepository for SqlRepository {
         &self,
         instance: &JobInstance,
     ) -> Result<Vec<JobExecution>, RepositoryError> {
+        self.find_executions(&ExecutionFilter {
+            instance_id: Some(instance.id),
+            ..Default::default()
+        })
+        .await
+    }
+
+    async fn find_executions(
+        &self,
+        filter: &ExecutionFilter,
+    ) -> Result<Vec<JobExecution>, RepositoryError> {
         let sql = q(format!(
-            "SELECT {JOB_EXECUTION_COLUMNS} FROM BATCH_JOB_EXECUTION E LEFT JOIN BATCH_JOB_EXECUTION_CONTEXT C ON C.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID WHERE E.JOB_INSTANCE_ID = $1 ORDER BY E.JOB_EXECUTION_ID DESC"
+            "SELECT {JOB_EXECUTION_COLUMNS}, I.JOB_INSTANCE_ID, I.JOB_NAME, I.JOB_KEY FROM BATCH_JOB_EXECUTION E JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID LEFT JOIN BATCH_JOB_EXECUTION_CONTEXT C ON C.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID WHERE ($1 IS NULL OR E.JOB_INSTANCE_ID = $1) AND ($2 IS NULL OR E.JOB_EXECUTION_ID = $2) AND ($3 IS NULL OR I.JOB_NAME = $3) AND ($4 IS NULL OR E.STATUS = $4) ORDER BY E.JOB_EXECUTION_ID DESC LIMIT $5"
         ));
+        let limit = filter.limit.unwrap_or(i64::MAX);
         on_db!(self, pool => {
-            let rows = sqlx::query(sql).bind(instance.id).fetch_all(pool).await?;
+            let rows = sqlx::query(sql)
+                .bind(filter.instance_id).bind(filter.execution_id)
+                .bind(filter.job_name.as_deref()).bind(filter.status.as_deref()).bind(limit)
+                .fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
                 let id: i64 = row.try_get(0)?;
@@ -377,7 +393,7 @@ impl JobRepository for SqlRepository {
                 let short: Option<String> = row.try_get(9)?;
                 out.push(JobExecution {
                     id,
-                    instance: instance.clone(),
+                    instance: JobInstance { id: row.try_get(11)?, job_name: row.try_get(12)?, job_key: row.try_get(13)? },
                     version: row.try_get::<Option<i64>, _>(1)?.unwrap_or(0),
                     parameters,
                     status: status(row.try_get(5)?)?,

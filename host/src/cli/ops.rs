@@ -1,0 +1,223 @@
+//! Operator commands (Spring's JobExplorer): `jobs`, `executions`, `execution`.
+
+use std::collections::BTreeMap;
+
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::{GlobalArgs, connect, exit};
+use crate::domain::{JobExecution, StepExecution, Timestamp};
+use crate::repository::{ExecutionFilter, JobRepository, RepositoryError, SqlRepository};
+
+fn time(t: Option<Timestamp>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn duration(start: Option<Timestamp>, end: Option<Timestamp>) -> String {
+    match (start, end) {
+        (Some(s), Some(e)) => format!("{:.2}s", (e - s).num_milliseconds() as f64 / 1000.0),
+        (Some(_), None) => "running".into(),
+        _ => "-".into(),
+    }
+}
+
+fn execution_json(e: &JobExecution) -> Value {
+    let params: BTreeMap<&str, Value> = e
+        .parameters
+        .iter()
+        .map(|(k, p)| (k, json!({ "value": p.value, "type": p.kind.java_class(), "identifying": p.identifying })))
+        .collect();
+    json!({
+        "execution_id": e.id, "instance_id": e.instance.id, "job": e.instance.job_name,
+        "job_key": e.instance.job_key, "status": e.status.as_str(), "exit_code": e.exit_status.code,
+        "exit_message": e.exit_status.description, "create_time": e.create_time.to_rfc3339(),
+        "start_time": e.start_time.map(|t| t.to_rfc3339()), "end_time": e.end_time.map(|t| t.to_rfc3339()),
+        "parameters": params,
+        "context": e.context.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect::<BTreeMap<_, _>>(),
+    })
+}
+
+fn step_json(s: &StepExecution) -> Value {
+    json!({
+        "step_execution_id": s.id, "step": s.step_name, "status": s.status.as_str(),
+        "exit_code": s.exit_status.code, "exit_message": s.exit_status.description,
+        "read": s.read_count, "write": s.write_count, "filter": s.filter_count,
+        "read_skip": s.read_skip_count, "process_skip": s.process_skip_count, "write_skip": s.write_skip_count,
+        "commit": s.commit_count, "rollback": s.rollback_count,
+        "start_time": s.start_time.map(|t| t.to_rfc3339()), "end_time": s.end_time.map(|t| t.to_rfc3339()),
+        "context": s.context.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect::<BTreeMap<_, _>>(),
+    })
+}
+
+async fn with_repo<F, Fut>(global: &GlobalArgs, f: F) -> u8
+where
+    F: FnOnce(SqlRepository) -> Fut,
+    Fut: std::future::Future<Output = Result<u8, RepositoryError>>,
+{
+    let repo = match connect(global).await {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let closer = repo.clone();
+    let result = f(repo).await;
+    closer.close().await;
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        exit::INTERNAL
+    })
+}
+
+/// `batch-host jobs`: every job in the repository, with its instances and last execution.
+#[derive(Debug, Args)]
+pub(super) struct JobsCommand {
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl JobsCommand {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+        with_repo(global, |repo| async move {
+            let executions = repo.find_executions(&ExecutionFilter::default()).await?;
+            let mut jobs: BTreeMap<String, (Vec<i64>, usize, &JobExecution)> = BTreeMap::new();
+            for e in &executions {
+                let entry = jobs.entry(e.instance.job_name.clone()).or_insert((Vec::new(), 0, e));
+                if !entry.0.contains(&e.instance.id) {
+                    entry.0.push(e.instance.id);
+                }
+                entry.1 += 1;
+            }
+            if self.json {
+                for (name, (instances, count, last)) in &jobs {
+                    println!("{}", json!({ "job": name, "instances": instances.len(), "executions": count,
+                        "last_execution_id": last.id, "last_status": last.status.as_str(), "last_exit_code": last.exit_status.code }));
+                }
+            } else if jobs.is_empty() {
+                println!("no jobs have run against this repository yet");
+            } else {
+                println!("{:<28} {:>9} {:>10}  {:>9} {:<10} {:<20}", "JOB", "INSTANCES", "EXECUTIONS", "LAST", "STATUS", "EXIT CODE");
+                for (name, (instances, count, last)) in &jobs {
+                    println!("{:<28} {:>9} {:>10}  {:>9} {:<10} {:<20}", name, instances.len(), count, last.id, last.status.as_str(), last.exit_status.code);
+                }
+            }
+            Ok(exit::OK)
+        })
+        .await
+    }
+}
+
+/// `batch-host executions`: job executions, newest first.
+#[derive(Debug, Args)]
+pub(super) struct ExecutionsCommand {
+    /// Only this job.
+    #[arg(long)]
+    job: Option<String>,
+    /// Only executions in this status (COMPLETED, FAILED, STOPPED, STARTED, …).
+    #[arg(long)]
+    status: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 20)]
+    last: i64,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl ExecutionsCommand {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+        with_repo(global, |repo| async move {
+            let filter = ExecutionFilter {
+                job_name: self.job.clone(),
+                status: self.status.as_ref().map(|s| s.to_ascii_uppercase()),
+                limit: Some(self.last.max(1)),
+                ..Default::default()
+            };
+            let executions = repo.find_executions(&filter).await?;
+            if self.json {
+                for e in &executions {
+                    println!("{}", execution_json(e));
+                }
+                return Ok(exit::OK);
+            }
+            if executions.is_empty() {
+                println!("no matching executions");
+                return Ok(exit::OK);
+            }
+            println!(
+                "{:>9} {:>8} {:<24} {:<10} {:<20} {:<19} {:>9}  PARAMETERS",
+                "EXECUTION", "INSTANCE", "JOB", "STATUS", "EXIT CODE", "STARTED", "DURATION"
+            );
+            for e in &executions {
+                println!(
+                    "{:>9} {:>8} {:<24} {:<10} {:<20} {:<19} {:>9}  {}",
+                    e.id,
+                    e.instance.id,
+                    e.instance.job_name,
+                    e.status.as_str(),
+                    e.exit_status.code,
+                    time(e.start_time),
+                    duration(e.start_time, e.end_time),
+                    e.parameters
+                );
+            }
+            Ok(exit::OK)
+        })
+        .await
+    }
+}
+
+/// `batch-host execution <id>`: one job execution with its steps, counters and contexts.
+#[derive(Debug, Args)]
+pub(super) struct ExecutionCommand {
+    /// The job execution id.
+    #[arg(value_name = "EXECUTION_ID")]
+    id: i64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl ExecutionCommand {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+        with_repo(global, |repo| async move {
+            let filter = ExecutionFilter { execution_id: Some(self.id), ..Default::default() };
+            let Some(e) = repo.find_executions(&filter).await?.into_iter().next() else {
+                eprintln!("error: no job execution {} in this repository; `batch-host executions` lists them", self.id);
+                return Ok(exit::INVALID_INPUT);
+            };
+            let steps = repo.step_executions(e.id).await?;
+            if self.json {
+                let mut v = execution_json(&e);
+                v["steps"] = Value::Array(steps.iter().map(step_json).collect());
+                println!("{v}");
+                return Ok(exit::OK);
+            }
+            println!("Job execution {} of `{}` (instance {}, key {})", e.id, e.instance.job_name, e.instance.id, e.instance.job_key);
+            println!("  status     {} (exit code {})", e.status, e.exit_status.code);
+            if !e.exit_status.description.is_empty() {
+                println!("  message    {}", e.exit_status.description);
+            }
+            println!("  started    {}   ended {}   duration {}", time(e.start_time), time(e.end_time), duration(e.start_time, e.end_time));
+            for (k, p) in e.parameters.iter() {
+                println!("  parameter  {k} = {} ({}{})", p.value, p.kind.java_class(), if p.identifying { ", identifying" } else { "" });
+            }
+            for s in &steps {
+                println!();
+                println!("  step `{}` (step execution {}): {} (exit code {}) · {}", s.step_name, s.id, s.status, s.exit_status.code, duration(s.start_time, s.end_time));
+                println!(
+                    "    read {} · written {} · filtered {} · skipped {}/{}/{} (read/process/write) · commits {} · rollbacks {}",
+                    s.read_count, s.write_count, s.filter_count, s.read_skip_count, s.process_skip_count, s.write_skip_count, s.commit_count, s.rollback_count
+                );
+                if !s.exit_status.description.is_empty() {
+                    println!("    message: {}", s.exit_status.description);
+                }
+                for (k, v) in s.context.iter() {
+                    println!("    context {k} = {v}");
+                }
+            }
+            Ok(exit::OK)
+        })
+        .await
+    }
+}

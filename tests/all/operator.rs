@@ -1,0 +1,84 @@
+//! Operator commands: `jobs`, `executions`, `execution`, and `run --next`.
+
+use serde_json::Value;
+
+use crate::support::*;
+
+async fn operator_view(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.register(&["csv-reader", "member-processor", "jsonl-writer"]);
+    env.write("members.csv", &members_csv(30, &[12]));
+    env.write(
+        "job.yaml",
+        &job_yaml("ops", 10, "{ plugin: member-processor }"),
+    );
+    assert_exit(&env.run(&["run", "job.yaml", "--next"]), 1);
+    env.write("members.csv", &members_csv(30, &[]));
+    assert_success(&env.run(&["run", "job.yaml", "--next"]));
+
+    // --next made two instances: run.id 1 (failed) and run.id 2 (completed).
+    let out = env.run(&["executions", "--json"]);
+    assert_success(&out);
+    let rows: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["execution_id"], 2);
+    assert_eq!(rows[0]["status"], "COMPLETED");
+    assert_eq!(rows[0]["parameters"]["run.id"]["value"], "2");
+    assert_eq!(rows[0]["parameters"]["run.id"]["type"], "java.lang.Long");
+    assert_eq!(rows[1]["status"], "FAILED");
+    assert_eq!(rows[1]["parameters"]["run.id"]["value"], "1");
+    assert_ne!(rows[0]["instance_id"], rows[1]["instance_id"]);
+
+    let out = env.run(&["executions", "--status", "failed"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("FAILED") && !text.contains("COMPLETED"),
+        "{text}"
+    );
+
+    let out = env.run(&["jobs"]);
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ops") && l.contains(" 2 ") && l.contains("COMPLETED")),
+        "{text}"
+    );
+
+    let out = env.run(&["execution", "1", "--json"]);
+    assert_success(&out);
+    let e: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(e["steps"][0]["status"], "FAILED");
+    assert_eq!(e["steps"][0]["read"], 20);
+    assert_eq!(e["steps"][0]["write"], 10);
+    assert_eq!(e["steps"][0]["rollback"], 1);
+    assert!(
+        e["steps"][0]["exit_message"]
+            .as_str()
+            .unwrap()
+            .contains("item 12")
+    );
+    assert_eq!(e["steps"][0]["context"]["reader.rows"], 10);
+
+    let out = env.run(&["execution", "2"]);
+    let text = stdout(&out);
+    assert!(text.contains("step `migrate`"), "{text}");
+    assert!(text.contains("read 30 · written 30"), "{text}");
+
+    let out = env.run(&["execution", "99"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("no job execution 99"),
+        "{}",
+        stderr(&out)
+    );
+    env.cleanup().await;
+}
+both_backends!(
+    jobs_executions_and_execution_show_the_repository,
+    operator_view
+);
