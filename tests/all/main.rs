@@ -14,5 +14,6 @@ mod fault_tolerance;
 mod jobs;
 mod operator;
 mod registry;
+mod restart;
 mod sandbox;
 mod ui;

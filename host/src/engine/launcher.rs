@@ -76,9 +76,9 @@ pub enum LaunchError {
 impl From<RepositoryError> for LaunchError {
     fn from(e: RepositoryError) -> Self {
         match e {
-            RepositoryError::ExecutionRunning { .. } | RepositoryError::InstanceComplete { .. } => {
-                LaunchError::Refused(e)
-            }
+            RepositoryError::ExecutionRunning { .. }
+            | RepositoryError::InstanceComplete { .. }
+            | RepositoryError::NotRestartable { .. } => LaunchError::Refused(e),
             other => LaunchError::Repository(other),
         }
     }
@@ -103,7 +103,9 @@ pub async fn launch_with<R: JobRepository>(
     clock: &dyn Clock,
 ) -> Result<JobReport, LaunchError> {
     let started = Instant::now();
-    let mut execution = repo.create_job_execution(&plan.name, &plan.params).await?;
+    let mut execution = repo
+        .create_job_execution(&plan.name, &plan.params, plan.restartable)
+        .await?;
     let restart = !repo
         .job_executions(&execution.instance)
         .await?
@@ -140,6 +142,12 @@ pub async fn launch_with<R: JobRepository>(
             if report.execution.status == BatchStatus::Completed {
                 // As Spring's SimpleJob: the job's exit status is its last step's.
                 exit = report.execution.exit_status.clone();
+                // Promote the listed step-context keys to the job context.
+                for key in &step_plan.promote {
+                    if let Some(v) = report.execution.context.get(key) {
+                        execution.context.put(key.clone(), v.clone());
+                    }
+                }
             }
             let step_status = report.execution.status;
             let step_exit = report.execution.exit_status.clone();

@@ -24,26 +24,52 @@ pub(super) async fn run_step<R: JobRepository>(
     listener: &dyn RunListener,
     clock: &dyn Clock,
 ) -> Result<StepReport, RepositoryError> {
-    let started = Instant::now();
+    let started_at = Instant::now();
     let previous = repo
         .last_step_execution(&execution.instance, &step_plan.name)
         .await?
         .filter(|p| p.job_execution_id != execution.id);
     if let Some(prev) = &previous
-        && matches!(prev.status, BatchStatus::Completed | BatchStatus::Abandoned)
+        && (prev.status == BatchStatus::Abandoned
+            || (prev.status == BatchStatus::Completed && !step_plan.allow_start_if_complete))
     {
         info!(step = %step_plan.name, "step already complete; not running it again");
         return Ok(StepReport {
             execution: prev.clone(),
             already_complete: true,
-            duration: started.elapsed(),
+            duration: started_at.elapsed(),
             skips: Default::default(),
         });
     }
 
     let mut step = StepExecution::new(execution.id, &step_plan.name, now());
-    if let Some(prev) = previous {
-        // Restart: resume from the last committed ExecutionContext.
+    if let Some(limit) = step_plan.start_limit {
+        let started = repo
+            .step_execution_count(&execution.instance, &step_plan.name)
+            .await?;
+        if started >= limit {
+            // Spring's StartLimitExceededException: recorded as a failed step execution.
+            step.status = BatchStatus::Failed;
+            step.exit_status = ExitStatus::failed().with_description(format!(
+                "start limit {limit} exceeded: step `{}` already ran {started} time(s) in this job instance",
+                step_plan.name
+            ));
+            step.start_time = Some(now());
+            step.end_time = step.start_time;
+            repo.add_step_execution(&mut step).await?;
+            return Ok(StepReport {
+                execution: step,
+                already_complete: false,
+                duration: started_at.elapsed(),
+                skips: Default::default(),
+            });
+        }
+    }
+    if let Some(prev) = previous
+        && prev.status != BatchStatus::Completed
+    {
+        // Restart: resume from the last committed ExecutionContext (a completed step that is
+        // allowed to start again begins with a fresh one).
         step.context = prev.context;
     }
     step.context.put(
@@ -98,7 +124,7 @@ pub(super) async fn run_step<R: JobRepository>(
     Ok(StepReport {
         execution: step,
         already_complete: false,
-        duration: started.elapsed(),
+        duration: started_at.elapsed(),
         skips: ft_state.skips,
     })
 }

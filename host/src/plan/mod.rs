@@ -37,6 +37,8 @@ pub struct JobPlan {
     pub params: JobParameters,
     /// The steps, in order.
     pub steps: Vec<StepPlan>,
+    /// Whether a failed instance may be restarted.
+    pub restartable: bool,
 }
 
 /// A validated step.
@@ -58,6 +60,12 @@ pub struct StepPlan {
     pub exit_status_on_skips: Option<String>,
     /// Sandbox limits of the step's plugin instances.
     pub limits: Limits,
+    /// Run again on restart even if it completed.
+    pub allow_start_if_complete: bool,
+    /// Executions allowed per JobInstance.
+    pub start_limit: Option<i64>,
+    /// Step-context keys copied to the job context on completion.
+    pub promote: Vec<String>,
 }
 
 /// A step's reader: a component, or a reader built into the host.
@@ -335,6 +343,9 @@ pub async fn compile<R: JobRepository>(
                 fault_tolerance,
                 exit_status_on_skips,
                 limits,
+                allow_start_if_complete: step.allow_start_if_complete,
+                start_limit: step.start_limit.as_ref().map(|l| l.value),
+                promote: step.promote.clone(),
             });
         }
     }
@@ -351,6 +362,7 @@ pub async fn compile<R: JobRepository>(
         workdir: workdir.unwrap_or(base),
         params,
         steps,
+        restartable: spec.restartable,
     })
 }
 

@@ -59,6 +59,16 @@ pub enum RepositoryError {
         /// COMPLETED or ABANDONED.
         status: String,
     },
+    /// The job is not restartable and this instance already ran.
+    #[error(
+        "job `{job_name}` is not restartable (restartable: false) and instance {instance_id} already ran; run it with new parameters"
+    )]
+    NotRestartable {
+        /// The job.
+        job_name: String,
+        /// The instance.
+        instance_id: Id,
+    },
     /// A stored status value is unknown.
     #[error("stored status `{0}` is not a Spring Batch status")]
     BadStatus(String),
@@ -120,7 +130,15 @@ pub trait JobRepository {
         &self,
         job_name: &str,
         params: &JobParameters,
+        restartable: bool,
     ) -> Result<JobExecution, RepositoryError>;
+
+    /// How many executions of `step_name` the instance has had (for `start-limit`).
+    async fn step_execution_count(
+        &self,
+        instance: &JobInstance,
+        step_name: &str,
+    ) -> Result<i64, RepositoryError>;
 
     /// Executions matching `filter`, newest first, with their parameters and contexts.
     async fn find_executions(

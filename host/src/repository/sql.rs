@@ -274,6 +274,7 @@ impl JobRepository for SqlRepository {
         &self,
         job_name: &str,
         params: &JobParameters,
+        restartable: bool,
     ) -> Result<JobExecution, RepositoryError> {
         let job_key = params.job_key();
         let created = now();
@@ -293,6 +294,9 @@ impl JobRepository for SqlRepository {
             let previous = sqlx::query("SELECT JOB_EXECUTION_ID, STATUS FROM BATCH_JOB_EXECUTION WHERE JOB_INSTANCE_ID = $1 ORDER BY JOB_EXECUTION_ID DESC")
                 .bind(instance_id)
                 .fetch_all(&mut *tx).await?;
+            if !restartable && !previous.is_empty() {
+                return Err(RepositoryError::NotRestartable { job_name: job_name.into(), instance_id });
+            }
             let identifying = params.iter().any(|(_, p)| p.identifying);
             for row in &previous {
                 let execution_id: i64 = row.try_get(0)?;
@@ -470,6 +474,17 @@ impl JobRepository for SqlRepository {
                 Some(row) => Ok(Some(step_from_row!(&row))),
                 None => Ok(None),
             }
+        })
+    }
+
+    async fn step_execution_count(
+        &self,
+        instance: &JobInstance,
+        step_name: &str,
+    ) -> Result<i64, RepositoryError> {
+        on_db!(self, pool => {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM BATCH_STEP_EXECUTION S JOIN BATCH_JOB_EXECUTION E ON E.JOB_EXECUTION_ID = S.JOB_EXECUTION_ID WHERE E.JOB_INSTANCE_ID = $1 AND S.STEP_NAME = $2")
+                .bind(instance.id).bind(step_name).fetch_one(pool).await?)
         })
     }
 

@@ -25,6 +25,13 @@ pub struct JobSpec {
     pub params: BTreeMap<String, Spanned<serde_json::Value>>,
     /// The steps, run in order.
     pub steps: Spanned<Vec<StepSpec>>,
+    /// `false` forbids restarting a failed instance (Spring's `Job.isRestartable`).
+    #[serde(default = "yes")]
+    pub restartable: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One step.
@@ -35,6 +42,16 @@ pub struct StepSpec {
     pub name: Spanned<String>,
     /// A chunk-oriented step: read, process, write in transactions of `size` items.
     pub chunk: Spanned<ChunkSpec>,
+    /// Run the step again on a restart even if it completed before (with a fresh context).
+    #[serde(default, rename = "allow-start-if-complete")]
+    pub allow_start_if_complete: bool,
+    /// How many executions of this step one JobInstance may have.
+    #[serde(default, rename = "start-limit")]
+    pub start_limit: Option<Spanned<i64>>,
+    /// Step-context keys copied to the job context when the step completes, so later steps
+    /// (and later executions) can read them (Spring's ExecutionContextPromotionListener).
+    #[serde(default)]
+    pub promote: Vec<String>,
 }
 
 /// A chunk-oriented step's configuration.

@@ -1,0 +1,107 @@
+//! Spring Batch 5 restart rules: restartable, allow-start-if-complete, start-limit, promote.
+
+use serde_json::Value;
+
+use crate::support::*;
+
+const PLUGINS: &[&str] = &["csv-reader", "member-processor", "jsonl-writer"];
+
+fn step(name: &str, out: &str, extra: &str) -> String {
+    format!(
+        "  - name: {name}\n{extra}    chunk:\n      size: 10\n      reader: {{ plugin: csv-reader, config: {{ path: members.csv }} }}\n      processor: {{ plugin: member-processor }}\n      writer: {{ plugin: jsonl-writer, config: {{ path: {out} }} }}\n"
+    )
+}
+
+async fn restart_rules(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.register(PLUGINS);
+    let run = ["run", "job.yaml", "--param", "run.id=1,long"];
+
+    // restartable: false — a failed instance cannot run again.
+    env.write("members.csv", &members_csv(25, &[15]));
+    env.write(
+        "job.yaml",
+        &format!(
+            "name: once\nrestartable: false\nsteps:\n{}",
+            step("s", "once.jsonl", "")
+        ),
+    );
+    assert_exit(&env.run(&run), 1);
+    let out = env.run(&run);
+    assert_exit(&out, 3);
+    assert!(
+        stderr(&out).contains("is not restartable"),
+        "{}",
+        stderr(&out)
+    );
+
+    // allow-start-if-complete, plain completed step, failed step.
+    env.write(
+        "job.yaml",
+        &format!(
+            "name: three\nsteps:\n{}{}{}",
+            step(
+                "a",
+                "a.jsonl",
+                "    allow-start-if-complete: true\n    promote: [reader.rows]\n"
+            ),
+            step("b", "b.jsonl", ""),
+            step("c", "c.jsonl", "    start-limit: 2\n")
+        ),
+    );
+    env.write("members.csv", &members_csv(25, &[]));
+    // Make step c fail while a and b succeed: c reads a different file.
+    let job = env.read("job.yaml").replacen(
+        "path: members.csv } }\n      processor: { plugin: member-processor }\n      writer: { plugin: jsonl-writer, config: { path: c.jsonl",
+        "path: c.csv } }\n      processor: { plugin: member-processor }\n      writer: { plugin: jsonl-writer, config: { path: c.jsonl",
+        1,
+    );
+    env.write("job.yaml", &job);
+    env.write("c.csv", &members_csv(25, &[5]));
+    assert_exit(&env.run(&run), 1);
+    assert_exit(&env.run(&run), 1);
+    let out = env.run(&run);
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("start limit 2 exceeded"),
+        "{}",
+        stdout(&out)
+    );
+
+    let rows = env
+        .rows("SELECT S.STEP_NAME, S.STATUS FROM BATCH_STEP_EXECUTION S JOIN BATCH_JOB_EXECUTION E ON E.JOB_EXECUTION_ID = S.JOB_EXECUTION_ID JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID WHERE I.JOB_NAME = 'three' ORDER BY S.STEP_EXECUTION_ID")
+        .await;
+    let names: Vec<String> = rows.iter().map(|r| format!("{}:{}", r[0], r[1])).collect();
+    assert_eq!(
+        names,
+        [
+            "a:COMPLETED",
+            "b:COMPLETED",
+            "c:FAILED", // first run
+            "a:COMPLETED",
+            "c:FAILED", // restart: a again (allowed), b skipped, c restarts
+            "a:COMPLETED",
+            "c:FAILED", // third run: c refused by its start limit
+        ]
+    );
+    assert_eq!(
+        env.read("a.jsonl").lines().count(),
+        25,
+        "a re-ran from a fresh context, no duplicates"
+    );
+    assert_eq!(env.read("b.jsonl").lines().count(), 25);
+
+    // promote: a's reader.rows reached the job context.
+    let ctx = env
+        .rows("SELECT C.SHORT_CONTEXT FROM BATCH_JOB_EXECUTION_CONTEXT C JOIN BATCH_JOB_EXECUTION E ON E.JOB_EXECUTION_ID = C.JOB_EXECUTION_ID JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID WHERE I.JOB_NAME = 'three' ORDER BY E.JOB_EXECUTION_ID")
+        .await;
+    let first: Value = serde_json::from_str(&ctx[0][0]).unwrap();
+    assert_eq!(first["reader.rows"], 25, "{first}");
+    env.cleanup().await;
+}
+both_backends!(
+    restartable_allow_start_if_complete_start_limit_promote,
+    restart_rules
+);
