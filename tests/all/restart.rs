@@ -105,3 +105,89 @@ both_backends!(
     restartable_allow_start_if_complete_start_limit_promote,
     restart_rules
 );
+
+#[tokio::test]
+async fn a_restart_with_changed_plugins_is_refused_unless_allowed() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(PLUGINS);
+    env.write("members.csv", &members_csv(20, &[15]));
+    env.write(
+        "job.yaml",
+        &job_yaml("code", 10, "{ plugin: member-processor }"),
+    );
+    let run = ["run", "job.yaml", "--param", "run.id=1,long"];
+    assert_exit(&env.run(&run), 1);
+
+    // The processor is replaced by another component (registered under the same name).
+    let other = component("testkit-processor");
+    let out = env.run(&[
+        "plugin",
+        "register",
+        other.to_str().unwrap(),
+        "--name",
+        "member-processor",
+        "--version",
+        "0.2.0",
+    ]);
+    assert_success(&out);
+    env.write("members.csv", &members_csv(20, &[]));
+    let out = env.run(&run);
+    assert_exit(&out, 3);
+    let err = stderr(&out);
+    assert!(
+        err.contains("the plugins changed since execution 1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("step `migrate` processor: member-processor@0.1.0 sha256:"),
+        "{err}"
+    );
+    assert!(err.contains("-> member-processor@0.2.0 sha256:"), "{err}");
+    assert!(err.contains("--allow-code-change"), "{err}");
+    let executions = env.rows("SELECT COUNT(*) FROM BATCH_JOB_EXECUTION").await;
+    assert_eq!(
+        executions,
+        vec![vec!["1"]],
+        "the refused restart created no execution"
+    );
+
+    // The recorded digests are visible to operators.
+    let out = env.run(&["execution", "1", "--json"]);
+    let e: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(e["steps"][0]["plugins"][1]["role"], "reader");
+    assert_eq!(
+        e["steps"][0]["plugins"][0]["plugin"],
+        "member-processor@0.1.0"
+    );
+
+    // Going back to the original code restarts normally.
+    let original = component("member-processor");
+    assert_success(&env.run(&[
+        "plugin",
+        "register",
+        original.to_str().unwrap(),
+        "--version",
+        "0.3.0",
+    ]));
+    assert_success(&env.run(&run));
+
+    // --allow-code-change restarts anyway (here the new code cannot read members and fails).
+    env.write("members.csv", &members_csv(20, &[15]));
+    let run2 = ["run", "job.yaml", "--param", "run.id=2,long"];
+    assert_exit(&env.run(&run2), 1);
+    assert_success(&env.run(&[
+        "plugin",
+        "register",
+        other.to_str().unwrap(),
+        "--name",
+        "member-processor",
+        "--version",
+        "0.4.0",
+    ]));
+    assert_exit(&env.run(&run2), 3);
+    let mut allowed = run2.to_vec();
+    allowed.push("--allow-code-change");
+    let out = env.run(&allowed);
+    assert_exit(&out, 1);
+    assert!(stdout(&out).contains("(restart)"), "{}", stdout(&out));
+}

@@ -47,6 +47,7 @@ fn step_json(s: &StepExecution) -> Value {
         "commit": s.commit_count, "rollback": s.rollback_count,
         "start_time": s.start_time.map(|t| t.to_rfc3339()), "end_time": s.end_time.map(|t| t.to_rfc3339()),
         "context": s.context.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect::<BTreeMap<_, _>>(),
+        "plugins": s.plugins.iter().map(|(role, label, digest)| json!({ "role": role, "plugin": label, "sha256": digest })).collect::<Vec<_>>(),
     })
 }
 
@@ -211,6 +212,9 @@ impl ExecutionCommand {
                 );
                 if !s.exit_status.description.is_empty() {
                     println!("    message: {}", s.exit_status.description);
+                }
+                for (role, label, digest) in &s.plugins {
+                    println!("    {role:<9} {label} sha256:{digest}");
                 }
                 for (k, v) in s.context.iter() {
                     println!("    context {k} = {v}");

@@ -36,6 +36,9 @@ pub(super) struct JobArgs {
     /// The directory plugins may see (default: the folder of the job file).
     #[arg(long, value_name = "DIR")]
     workdir: Option<PathBuf>,
+    /// Restart a failed instance even though its plugins changed since it failed.
+    #[arg(long)]
+    allow_code_change: bool,
 }
 
 impl JobArgs {
@@ -48,6 +51,7 @@ impl JobArgs {
         let options = PlanOptions {
             params: self.params.clone(),
             workdir: self.workdir.clone(),
+            allow_code_change: self.allow_code_change,
         };
         plan::compile(spec, &self.job, &options, repo, runtime)
             .await
@@ -134,6 +138,10 @@ impl RunCommand {
                 })
             }
             Err(LaunchError::Refused(e)) => {
+                eprintln!("error: {e}");
+                Err(exit::REFUSED)
+            }
+            Err(e @ LaunchError::CodeChanged { .. }) => {
                 eprintln!("error: {e}");
                 Err(exit::REFUSED)
             }

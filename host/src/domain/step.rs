@@ -42,6 +42,8 @@ pub struct StepExecution {
     pub last_updated: Option<Timestamp>,
     /// The step's ExecutionContext at the last commit.
     pub context: ExecutionContext,
+    /// The components the step ran: (role, label, sha256 digest).
+    pub plugins: Vec<(String, String, String)>,
 }
 
 impl StepExecution {
@@ -67,6 +69,7 @@ impl StepExecution {
             end_time: None,
             last_updated: Some(now),
             context: ExecutionContext::new(),
+            plugins: Vec::new(),
         }
     }
 

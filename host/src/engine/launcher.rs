@@ -3,12 +3,12 @@ use std::time::{Duration, Instant};
 
 use tracing::{Instrument, info, info_span, warn};
 
-use super::step::run_step;
+use super::step::{plugin_digests, run_step};
 use super::{Clock, SystemClock};
 use crate::domain::{BatchStatus, ExitStatus, JobExecution, SkipPhase, StepExecution, now};
 use crate::plan::JobPlan;
 use crate::plugin::PluginRuntime;
-use crate::repository::{JobRepository, RepositoryError};
+use crate::repository::{ExecutionFilter, JobRepository, RepositoryError};
 
 /// Observes a run, for progress displays. Every method has an empty default.
 pub trait RunListener {
@@ -68,6 +68,16 @@ pub enum LaunchError {
     /// The repository refused the launch (already running, already complete).
     #[error(transparent)]
     Refused(RepositoryError),
+    /// A restart would run different plugin code than the failed execution did.
+    #[error(
+        "the plugins changed since execution {execution_id} of this instance:\n{changes}\nrestarting with different code can corrupt the output; pass --allow-code-change to restart anyway"
+    )]
+    CodeChanged {
+        /// The execution being restarted.
+        execution_id: i64,
+        /// One line per changed plugin.
+        changes: String,
+    },
     /// The repository failed.
     #[error(transparent)]
     Repository(RepositoryError),
@@ -103,6 +113,7 @@ pub async fn launch_with<R: JobRepository>(
     clock: &dyn Clock,
 ) -> Result<JobReport, LaunchError> {
     let started = Instant::now();
+    check_code_change(plan, repo).await?;
     let mut execution = repo
         .create_job_execution(&plan.name, &plan.params, plan.restartable)
         .await?;
@@ -179,4 +190,57 @@ pub async fn launch_with<R: JobRepository>(
     }
     .instrument(span)
     .await
+}
+
+/// Refuses a restart whose steps would run different components than the failed execution's
+/// unfinished steps ran, unless the plan allows it.
+async fn check_code_change<R: JobRepository>(plan: &JobPlan, repo: &R) -> Result<(), LaunchError> {
+    let key = plan.params.job_key();
+    let filter = ExecutionFilter {
+        job_name: Some(plan.name.clone()),
+        ..Default::default()
+    };
+    let Some(last) = repo
+        .find_executions(&filter)
+        .await?
+        .into_iter()
+        .find(|e| e.instance.job_key == key)
+    else {
+        return Ok(());
+    };
+    if !matches!(last.status, BatchStatus::Failed | BatchStatus::Stopped) {
+        return Ok(());
+    }
+    let mut changes = Vec::new();
+    for previous in repo.step_executions(last.id).await? {
+        if previous.status == BatchStatus::Completed {
+            continue;
+        }
+        let Some(step) = plan.steps.iter().find(|s| s.name == previous.step_name) else {
+            continue;
+        };
+        let now = plugin_digests(step);
+        for (role, label, digest) in &previous.plugins {
+            match now.iter().find(|(r, ..)| r == role) {
+                Some((_, new_label, new_digest)) if new_digest != digest => changes.push(format!(
+                    "  step `{}` {role}: {label} sha256:{} -> {new_label} sha256:{}",
+                    step.name,
+                    &digest[..12.min(digest.len())],
+                    &new_digest[..12.min(new_digest.len())]
+                )),
+                _ => {}
+            }
+        }
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    if plan.allow_code_change {
+        warn!(changes = %changes.join("; "), "restarting with changed plugins (--allow-code-change)");
+        return Ok(());
+    }
+    Err(LaunchError::CodeChanged {
+        execution_id: last.id,
+        changes: changes.join("\n"),
+    })
 }

@@ -8,9 +8,31 @@ use super::chunk::ChunkLoop;
 use super::ft::FtState;
 use super::launcher::{RunListener, StepReport};
 use crate::domain::{BatchStatus, ExitStatus, JobExecution, StepExecution, now};
-use crate::plan::{JobPlan, StepPlan};
+use crate::plan::{JobPlan, ReaderPlan, StepPlan};
 use crate::plugin::PluginRuntime;
 use crate::repository::{JobRepository, RepositoryError};
+
+/// The components a step runs, by role: (role, label, digest).
+pub(super) fn plugin_digests(step: &StepPlan) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    match &step.reader {
+        ReaderPlan::Component(p) => out.push(("reader".into(), p.label.clone(), p.digest.clone())),
+        ReaderPlan::SkippedItems(_) => out.push((
+            "reader".into(),
+            step.reader.label().into(),
+            "builtin".into(),
+        )),
+    }
+    if let Some(p) = &step.processor {
+        out.push(("processor".into(), p.label.clone(), p.digest.clone()));
+    }
+    out.push((
+        "writer".into(),
+        step.writer.label.clone(),
+        step.writer.digest.clone(),
+    ));
+    out
+}
 
 /// Runs one step of `execution`, or reports it as already complete (Spring's
 /// `SimpleStepHandler.shouldStart`): a step that COMPLETED in an earlier execution of the same
@@ -43,6 +65,7 @@ pub(super) async fn run_step<R: JobRepository>(
     }
 
     let mut step = StepExecution::new(execution.id, &step_plan.name, now());
+    step.plugins = plugin_digests(step_plan);
     if let Some(limit) = step_plan.start_limit {
         let started = repo
             .step_execution_count(&execution.instance, &step_plan.name)

@@ -39,6 +39,8 @@ pub struct JobPlan {
     pub steps: Vec<StepPlan>,
     /// Whether a failed instance may be restarted.
     pub restartable: bool,
+    /// Restart even if the plugins changed since the failed execution.
+    pub allow_code_change: bool,
 }
 
 /// A validated step.
@@ -160,6 +162,8 @@ pub struct PlanOptions {
     pub params: Vec<(String, String)>,
     /// `--workdir`; default: the folder of job.yaml.
     pub workdir: Option<PathBuf>,
+    /// `--allow-code-change`.
+    pub allow_code_change: bool,
 }
 
 struct Collector<'a> {
@@ -363,6 +367,7 @@ pub async fn compile<R: JobRepository>(
         params,
         steps,
         restartable: spec.restartable,
+        allow_code_change: options.allow_code_change,
     })
 }
 

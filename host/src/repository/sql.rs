@@ -195,7 +195,23 @@ macro_rules! step_from_row {
                 "step execution",
                 id,
             )?,
+            plugins: Vec::new(),
         }
+    }};
+}
+
+/// The components a step execution ran, by role.
+macro_rules! step_plugins {
+    ($pool:expr, $id:expr) => {{
+        let rows = sqlx::query("SELECT ROLE, LABEL, DIGEST FROM BH_STEP_PLUGIN WHERE STEP_EXECUTION_ID = $1 ORDER BY ROLE")
+            .bind($id)
+            .fetch_all($pool)
+            .await?;
+        let mut plugins = Vec::with_capacity(rows.len());
+        for r in &rows {
+            plugins.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
+        }
+        plugins
     }};
 }
 
@@ -454,7 +470,9 @@ impl JobRepository for SqlRepository {
             let rows = sqlx::query(sql).bind(job_execution_id).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                out.push(step_from_row!(row));
+                let mut step = step_from_row!(row);
+                step.plugins = step_plugins!(pool, step.id);
+                out.push(step);
             }
             Ok(out)
         })
@@ -471,7 +489,11 @@ impl JobRepository for SqlRepository {
         on_db!(self, pool => {
             let row = sqlx::query(sql).bind(instance.id).bind(step_name).fetch_optional(pool).await?;
             match row {
-                Some(row) => Ok(Some(step_from_row!(&row))),
+                Some(row) => {
+                    let mut step = step_from_row!(&row);
+                    step.plugins = step_plugins!(pool, step.id);
+                    Ok(Some(step))
+                }
                 None => Ok(None),
             }
         })
@@ -505,6 +527,11 @@ impl JobRepository for SqlRepository {
             sqlx::query("INSERT INTO BATCH_STEP_EXECUTION_CONTEXT (STEP_EXECUTION_ID, SHORT_CONTEXT, SERIALIZED_CONTEXT) VALUES ($1, $2, $3)")
                 .bind(id).bind(short).bind(long)
                 .execute(&mut *tx).await?;
+            for (role, label, digest) in &step.plugins {
+                sqlx::query("INSERT INTO BH_STEP_PLUGIN (STEP_EXECUTION_ID, ROLE, LABEL, DIGEST) VALUES ($1, $2, $3, $4)")
+                    .bind(id).bind(role).bind(label).bind(digest)
+                    .execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             step.id = id;
             step.version = 0;
