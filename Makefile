@@ -27,7 +27,7 @@ test: plugins lint
 	else \
 		echo "PostgreSQL is not reachable: repository tests run on SQLite only"; \
 	fi; \
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace
 
 ## lint: clippy (warnings are errors) and rustfmt
 lint:

@@ -207,7 +207,7 @@ async fn retry_backoff_grows_exponentially_up_to_its_cap() {
         .await
         .unwrap();
     let clock = RecordingClock::default();
-    let report = launch_with(&plan, &repo, &runtime, &Quiet, &clock)
+    let report = launch_with(&plan, &repo, &runtime, &Quiet, &clock, &Default::default())
         .await
         .unwrap();
     assert_eq!(report.execution.status.to_string(), "COMPLETED");

@@ -16,4 +16,5 @@ mod operator;
 mod registry;
 mod restart;
 mod sandbox;
+mod stop;
 mod ui;

@@ -24,6 +24,8 @@ pub mod exit {
     pub const REFUSED: u8 = 3;
     /// The repository or the host failed (database unreachable, disk full, …).
     pub const INTERNAL: u8 = 4;
+    /// The job STOPPED on request (Ctrl-C, SIGTERM, `batch-host stop`); restartable.
+    pub const STOPPED: u8 = 5;
 }
 
 /// batch-host runs Spring-Batch-style jobs whose steps are WebAssembly components.
@@ -77,6 +79,10 @@ enum Command {
     Executions(ops::ExecutionsCommand),
     /// Show one job execution: steps, counters, exit codes, contexts, durations.
     Execution(ops::ExecutionCommand),
+    /// Ask a running execution (in any process) to stop after its current chunk.
+    Stop(ops::StopCommand),
+    /// Mark a FAILED or STOPPED execution ABANDONED: its instance is never restarted.
+    Abandon(ops::AbandonCommand),
     /// List the items a job execution skipped (the dead-letter table).
     Skipped(skipped::SkippedCommand),
     /// Manage the plugin registry.
@@ -105,6 +111,8 @@ impl Cli {
                 Command::Plugin(cmd) => cmd.execute(&self.global).await,
                 Command::Skipped(cmd) => cmd.execute(&self.global).await,
                 Command::Jobs(cmd) => cmd.execute(&self.global).await,
+                Command::Stop(cmd) => cmd.execute(&self.global).await,
+                Command::Abandon(cmd) => cmd.execute(&self.global).await,
                 Command::Executions(cmd) => cmd.execute(&self.global).await,
                 Command::Execution(cmd) => cmd.execute(&self.global).await,
             }

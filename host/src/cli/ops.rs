@@ -225,3 +225,64 @@ impl ExecutionCommand {
         .await
     }
 }
+
+/// `batch-host stop <id>`.
+#[derive(Debug, Args)]
+pub(super) struct StopCommand {
+    /// The running job execution.
+    #[arg(value_name = "EXECUTION_ID")]
+    id: i64,
+}
+
+impl StopCommand {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+        with_repo(global, |repo| async move {
+            if repo.request_stop(self.id).await? {
+                println!(
+                    "job execution {} will stop after its current chunk (STOPPING)",
+                    self.id
+                );
+                return Ok(exit::OK);
+            }
+            let status = repo.execution_status(self.id).await?;
+            match status {
+                None => eprintln!("error: no job execution {}", self.id),
+                Some(s) => eprintln!(
+                    "error: job execution {} is not running (status {s})",
+                    self.id
+                ),
+            }
+            Ok(exit::REFUSED)
+        })
+        .await
+    }
+}
+
+/// `batch-host abandon <id>`.
+#[derive(Debug, Args)]
+pub(super) struct AbandonCommand {
+    /// A FAILED or STOPPED job execution.
+    #[arg(value_name = "EXECUTION_ID")]
+    id: i64,
+}
+
+impl AbandonCommand {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+        with_repo(global, |repo| async move {
+            if repo.abandon(self.id).await? {
+                println!("job execution {} is ABANDONED; its instance will not be restarted", self.id);
+                return Ok(exit::OK);
+            }
+            let status = repo.execution_status(self.id).await?;
+            match status {
+                None => eprintln!("error: no job execution {}", self.id),
+                Some(s) => eprintln!(
+                    "error: job execution {} is {s}; only FAILED or STOPPED executions can be abandoned (stop a running one first)",
+                    self.id
+                ),
+            }
+            Ok(exit::REFUSED)
+        })
+        .await
+    }
+}

@@ -5,7 +5,7 @@ use clap::Args;
 use super::output::{Progress, print_summary};
 use super::{GlobalArgs, connect, exit};
 use crate::domain::{BatchStatus, JobParameter, ParamType};
-use crate::engine::{LaunchError, launch};
+use crate::engine::{LaunchError, StopFlag, SystemClock, launch_with};
 use crate::plan::{self, JobPlan, PlanFailure, PlanOptions};
 use crate::plugin::PluginRuntime;
 use crate::repository::{ExecutionFilter, JobRepository, SqlRepository};
@@ -68,6 +68,29 @@ impl JobArgs {
     }
 }
 
+/// Ctrl-C or SIGTERM: finish the current chunk, close the streams, mark the job STOPPED.
+fn watch_signals(stop: StopFlag) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+        eprintln!("stop requested: finishing the current chunk, then stopping (restartable)");
+        stop.request();
+    });
+}
+
 fn new_runtime() -> Result<PluginRuntime, u8> {
     PluginRuntime::new().map_err(|e| {
         eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
@@ -126,7 +149,9 @@ impl RunCommand {
             );
         }
         let progress = Progress::new(!self.no_progress);
-        let result = launch(&plan, &repo, &runtime, &progress).await;
+        let stop = StopFlag::default();
+        watch_signals(stop.clone());
+        let result = launch_with(&plan, &repo, &runtime, &progress, &SystemClock, &stop).await;
         progress.finish();
         repo.close().await;
         match result {
@@ -134,6 +159,7 @@ impl RunCommand {
                 print_summary(&report);
                 Ok(match report.execution.status {
                     BatchStatus::Completed => exit::OK,
+                    BatchStatus::Stopped => exit::STOPPED,
                     _ => exit::JOB_FAILED,
                 })
             }

@@ -10,10 +10,10 @@
 use serde_json::json;
 use tracing::{debug, warn};
 
-use super::Clock;
 use super::ft::FtState;
 use super::launcher::RunListener;
 use super::reader::StepReader;
+use super::{Clock, StopFlag};
 use crate::domain::{ExecutionContext, SkippedItem, StepContribution, StepExecution};
 use crate::plan::{JobPlan, PluginPlan, ReaderPlan, StepPlan};
 use crate::plugin::{
@@ -29,16 +29,8 @@ pub(crate) enum StepFailure {
     Plugin(String),
     /// The repository failed.
     Repository(RepositoryError),
-}
-
-impl StepFailure {
-    /// `Ok(message)` for a plugin failure (the step FAILS), `Err` for a repository error.
-    pub(super) fn into_result(self) -> Result<String, RepositoryError> {
-        match self {
-            StepFailure::Plugin(m) => Ok(m),
-            StepFailure::Repository(e) => Err(e),
-        }
-    }
+    /// A stop was requested; the last chunk committed.
+    Stopped,
 }
 
 impl From<RepositoryError> for StepFailure {
@@ -94,6 +86,7 @@ pub(super) struct ChunkLoop<'a, R> {
     pub(super) runtime: &'a PluginRuntime,
     pub(super) listener: &'a dyn RunListener,
     pub(super) clock: &'a dyn Clock,
+    pub(super) stop: &'a StopFlag,
 }
 
 /// One chunk's result when it did not fail.
@@ -110,6 +103,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         runtime: &'a PluginRuntime,
         listener: &'a dyn RunListener,
         clock: &'a dyn Clock,
+        stop: &'a StopFlag,
     ) -> Self {
         ChunkLoop {
             plan,
@@ -118,6 +112,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
             runtime,
             listener,
             clock,
+            stop,
         }
     }
 
@@ -327,6 +322,14 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
             "chunk committed"
         );
         self.listener.chunk_committed(step);
+        // Stop requests are honoured at chunk boundaries: from this process (signal) or from
+        // another one (`batch-host stop`, which marks the execution STOPPING).
+        let stopping = self.stop.is_requested()
+            || self.repo.execution_status(step.job_execution_id).await?
+                == Some(crate::domain::BatchStatus::Stopping);
+        if stopping {
+            return Err(StepFailure::Stopped);
+        }
         Ok(())
     }
 

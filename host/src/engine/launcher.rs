@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 use tracing::{Instrument, info, info_span, warn};
 
 use super::step::{plugin_digests, run_step};
-use super::{Clock, SystemClock};
+use super::{Clock, StopFlag, SystemClock};
 use crate::domain::{BatchStatus, ExitStatus, JobExecution, SkipPhase, StepExecution, now};
 use crate::plan::JobPlan;
 use crate::plugin::PluginRuntime;
@@ -101,16 +101,26 @@ pub async fn launch<R: JobRepository>(
     runtime: &PluginRuntime,
     listener: &dyn RunListener,
 ) -> Result<JobReport, LaunchError> {
-    launch_with(plan, repo, runtime, listener, &SystemClock).await
+    launch_with(
+        plan,
+        repo,
+        runtime,
+        listener,
+        &SystemClock,
+        &StopFlag::default(),
+    )
+    .await
 }
 
-/// [`launch`] with a given clock for retry backoff.
+/// [`launch`] with a given clock for retry backoff and a stop flag (set it to stop the job
+/// gracefully after the current chunk).
 pub async fn launch_with<R: JobRepository>(
     plan: &JobPlan,
     repo: &R,
     runtime: &PluginRuntime,
     listener: &dyn RunListener,
     clock: &dyn Clock,
+    stop: &StopFlag,
 ) -> Result<JobReport, LaunchError> {
     let started = Instant::now();
     check_code_change(plan, repo).await?;
@@ -136,7 +146,7 @@ pub async fn launch_with<R: JobRepository>(
         let mut exit = ExitStatus::completed();
         let mut ran_any = false;
         for step_plan in &plan.steps {
-            let report = match run_step(plan, step_plan, &execution, repo, runtime, listener, clock).await {
+            let report = match run_step(plan, step_plan, &execution, repo, runtime, listener, clock, stop).await {
                 Ok(report) => report,
                 Err(e) => {
                     // The repository failed mid-step: record what we can and give up.

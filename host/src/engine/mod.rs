@@ -18,6 +18,23 @@ use std::time::Duration;
 
 pub use launcher::{JobReport, LaunchError, RunListener, StepReport, launch, launch_with};
 
+/// A stop request from this process (Ctrl-C, SIGTERM). Other processes ask through the
+/// repository (`batch-host stop`); the engine checks both at every chunk boundary.
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl StopFlag {
+    /// Asks the running job to stop after the current chunk.
+    pub fn request(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// True once a stop was requested.
+    pub fn is_requested(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// Waits between retry attempts. Tests inject one that records instead of sleeping.
 pub trait Clock: Send + Sync {
     /// Waits for `d`.

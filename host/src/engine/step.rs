@@ -3,10 +3,11 @@ use std::time::Instant;
 use serde_json::json;
 use tracing::{Instrument, info, info_span, warn};
 
-use super::Clock;
 use super::chunk::ChunkLoop;
+use super::chunk::StepFailure;
 use super::ft::FtState;
 use super::launcher::{RunListener, StepReport};
+use super::{Clock, StopFlag};
 use crate::domain::{BatchStatus, ExitStatus, JobExecution, StepExecution, now};
 use crate::plan::{JobPlan, ReaderPlan, StepPlan};
 use crate::plugin::PluginRuntime;
@@ -37,6 +38,10 @@ pub(super) fn plugin_digests(step: &StepPlan) -> Vec<(String, String, String)> {
 /// Runs one step of `execution`, or reports it as already complete (Spring's
 /// `SimpleStepHandler.shouldStart`): a step that COMPLETED in an earlier execution of the same
 /// JobInstance is not run again; a step that failed restarts with its last committed context.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the run's collaborators, passed explicitly"
+)]
 pub(super) async fn run_step<R: JobRepository>(
     plan: &JobPlan,
     step_plan: &StepPlan,
@@ -45,6 +50,7 @@ pub(super) async fn run_step<R: JobRepository>(
     runtime: &PluginRuntime,
     listener: &dyn RunListener,
     clock: &dyn Clock,
+    stop: &StopFlag,
 ) -> Result<StepReport, RepositoryError> {
     let started_at = Instant::now();
     let previous = repo
@@ -110,7 +116,7 @@ pub(super) async fn run_step<R: JobRepository>(
 
     let span = info_span!("batch.step", step = %step_plan.name, step_execution_id = step.id);
     let mut ft_state = FtState::default();
-    let outcome = ChunkLoop::new(plan, step_plan, repo, runtime, listener, clock)
+    let outcome = ChunkLoop::new(plan, step_plan, repo, runtime, listener, clock, stop)
         .run(&mut step, &mut ft_state)
         .instrument(span.clone())
         .await;
@@ -133,14 +139,18 @@ pub(super) async fn run_step<R: JobRepository>(
                 "step completed"
             );
         }
-        Err(failure) => match failure.into_result() {
-            Ok(message) => {
-                warn!(%message, "step failed");
-                step.status = BatchStatus::Failed;
-                step.exit_status = ExitStatus::failed().with_description(message);
-            }
-            Err(repo_error) => return Err(repo_error),
-        },
+        Err(StepFailure::Stopped) => {
+            info!("step stopped on request after its last committed chunk");
+            step.status = BatchStatus::Stopped;
+            step.exit_status = ExitStatus::stopped()
+                .with_description("stopped on request; run the same command to restart");
+        }
+        Err(StepFailure::Plugin(message)) => {
+            warn!(%message, "step failed");
+            step.status = BatchStatus::Failed;
+            step.exit_status = ExitStatus::failed().with_description(message);
+        }
+        Err(StepFailure::Repository(repo_error)) => return Err(repo_error),
     }
     step.end_time = Some(now());
     repo.update_step_execution(&mut step).await?;

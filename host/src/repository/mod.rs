@@ -10,7 +10,8 @@ mod sql;
 pub use sql::SqlRepository;
 
 use crate::domain::{
-    Id, JobExecution, JobInstance, JobParameters, SkippedItem, StepExecution, Timestamp,
+    BatchStatus, Id, JobExecution, JobInstance, JobParameters, SkippedItem, StepExecution,
+    Timestamp,
 };
 
 /// Why a repository operation failed.
@@ -132,6 +133,20 @@ pub trait JobRepository {
         params: &JobParameters,
         restartable: bool,
     ) -> Result<JobExecution, RepositoryError>;
+
+    /// Asks a running execution to stop: STARTING/STARTED → STOPPING. The running host sees it
+    /// at its next chunk boundary. Returns false when the execution is not running.
+    async fn request_stop(&self, execution_id: Id) -> Result<bool, RepositoryError>;
+
+    /// Marks a FAILED or STOPPED execution ABANDONED (its instance is never restarted). Returns
+    /// false when the execution is running or already COMPLETED.
+    async fn abandon(&self, execution_id: Id) -> Result<bool, RepositoryError>;
+
+    /// The current status of an execution.
+    async fn execution_status(
+        &self,
+        execution_id: Id,
+    ) -> Result<Option<BatchStatus>, RepositoryError>;
 
     /// How many executions of `step_name` the instance has had (for `start-limit`).
     async fn step_execution_count(

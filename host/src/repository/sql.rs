@@ -499,6 +499,36 @@ impl JobRepository for SqlRepository {
         })
     }
 
+    async fn request_stop(&self, execution_id: Id) -> Result<bool, RepositoryError> {
+        on_db!(self, pool => {
+            let n = sqlx::query("UPDATE BATCH_JOB_EXECUTION SET STATUS = 'STOPPING', LAST_UPDATED = $1 WHERE JOB_EXECUTION_ID = $2 AND STATUS IN ('STARTING', 'STARTED')")
+                .bind(ts(now())).bind(execution_id).execute(pool).await?.rows_affected();
+            Ok(n > 0)
+        })
+    }
+
+    async fn abandon(&self, execution_id: Id) -> Result<bool, RepositoryError> {
+        on_db!(self, pool => {
+            let n = sqlx::query("UPDATE BATCH_JOB_EXECUTION SET STATUS = 'ABANDONED', VERSION = VERSION + 1, LAST_UPDATED = $1 WHERE JOB_EXECUTION_ID = $2 AND STATUS IN ('FAILED', 'STOPPED', 'UNKNOWN')")
+                .bind(ts(now())).bind(execution_id).execute(pool).await?.rows_affected();
+            Ok(n > 0)
+        })
+    }
+
+    async fn execution_status(
+        &self,
+        execution_id: Id,
+    ) -> Result<Option<BatchStatus>, RepositoryError> {
+        on_db!(self, pool => {
+            let s: Option<Option<String>> = sqlx::query_scalar("SELECT STATUS FROM BATCH_JOB_EXECUTION WHERE JOB_EXECUTION_ID = $1")
+                .bind(execution_id).fetch_optional(pool).await?;
+            match s {
+                Some(s) => Ok(Some(status(s)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
     async fn step_execution_count(
         &self,
         instance: &JobInstance,
