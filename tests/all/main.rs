@@ -10,6 +10,7 @@
 mod support;
 
 mod conformance;
+mod crash;
 mod fault_tolerance;
 mod jobs;
 mod operator;

@@ -81,6 +81,8 @@ enum Command {
     Execution(ops::ExecutionCommand),
     /// Ask a running execution (in any process) to stop after its current chunk.
     Stop(ops::StopCommand),
+    /// Mark an execution whose process died (no heartbeat) FAILED, so it can be restarted.
+    Recover(ops::RecoverCommand),
     /// Mark a FAILED or STOPPED execution ABANDONED: its instance is never restarted.
     Abandon(ops::AbandonCommand),
     /// List the items a job execution skipped (the dead-letter table).
@@ -113,6 +115,7 @@ impl Cli {
                 Command::Jobs(cmd) => cmd.execute(&self.global).await,
                 Command::Stop(cmd) => cmd.execute(&self.global).await,
                 Command::Abandon(cmd) => cmd.execute(&self.global).await,
+                Command::Recover(cmd) => cmd.execute(&self.global).await,
                 Command::Executions(cmd) => cmd.execute(&self.global).await,
                 Command::Execution(cmd) => cmd.execute(&self.global).await,
             }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{GlobalArgs, connect, exit};
 use crate::domain::{JobExecution, StepExecution, Timestamp};
-use crate::repository::{ExecutionFilter, JobRepository, RepositoryError, SqlRepository};
+use crate::repository::{ExecutionFilter, JobRepository, Recovery, RepositoryError, SqlRepository};
 
 fn time(t: Option<Timestamp>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -282,6 +282,51 @@ impl AbandonCommand {
                 ),
             }
             Ok(exit::REFUSED)
+        })
+        .await
+    }
+}
+
+/// `batch-host recover <id>`.
+#[derive(Debug, Args)]
+pub(super) struct RecoverCommand {
+    /// A job execution left STARTED by a process that died (kill -9, power loss).
+    #[arg(value_name = "EXECUTION_ID")]
+    id: i64,
+    /// Treat the execution as dead when its last heartbeat is older than this (a running job
+    /// heartbeats every 10s).
+    #[arg(long, default_value = "60s", value_parser = parse_stale)]
+    stale_after: std::time::Duration,
+}
+
+fn parse_stale(s: &str) -> Result<std::time::Duration, String> {
+    crate::plan::parse_duration(s).ok_or_else(|| format!("`{s}` is not a duration like 60s"))
+}
+
+impl RecoverCommand {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+        with_repo(global, |repo| async move {
+            Ok(match repo.recover(self.id, self.stale_after).await? {
+                Recovery::Recovered => {
+                    println!("job execution {} marked FAILED; run its job again to restart it", self.id);
+                    exit::OK
+                }
+                Recovery::Alive { seconds_ago } => {
+                    eprintln!(
+                        "error: job execution {} is alive (heartbeat {seconds_ago}s ago); stop it with `batch-host stop {}`",
+                        self.id, self.id
+                    );
+                    exit::REFUSED
+                }
+                Recovery::NotRunning(s) => {
+                    eprintln!("error: job execution {} is not running (status {s}); nothing to recover", self.id);
+                    exit::REFUSED
+                }
+                Recovery::Missing => {
+                    eprintln!("error: no job execution {}", self.id);
+                    exit::INVALID_INPUT
+                }
+            })
         })
         .await
     }

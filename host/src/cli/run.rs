@@ -148,7 +148,7 @@ impl RunCommand {
                 },
             );
         }
-        let progress = Progress::new(!self.no_progress);
+        let progress = Progress::new(!self.no_progress, Some(repo.clone()));
         let stop = StopFlag::default();
         watch_signals(stop.clone());
         let result = launch_with(&plan, &repo, &runtime, &progress, &SystemClock, &stop).await;

@@ -85,6 +85,22 @@ pub enum RepositoryError {
     },
 }
 
+/// The outcome of [`JobRepository::recover`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// The execution was marked FAILED.
+    Recovered,
+    /// The execution is not running (its status).
+    NotRunning(BatchStatus),
+    /// The execution's process heartbeated recently: it is alive.
+    Alive {
+        /// Seconds since the last heartbeat.
+        seconds_ago: i64,
+    },
+    /// No such execution.
+    Missing,
+}
+
 /// Which job executions to find (every field optional; all given ones must match).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecutionFilter {
@@ -141,6 +157,17 @@ pub trait JobRepository {
     /// Marks a FAILED or STOPPED execution ABANDONED (its instance is never restarted). Returns
     /// false when the execution is running or already COMPLETED.
     async fn abandon(&self, execution_id: Id) -> Result<bool, RepositoryError>;
+
+    /// Records that the process running an execution is alive (`LAST_UPDATED` = now).
+    async fn heartbeat(&self, execution_id: Id) -> Result<(), RepositoryError>;
+
+    /// Marks a running execution whose heartbeat is older than `stale_after` FAILED (with its
+    /// running step executions), so it can be restarted.
+    async fn recover(
+        &self,
+        execution_id: Id,
+        stale_after: std::time::Duration,
+    ) -> Result<Recovery, RepositoryError>;
 
     /// The current status of an execution.
     async fn execution_status(

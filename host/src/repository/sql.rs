@@ -19,8 +19,8 @@ use sqlx::sqlite::{
 use sqlx::{Pool, Row, Transaction};
 
 use super::{
-    ExecutionFilter, JobRepository, PluginRecord, RepositoryError, exit_message, param_rows,
-    split_context,
+    ExecutionFilter, JobRepository, PluginRecord, Recovery, RepositoryError, exit_message,
+    param_rows, split_context,
 };
 use crate::domain::{
     BatchStatus, ExecutionContext, ExitStatus, Id, JobExecution, JobInstance, JobParameter,
@@ -512,6 +512,44 @@ impl JobRepository for SqlRepository {
             let n = sqlx::query("UPDATE BATCH_JOB_EXECUTION SET STATUS = 'ABANDONED', VERSION = VERSION + 1, LAST_UPDATED = $1 WHERE JOB_EXECUTION_ID = $2 AND STATUS IN ('FAILED', 'STOPPED', 'UNKNOWN')")
                 .bind(ts(now())).bind(execution_id).execute(pool).await?.rows_affected();
             Ok(n > 0)
+        })
+    }
+
+    async fn heartbeat(&self, execution_id: Id) -> Result<(), RepositoryError> {
+        on_db!(self, pool => {
+            sqlx::query("UPDATE BATCH_JOB_EXECUTION SET LAST_UPDATED = $1 WHERE JOB_EXECUTION_ID = $2")
+                .bind(ts(now())).bind(execution_id).execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    async fn recover(
+        &self,
+        execution_id: Id,
+        stale_after: std::time::Duration,
+    ) -> Result<Recovery, RepositoryError> {
+        let at = now();
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row = sqlx::query("SELECT STATUS, LAST_UPDATED FROM BATCH_JOB_EXECUTION WHERE JOB_EXECUTION_ID = $1")
+                .bind(execution_id).fetch_optional(&mut *tx).await?;
+            let Some(row) = row else { return Ok(Recovery::Missing) };
+            let st = status(row.try_get(0)?)?;
+            if !st.is_running() {
+                return Ok(Recovery::NotRunning(st));
+            }
+            let last: Option<NaiveDateTime> = row.try_get(1)?;
+            let age = last.map(|l| (at - from_ts(l)).num_milliseconds()).unwrap_or(i64::MAX);
+            if age < stale_after.as_millis() as i64 {
+                return Ok(Recovery::Alive { seconds_ago: age / 1000 });
+            }
+            let message = format!("recovered: the process running it stopped heartbeating {}s before {}", age / 1000, at.format("%Y-%m-%d %H:%M:%S"));
+            sqlx::query("UPDATE BATCH_JOB_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = $1, END_TIME = $2, LAST_UPDATED = $2, VERSION = VERSION + 1 WHERE JOB_EXECUTION_ID = $3")
+                .bind(&message).bind(ts(at)).bind(execution_id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE BATCH_STEP_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = $1, END_TIME = $2, LAST_UPDATED = $2, VERSION = VERSION + 1 WHERE JOB_EXECUTION_ID = $3 AND STATUS IN ('STARTING', 'STARTED', 'STOPPING')")
+                .bind(&message).bind(ts(at)).bind(execution_id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Recovery::Recovered)
         })
     }
 

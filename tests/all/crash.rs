@@ -1,0 +1,108 @@
+//! Crash safety: a run killed with SIGKILL leaves its execution STARTED; `recover` marks it
+//! FAILED (refusing while it is alive), and `run` restarts it until it completes — with every
+//! input row in the output exactly once, in order.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::*;
+
+const ROWS: usize = 30_000;
+
+fn spawn_run(env: &Env) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_batch-host"))
+        .args(["run", "job.yaml", "--param", "run.id=1,long"])
+        .current_dir(env.path())
+        .env("BATCH_HOST_REPOSITORY", &env.url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn last_execution(env: &Env) -> (String, String) {
+    let rows = env.rows("SELECT JOB_EXECUTION_ID, STATUS FROM BATCH_JOB_EXECUTION ORDER BY JOB_EXECUTION_ID DESC").await;
+    (rows[0][0].clone(), rows[0][1].clone())
+}
+
+async fn commits(env: &Env) -> i64 {
+    let rows = env
+        .rows("SELECT COALESCE(SUM(COMMIT_COUNT), 0) FROM BATCH_STEP_EXECUTION")
+        .await;
+    rows[0][0].parse().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn sigkill_recover_restart_loop_loses_and_duplicates_nothing() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(&["csv-reader", "member-processor", "jsonl-writer"]);
+    env.write("members.csv", &members_csv(ROWS, &[]));
+    env.write(
+        "job.yaml",
+        &job_yaml("crashy", 100, "{ plugin: member-processor }"),
+    );
+
+    let mut kills = 0;
+    for target in [3_i64, 40, 95, 160, 230] {
+        let mut child = spawn_run(&env);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let finished = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if commits(&env).await >= target {
+                break None;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no progress");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        if finished.is_some() {
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL: no chance to clean up
+        child.wait().unwrap();
+        kills += 1;
+        let (id, status) = last_execution(&env).await;
+        assert_eq!(
+            status, "STARTED",
+            "a killed run leaves its execution STARTED"
+        );
+        // A restart is refused while the execution looks alive.
+        let out = env.run(&["run", "job.yaml", "--param", "run.id=1,long"]);
+        assert_exit(&out, 3);
+        assert!(stderr(&out).contains("already running"), "{}", stderr(&out));
+        let out = env.run(&["recover", &id]);
+        assert_exit(&out, 3);
+        assert!(stderr(&out).contains("is alive"), "{}", stderr(&out));
+        // Once its heartbeat is stale (here: immediately) it is recovered as FAILED.
+        let out = env.run(&["recover", &id, "--stale-after", "0s"]);
+        assert_success(&out);
+        assert_eq!(last_execution(&env).await.1, "FAILED");
+    }
+    assert!(
+        kills >= 3,
+        "the job finished too fast to be killed: {kills} kills"
+    );
+    let out = env.run(&["run", "job.yaml", "--param", "run.id=1,long"]);
+    assert_success(&out);
+
+    let ids: Vec<u64> = env
+        .read("out/members.jsonl")
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids.len(), ROWS, "every row exactly once");
+    assert!(ids.iter().copied().eq(1..=ROWS as u64), "in order");
+}
