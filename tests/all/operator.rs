@@ -82,3 +82,56 @@ both_backends!(
     jobs_executions_and_execution_show_the_repository,
     operator_view
 );
+
+#[tokio::test]
+async fn restart_by_execution_id_uses_what_the_repository_recorded() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(&["csv-reader", "member-processor", "jsonl-writer"]);
+    std::fs::create_dir_all(env.path().join("jobs")).unwrap();
+    env.write("jobs/members.csv", &members_csv(40, &[33]));
+    env.write(
+        "jobs/job.yaml",
+        &job_yaml("by-id", 10, "{ plugin: member-processor }"),
+    );
+    let out = env.run(&[
+        "run",
+        "jobs/job.yaml",
+        "--param",
+        "batch=7,long",
+        "--param",
+        "note=x,string,false",
+    ]);
+    assert_exit(&out, 1);
+    env.write("jobs/members.csv", &members_csv(40, &[]));
+
+    // No job.yaml path: the repository knows the file, the work directory and the parameters.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_batch-host"))
+        .args(["restart", "1"])
+        .current_dir(elsewhere.path())
+        .env("BATCH_HOST_REPOSITORY", &env.url)
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert!(stdout(&out).contains("(restart)"), "{}", stdout(&out));
+    assert_eq!(env.read("jobs/out/members.jsonl").lines().count(), 40);
+    let rows = env
+        .rows("SELECT JOB_INSTANCE_ID, STATUS FROM BATCH_JOB_EXECUTION ORDER BY JOB_EXECUTION_ID")
+        .await;
+    assert_eq!(
+        rows,
+        vec![vec!["1", "FAILED"], vec!["1", "COMPLETED"]],
+        "the same instance"
+    );
+    let params = env.rows("SELECT PARAMETER_NAME, PARAMETER_TYPE, PARAMETER_VALUE, IDENTIFYING FROM BATCH_JOB_EXECUTION_PARAMS WHERE JOB_EXECUTION_ID = 2 ORDER BY PARAMETER_NAME").await;
+    assert_eq!(
+        params,
+        vec![
+            vec!["batch", "java.lang.Long", "7", "Y"],
+            vec!["note", "java.lang.String", "x", "N"]
+        ]
+    );
+
+    // A completed execution cannot be restarted.
+    assert_exit(&env.run(&["restart", "2"]), 3);
+}

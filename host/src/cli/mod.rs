@@ -71,6 +71,9 @@ pub enum LogFormat {
 enum Command {
     /// Run a job (or restart its failed instance) from a job.yaml.
     Run(run::RunCommand),
+    /// Restart a FAILED or STOPPED execution from what the repository recorded (no job.yaml
+    /// path needed).
+    Restart(run::RestartCommand),
     /// Check a job.yaml and its plugins without running anything.
     Validate(run::ValidateCommand),
     /// List the jobs in the repository with their instances and last execution.
@@ -110,6 +113,7 @@ impl Cli {
             match self.command {
                 Command::Run(cmd) => cmd.execute(&self.global).await,
                 Command::Validate(cmd) => cmd.execute(&self.global).await,
+                Command::Restart(cmd) => cmd.execute(&self.global).await,
                 Command::Plugin(cmd) => cmd.execute(&self.global).await,
                 Command::Skipped(cmd) => cmd.execute(&self.global).await,
                 Command::Jobs(cmd) => cmd.execute(&self.global).await,

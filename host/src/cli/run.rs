@@ -148,34 +148,122 @@ impl RunCommand {
                 },
             );
         }
-        let progress = Progress::new(!self.no_progress, Some(repo.clone()));
-        let stop = StopFlag::default();
-        watch_signals(stop.clone());
-        let result = launch_with(&plan, &repo, &runtime, &progress, &SystemClock, &stop).await;
-        progress.finish();
-        repo.close().await;
-        match result {
-            Ok(report) => {
-                print_summary(&report);
-                Ok(match report.execution.status {
-                    BatchStatus::Completed => exit::OK,
-                    BatchStatus::Stopped => exit::STOPPED,
-                    _ => exit::JOB_FAILED,
-                })
-            }
-            Err(LaunchError::Refused(e)) => {
-                eprintln!("error: {e}");
-                Err(exit::REFUSED)
-            }
-            Err(e @ LaunchError::CodeChanged { .. }) => {
-                eprintln!("error: {e}");
-                Err(exit::REFUSED)
-            }
-            Err(LaunchError::Repository(e)) => {
-                eprintln!("error: {e}");
-                Err(exit::INTERNAL)
-            }
+        execute_plan(&plan, repo, &runtime, self.no_progress).await
+    }
+}
+
+/// Launches a planned job with progress, signals and the end-of-run summary; the exit code.
+async fn execute_plan(
+    plan: &JobPlan,
+    repo: SqlRepository,
+    runtime: &PluginRuntime,
+    no_progress: bool,
+) -> Result<u8, u8> {
+    let progress = Progress::new(!no_progress, Some(repo.clone()));
+    let stop = StopFlag::default();
+    watch_signals(stop.clone());
+    let result = launch_with(plan, &repo, runtime, &progress, &SystemClock, &stop).await;
+    progress.finish();
+    repo.close().await;
+    match result {
+        Ok(report) => {
+            print_summary(&report);
+            Ok(match report.execution.status {
+                BatchStatus::Completed => exit::OK,
+                BatchStatus::Stopped => exit::STOPPED,
+                _ => exit::JOB_FAILED,
+            })
         }
+        Err(LaunchError::Refused(e)) => {
+            eprintln!("error: {e}");
+            Err(exit::REFUSED)
+        }
+        Err(e @ LaunchError::CodeChanged { .. }) => {
+            eprintln!("error: {e}");
+            Err(exit::REFUSED)
+        }
+        Err(LaunchError::Repository(e)) => {
+            eprintln!("error: {e}");
+            Err(exit::INTERNAL)
+        }
+    }
+}
+
+/// `batch-host restart <execution-id>`: restarts a FAILED or STOPPED execution from what the
+/// repository recorded (its job file, work directory and parameters).
+#[derive(Debug, Args)]
+pub(super) struct RestartCommand {
+    /// The FAILED or STOPPED job execution.
+    #[arg(value_name = "EXECUTION_ID")]
+    id: i64,
+    /// Do not draw a progress indicator.
+    #[arg(long)]
+    no_progress: bool,
+    /// Restart even though the plugins changed since it failed.
+    #[arg(long)]
+    allow_code_change: bool,
+}
+
+impl RestartCommand {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+        match self.run(global).await {
+            Ok(code) | Err(code) => code,
+        }
+    }
+
+    async fn run(self, global: &GlobalArgs) -> Result<u8, u8> {
+        let repo = connect(global).await?;
+        let internal = |e: crate::repository::RepositoryError| {
+            eprintln!("error: {e}");
+            exit::INTERNAL
+        };
+        let filter = ExecutionFilter {
+            execution_id: Some(self.id),
+            ..Default::default()
+        };
+        let Some(execution) = repo
+            .find_executions(&filter)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .next()
+        else {
+            eprintln!("error: no job execution {}", self.id);
+            return Err(exit::INVALID_INPUT);
+        };
+        if !matches!(execution.status, BatchStatus::Failed | BatchStatus::Stopped) {
+            eprintln!(
+                "error: job execution {} is {}; only FAILED or STOPPED executions can be restarted",
+                self.id, execution.status
+            );
+            return Err(exit::REFUSED);
+        }
+        let Some((file, workdir)) = repo.job_source(self.id).await.map_err(internal)? else {
+            eprintln!(
+                "error: job execution {} has no recorded job file; run its job.yaml again instead",
+                self.id
+            );
+            return Err(exit::INVALID_INPUT);
+        };
+        let params = execution
+            .parameters
+            .iter()
+            .map(|(name, p)| {
+                (
+                    name.to_owned(),
+                    format!("{},{},{}", p.value, p.kind.java_class(), p.identifying),
+                )
+            })
+            .collect();
+        let job = JobArgs {
+            job: file.into(),
+            params,
+            workdir: Some(workdir.into()),
+            allow_code_change: self.allow_code_change,
+        };
+        let runtime = new_runtime()?;
+        let plan = job.plan(&repo, &runtime).await?;
+        execute_plan(&plan, repo, &runtime, self.no_progress).await
     }
 }
 

@@ -127,6 +127,13 @@ pub async fn launch_with<R: JobRepository>(
     let mut execution = repo
         .create_job_execution(&plan.name, &plan.params, plan.restartable)
         .await?;
+    let job_file = std::fs::canonicalize(&plan.file).unwrap_or_else(|_| plan.file.clone());
+    repo.record_job_source(
+        execution.id,
+        &job_file.to_string_lossy(),
+        &plan.workdir.to_string_lossy(),
+    )
+    .await?;
     let restart = !repo
         .job_executions(&execution.instance)
         .await?

@@ -158,6 +158,20 @@ pub trait JobRepository {
     /// false when the execution is running or already COMPLETED.
     async fn abandon(&self, execution_id: Id) -> Result<bool, RepositoryError>;
 
+    /// Records where the execution's job file and work directory are (for `restart <id>`).
+    async fn record_job_source(
+        &self,
+        execution_id: Id,
+        job_file: &str,
+        workdir: &str,
+    ) -> Result<(), RepositoryError>;
+
+    /// The job file and work directory recorded for an execution.
+    async fn job_source(
+        &self,
+        execution_id: Id,
+    ) -> Result<Option<(String, String)>, RepositoryError>;
+
     /// Records that the process running an execution is alive (`LAST_UPDATED` = now).
     async fn heartbeat(&self, execution_id: Id) -> Result<(), RepositoryError>;
 

@@ -515,6 +515,33 @@ impl JobRepository for SqlRepository {
         })
     }
 
+    async fn record_job_source(
+        &self,
+        execution_id: Id,
+        job_file: &str,
+        workdir: &str,
+    ) -> Result<(), RepositoryError> {
+        on_db!(self, pool => {
+            sqlx::query("INSERT INTO BH_JOB_SOURCE (JOB_EXECUTION_ID, JOB_FILE, WORKDIR) VALUES ($1, $2, $3) ON CONFLICT (JOB_EXECUTION_ID) DO NOTHING")
+                .bind(execution_id).bind(job_file).bind(workdir).execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    async fn job_source(
+        &self,
+        execution_id: Id,
+    ) -> Result<Option<(String, String)>, RepositoryError> {
+        on_db!(self, pool => {
+            let row = sqlx::query("SELECT JOB_FILE, WORKDIR FROM BH_JOB_SOURCE WHERE JOB_EXECUTION_ID = $1")
+                .bind(execution_id).fetch_optional(pool).await?;
+            match row {
+                Some(r) => Ok(Some((r.try_get(0)?, r.try_get(1)?))),
+                None => Ok(None),
+            }
+        })
+    }
+
     async fn heartbeat(&self, execution_id: Id) -> Result<(), RepositoryError> {
         on_db!(self, pool => {
             sqlx::query("UPDATE BATCH_JOB_EXECUTION SET LAST_UPDATED = $1 WHERE JOB_EXECUTION_ID = $2")
