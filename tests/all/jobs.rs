@@ -312,3 +312,49 @@ async fn no_identifying_parameters_reruns_the_same_instance_as_noop() {
     );
     assert_eq!(output_ids(&env).len(), 5);
 }
+
+async fn racing_runs(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.register(PLUGINS);
+    env.write("members.csv", &members_csv(3_000, &[]));
+    env.write(
+        "job.yaml",
+        &job_yaml("race", 10, "{ plugin: member-processor }"),
+    );
+    // Two `run` commands for the same instance at the same moment: the database lets exactly
+    // one of them start; the other is refused as already running (or already complete).
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_batch-host"))
+            .args(["run", "job.yaml", "--param", "run.id=1,long"])
+            .current_dir(env.path())
+            .env("BATCH_HOST_REPOSITORY", &env.url)
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    let mut codes = [a.status.code(), b.status.code()];
+    codes.sort();
+    assert_eq!(
+        codes,
+        [Some(0), Some(3)],
+        "a: {}\nb: {}",
+        stderr(&a),
+        stderr(&b)
+    );
+    let loser = if a.status.code() == Some(3) { &a } else { &b };
+    let msg = stderr(loser);
+    assert!(
+        msg.contains("already running") || msg.contains("already completed"),
+        "{msg}"
+    );
+    let executions = env.rows("SELECT COUNT(*) FROM BATCH_JOB_EXECUTION").await;
+    assert_eq!(executions, vec![vec!["1"]]);
+    assert_eq!(output_ids(&env).len(), 3_000);
+    env.cleanup().await;
+}
+both_backends!(two_racing_runs_start_one_execution, racing_runs);
