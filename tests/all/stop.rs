@@ -76,9 +76,10 @@ async fn assert_stopped_then_restarts(env: &Env, out: std::process::Output) {
     assert_eq!(lines, expected, "every item exactly once after the restart");
 }
 
-#[tokio::test]
-async fn stop_command_from_another_process() {
-    let env = Env::new(Backend::Sqlite).await.unwrap();
+async fn stop_command(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
     env.register(&["testkit-reader", "testkit-writer"]);
     slow_job(&env);
     let child = start_run(&env).await;
@@ -97,6 +98,7 @@ async fn stop_command_from_another_process() {
     assert_success(&env.run(&["abandon", "1"]));
     assert_exit(&env.run(&["abandon", "2"]), 3);
 }
+both_backends!(stop_command_from_another_process, stop_command);
 
 #[tokio::test]
 async fn sigterm_stops_gracefully() {
