@@ -5,8 +5,6 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::support::*;
 
 const ROWS: usize = 30_000;
@@ -93,17 +91,7 @@ async fn kill_loop(backend: Backend) {
     let out = env.run(&["run", "job.yaml", "--param", "run.id=1,long"]);
     assert_success(&out);
 
-    let ids: Vec<u64> = env
-        .read("out/members.jsonl")
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap()
-        })
-        .collect();
+    let ids = jsonl_ids(&env, "out/members.jsonl");
     assert_eq!(ids.len(), ROWS, "every row exactly once");
     assert!(ids.iter().copied().eq(1..=ROWS as u64), "in order");
 }

@@ -80,17 +80,7 @@ async fn dead_letters(backend: Backend) {
     );
     let out = env.run(&["run", "rejects.yaml"]);
     assert_success(&out);
-    let ids: Vec<String> = env
-        .read("rejects.jsonl")
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    assert_eq!(ids, ["17", "150", "299"]);
+    assert_eq!(jsonl_ids(&env, "rejects.jsonl"), [17, 150, 299]);
     env.cleanup().await;
 }
 both_backends!(skipped_items_go_to_the_dead_letter_table, dead_letters);
@@ -106,22 +96,10 @@ async fn a_trap_is_a_skippable_fault_and_the_processor_is_replaced() {
     );
     let out = env.run(&["run", "job.yaml"]);
     assert_success(&out);
-    let ids: Vec<String> = env
-        .read("out.jsonl")
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    let expected: Vec<String> = (1..=50)
-        .filter(|i| *i != 23)
-        .map(|i| i.to_string())
-        .collect();
+    let expected: Vec<u64> = (1..=50).filter(|i| *i != 23).collect();
     assert_eq!(
-        ids, expected,
+        jsonl_ids(&env, "out.jsonl"),
+        expected,
         "items after the trap were processed by a fresh instance"
     );
     let rows = env

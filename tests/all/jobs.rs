@@ -8,13 +8,7 @@ use crate::support::*;
 const PLUGINS: &[&str] = &["csv-reader", "member-processor", "jsonl-writer"];
 
 fn output_ids(env: &Env) -> Vec<u64> {
-    env.read("out/members.jsonl")
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).expect("each line is JSON");
-            v["id"].as_str().unwrap().parse().unwrap()
-        })
-        .collect()
+    jsonl_ids(env, "out/members.jsonl")
 }
 
 async fn full_job(backend: Backend) {

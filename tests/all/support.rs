@@ -210,6 +210,21 @@ pub fn assert_exit(o: &Output, code: i32) {
     );
 }
 
+/// The `id` of every member in a JSON-lines output file of the work directory, in order.
+pub fn jsonl_ids(env: &Env, file: &str) -> Vec<u64> {
+    env.read(file)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("each line is JSON");
+            v["id"]
+                .as_str()
+                .expect("an id")
+                .parse()
+                .expect("a numeric id")
+        })
+        .collect()
+}
+
 /// A members CSV with `rows` rows; rows listed in `invalid` get a broken email.
 pub fn members_csv(rows: usize, invalid: &[usize]) -> String {
     let mut s = String::from("id,first_name,last_name,email,country,joined\n");
