@@ -1,13 +1,12 @@
 //! Crash safety: a run killed with SIGKILL leaves its execution STARTED; `recover` marks it
 //! FAILED (refusing while it is alive), and `run` restarts it until it completes — with every
-//! input row in the output exactly once, in order.
+//! input row exactly once, in order, both in a file (`jsonl-writer`) and in the repository
+//! database (the built-in `sql-table` writer, committed with the chunk).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-
-const ROWS: usize = 30_000;
 
 fn spawn_run(env: &Env) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_batch-host"))
@@ -37,14 +36,35 @@ async fn kill_loop(backend: Backend) {
         return;
     };
     env.register(&["csv-reader", "member-processor", "jsonl-writer"]);
-    env.write("members.csv", &members_csv(ROWS, &[]));
-    env.write(
-        "job.yaml",
-        &job_yaml("crashy", 100, "{ plugin: member-processor }"),
+    // SQLite: the full-size loop (200k rows, 20 kills). PostgreSQL commits are slower here, so
+    // it runs the same loop on 30k rows with 5 kills.
+    let (rows, kill_count) = match backend {
+        Backend::Sqlite => (200_000_usize, 20_usize),
+        Backend::Postgres => (30_000, 5),
+    };
+    env.write("members.csv", &members_csv(rows, &[]));
+    let mut job = job_yaml("crashy", 100, "{ plugin: member-processor }");
+    job.push_str(
+        "  - name: load\n    chunk:\n      size: 100\n      reader: { plugin: csv-reader, config: { path: members.csv } }\n      processor: { plugin: member-processor }\n      writer: { builtin: sql-table, config: { table: members } }\n",
     );
+    env.write("job.yaml", &job);
+
+    // Kill points: pseudo-random but reproducible, spread over both steps' commits.
+    let total_commits = 2 * (rows as i64 / 100 + 1);
+    let mut seed: u64 = 0x5eed_2026_1122;
+    let mut targets: Vec<i64> = (0..kill_count)
+        .map(|_| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            1 + (seed >> 33) as i64 % (total_commits - 2)
+        })
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
 
     let mut kills = 0;
-    for target in [3_i64, 40, 95, 160, 230] {
+    for target in targets {
         let mut child = spawn_run(&env);
         let deadline = Instant::now() + Duration::from_secs(60);
         let finished = loop {
@@ -92,8 +112,19 @@ async fn kill_loop(backend: Backend) {
     assert_success(&out);
 
     let ids = jsonl_ids(&env, "out/members.jsonl");
-    assert_eq!(ids.len(), ROWS, "every row exactly once");
-    assert!(ids.iter().copied().eq(1..=ROWS as u64), "in order");
+    assert_eq!(ids.len(), rows, "every row exactly once in the file");
+    assert!(ids.iter().copied().eq(1..=rows as u64), "in order");
+
+    let db = env
+        .rows("SELECT ROW_NUMBER, PAYLOAD FROM BH_TABLE_ROW WHERE TABLE_NAME = 'members' ORDER BY ROW_NUMBER")
+        .await;
+    assert_eq!(db.len(), rows, "every row exactly once in the database");
+    for (i, row) in db.iter().enumerate() {
+        let n = i as u64 + 1;
+        assert_eq!(row[0], n.to_string());
+        let v: serde_json::Value = serde_json::from_str(&row[1]).unwrap();
+        assert_eq!(v["id"], n.to_string(), "row {n} holds member {n}");
+    }
 }
 both_backends!(
     sigkill_recover_restart_loop_loses_and_duplicates_nothing,

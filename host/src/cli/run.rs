@@ -303,7 +303,7 @@ impl ValidateCommand {
                     s.chunk_size,
                     s.reader.label(),
                     processor,
-                    s.writer.label
+                    s.writer.label()
                 );
             }
             Ok::<u8, u8>(exit::OK)

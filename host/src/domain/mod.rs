@@ -16,7 +16,7 @@ pub use context::ExecutionContext;
 pub use error::ItemError;
 pub use job::{JobExecution, JobInstance};
 pub use params::{JobParameter, JobParameters, ParamType, ParameterError};
-pub use skipped::{SkipPhase, SkippedItem};
+pub use skipped::{SkipPhase, SkippedItem, TableRow};
 pub use status::{BatchStatus, ExitStatus};
 pub use step::{StepContribution, StepExecution};
 

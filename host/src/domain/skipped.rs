@@ -54,3 +54,14 @@ pub struct SkippedItem {
     /// 1-based number of the chunk within the step execution.
     pub chunk: i64,
 }
+
+/// A row the built-in `sql-table` writer stages; it is inserted in the chunk's commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRow {
+    /// The logical table (`config.table`).
+    pub table: String,
+    /// 1-based row number within the table, in commit order.
+    pub row_number: i64,
+    /// The item, as text (JSON for SDK items).
+    pub payload: String,
+}

@@ -13,9 +13,10 @@ use tracing::{debug, warn};
 use super::ft::FtState;
 use super::launcher::RunListener;
 use super::reader::StepReader;
+use super::writer::StepWriter;
 use super::{Clock, StopFlag};
 use crate::domain::{ExecutionContext, SkippedItem, StepContribution, StepExecution};
-use crate::plan::{JobPlan, PluginPlan, ReaderPlan, StepPlan};
+use crate::plan::{JobPlan, PluginPlan, ReaderPlan, StepPlan, WriterPlan};
 use crate::plugin::{
     PluginError, PluginRuntime, ProcessOutcome, ProcessorInstance, ReaderInstance, Setup,
     WriterInstance,
@@ -57,6 +58,12 @@ impl Labelled for ReaderPlan {
     }
 }
 
+impl Labelled for WriterPlan {
+    fn label(&self) -> &str {
+        WriterPlan::label(self)
+    }
+}
+
 pub(super) fn failure(
     role: &str,
     plugin: &impl Labelled,
@@ -76,7 +83,7 @@ pub(super) fn failure(
 pub(super) struct Plugins {
     pub(super) reader: StepReader,
     pub(super) processor: Option<ProcessorInstance>,
-    pub(super) writer: WriterInstance,
+    pub(super) writer: StepWriter,
 }
 
 pub(super) struct ChunkLoop<'a, R> {
@@ -160,7 +167,9 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         p: &mut Plugins,
         step: &StepExecution,
     ) -> Result<(), StepFailure> {
-        let plan = &self.step.writer;
+        let WriterPlan::Component(plan) = &self.step.writer else {
+            return Ok(());
+        };
         let mut fresh = WriterInstance::new(&plan.prepared, &self.sandbox("writer", plan))
             .await
             .map_err(|e| {
@@ -181,7 +190,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
             .before_chunk()
             .await
             .map_err(|e| failure("writer", plan, "failed in before-chunk".into(), &e))?;
-        p.writer = fresh;
+        p.writer = StepWriter::Wasm(fresh);
         Ok(())
     }
 
@@ -199,10 +208,14 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
             ),
             ReaderPlan::SkippedItems(config) => StepReader::skipped_items(config.clone()),
         };
-        let mut writer =
-            WriterInstance::new(&s.writer.prepared, &self.sandbox("writer", &s.writer))
-                .await
-                .map_err(|e| inst("writer", &s.writer, e))?;
+        let mut writer = match &s.writer {
+            WriterPlan::Component(plan) => StepWriter::Wasm(
+                WriterInstance::new(&plan.prepared, &self.sandbox("writer", plan))
+                    .await
+                    .map_err(|e| inst("writer", plan, e))?,
+            ),
+            WriterPlan::SqlTable { table } => StepWriter::table(table.clone()),
+        };
         let mut processor = match &s.processor {
             Some(p) => Some(
                 ProcessorInstance::new(&p.prepared, &self.sandbox("processor", p))
@@ -224,10 +237,12 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
                 .await
                 .map_err(|e| init("processor", p, e))?;
         }
-        writer
-            .init(&self.setup(&s.writer))
-            .await
-            .map_err(|e| init("writer", &s.writer, e))?;
+        if let WriterPlan::Component(plan) = &s.writer {
+            writer
+                .init(&self.setup(plan))
+                .await
+                .map_err(|e| failure("writer", plan, "failed in init".into(), &e))?;
+        }
         reader
             .open(&ctx.scoped("reader"), self.repo)
             .await
@@ -302,7 +317,8 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         skipped: &[SkippedItem],
     ) -> Result<(), StepFailure> {
         step.commit_count += 1;
-        if let Err(e) = self.repo.commit_chunk(step, skipped).await {
+        let rows = p.writer.staged_rows().to_vec();
+        if let Err(e) = self.repo.commit_chunk(step, skipped, &rows).await {
             step.commit_count -= 1;
             self.roll_back(p, step).await;
             return Err(e.into());

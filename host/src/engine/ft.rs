@@ -636,7 +636,11 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
             if !skippable {
                 return Err(StepFailure::Plugin(format!(
                     "writer {} failed on chunk {} after {} attempt(s) and the error is not skippable: {}: {}",
-                    self.step.writer.label, chunk.number, ctx.attempts, last.kind, last.message
+                    self.step.writer.label(),
+                    chunk.number,
+                    ctx.attempts,
+                    last.kind,
+                    last.message
                 )));
             }
             chunk.busy = true;
@@ -714,13 +718,17 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
                     Err(limit) => {
                         return Err(StepFailure::Plugin(format!(
                             "{limit}: writer {} failed on item {position}: {}: {}",
-                            self.step.writer.label, e.kind, e.message
+                            self.step.writer.label(),
+                            e.kind,
+                            e.message
                         )));
                     }
                     Ok(false) if in_recovery => {
                         return Err(StepFailure::Plugin(format!(
                             "writer {} failed on item {position} and the error is not skippable: {}: {}",
-                            self.step.writer.label, e.kind, e.message
+                            self.step.writer.label(),
+                            e.kind,
+                            e.message
                         )));
                     }
                     Ok(false) => {}

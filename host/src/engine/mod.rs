@@ -11,6 +11,7 @@ mod ft;
 mod launcher;
 mod reader;
 mod step;
+mod writer;
 
 use std::future::Future;
 use std::pin::Pin;

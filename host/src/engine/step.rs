@@ -9,7 +9,7 @@ use super::ft::FtState;
 use super::launcher::{RunListener, StepReport};
 use super::{Clock, StopFlag};
 use crate::domain::{BatchStatus, ExitStatus, JobExecution, StepExecution, now};
-use crate::plan::{JobPlan, ReaderPlan, StepPlan};
+use crate::plan::{JobPlan, ReaderPlan, StepPlan, WriterPlan};
 use crate::plugin::PluginRuntime;
 use crate::repository::{JobRepository, RepositoryError};
 
@@ -27,11 +27,14 @@ pub(super) fn plugin_digests(step: &StepPlan) -> Vec<(String, String, String)> {
     if let Some(p) = &step.processor {
         out.push(("processor".into(), p.label.clone(), p.digest.clone()));
     }
-    out.push((
-        "writer".into(),
-        step.writer.label.clone(),
-        step.writer.digest.clone(),
-    ));
+    match &step.writer {
+        WriterPlan::Component(p) => out.push(("writer".into(), p.label.clone(), p.digest.clone())),
+        WriterPlan::SqlTable { .. } => out.push((
+            "writer".into(),
+            step.writer.label().into(),
+            "builtin".into(),
+        )),
+    }
     out
 }
 

@@ -55,7 +55,7 @@ pub struct StepPlan {
     /// The optional processor.
     pub processor: Option<PluginPlan>,
     /// The writer.
-    pub writer: PluginPlan,
+    pub writer: WriterPlan,
     /// Skip/retry/no-rollback rules; `None` is Spring's non-fault-tolerant step.
     pub fault_tolerance: Option<FaultTolerance>,
     /// Exit code for a step that completed with skips.
@@ -89,6 +89,32 @@ impl ReaderPlan {
         match self {
             ReaderPlan::Component(p) => &p.label,
             ReaderPlan::SkippedItems(_) => "builtin skipped-items",
+        }
+    }
+}
+
+/// A step's writer: a component, or a writer built into the host.
+#[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per step, built once at plan time"
+)]
+pub enum WriterPlan {
+    /// A writer component.
+    Component(PluginPlan),
+    /// `builtin: sql-table`: rows in the repository database, committed with the chunk.
+    SqlTable {
+        /// The logical table name.
+        table: String,
+    },
+}
+
+impl WriterPlan {
+    /// How job.yaml referred to it.
+    pub fn label(&self) -> &str {
+        match self {
+            WriterPlan::Component(p) => &p.label,
+            WriterPlan::SqlTable { .. } => "builtin sql-table",
         }
     }
 }
@@ -317,14 +343,23 @@ pub async fn compile<R: JobRepository>(
             }
             None => None,
         };
-        let writer = resolver
-            .resolve(
+        let writer = match &chunk.writer.value.builtin {
+            Some(builtin) => plan_builtin_writer(
                 &chunk.writer,
-                Role::Writer,
-                format!("{field}.chunk.writer"),
+                builtin,
+                &format!("{field}.chunk.writer"),
                 &mut c,
-            )
-            .await?;
+            ),
+            None => resolver
+                .resolve(
+                    &chunk.writer,
+                    Role::Writer,
+                    format!("{field}.chunk.writer"),
+                    &mut c,
+                )
+                .await?
+                .map(WriterPlan::Component),
+        };
         let (fault_tolerance, exit_status_on_skips) = match &chunk.fault_tolerance {
             Some(ft) => (
                 plan_fault_tolerance(ft, &format!("{field}.chunk.fault-tolerance"), &mut c),
@@ -505,6 +540,51 @@ fn plan_limits(
         }
     }
     limits
+}
+
+fn plan_builtin_writer(
+    w: &Spanned<PluginRef>,
+    builtin: &Spanned<String>,
+    field: &str,
+    c: &mut Collector<'_>,
+) -> Option<WriterPlan> {
+    if w.value.plugin.is_some() || w.value.path.is_some() {
+        c.push(
+            location(w),
+            field.to_owned(),
+            "give exactly one of `plugin`, `path` or `builtin`".into(),
+            None,
+        );
+        return None;
+    }
+    if builtin.value != "sql-table" {
+        c.push(
+            location(builtin),
+            format!("{field}.builtin"),
+            format!("unknown built-in writer `{}`", builtin.value),
+            Some("the built-in writers are: sql-table".into()),
+        );
+        return None;
+    }
+    let table = w
+        .value
+        .config
+        .as_ref()
+        .and_then(|c| c.get("table"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match table {
+        Some(t) if valid_name(&t) => Some(WriterPlan::SqlTable { table: t }),
+        _ => {
+            c.push(
+                location(w),
+                format!("{field}.config.table"),
+                "the sql-table writer needs `config: { table: NAME }`".into(),
+                Some("use 1-100 letters, digits, `.`, `_` or `-`".into()),
+            );
+            None
+        }
+    }
 }
 
 /// Parses `250ms`, `2s`, `1m`, `1h` (a bare number is seconds).

@@ -11,7 +11,7 @@ pub use sql::SqlRepository;
 
 use crate::domain::{
     BatchStatus, Id, JobExecution, JobInstance, JobParameters, SkippedItem, StepExecution,
-    Timestamp,
+    TableRow, Timestamp,
 };
 
 /// Why a repository operation failed.
@@ -236,11 +236,12 @@ pub trait JobRepository {
     async fn update_step_execution(&self, step: &mut StepExecution) -> Result<(), RepositoryError>;
 
     /// [`update_step_execution`](Self::update_step_execution) plus the chunk's skipped items
-    /// (the dead letters), all in one transaction.
+    /// (the dead letters) and the rows of the built-in `sql-table` writer, all in one transaction.
     async fn commit_chunk(
         &self,
         step: &mut StepExecution,
         skipped: &[SkippedItem],
+        rows: &[TableRow],
     ) -> Result<(), RepositoryError>;
 
     /// The skipped items of a job execution, with their step names, in the order recorded.

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::domain::{
     BatchStatus, ExecutionContext, ExitStatus, Id, JobExecution, JobInstance, JobParameter,
-    JobParameters, ParamType, SkipPhase, SkippedItem, StepExecution, Timestamp, now,
+    JobParameters, ParamType, SkipPhase, SkippedItem, StepExecution, TableRow, Timestamp, now,
 };
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -635,13 +635,14 @@ impl JobRepository for SqlRepository {
     }
 
     async fn update_step_execution(&self, step: &mut StepExecution) -> Result<(), RepositoryError> {
-        self.commit_chunk(step, &[]).await
+        self.commit_chunk(step, &[], &[]).await
     }
 
     async fn commit_chunk(
         &self,
         step: &mut StepExecution,
         skipped: &[SkippedItem],
+        rows: &[TableRow],
     ) -> Result<(), RepositoryError> {
         let updated = now();
         let (short, long) = split_context(step.context.to_jackson_json());
@@ -665,6 +666,11 @@ impl JobRepository for SqlRepository {
                     .bind(step.job_execution_id).bind(step.id).bind(&step.step_name)
                     .bind(item.phase.as_str()).bind(&item.kind).bind(exit_message(&item.message))
                     .bind(item.payload.as_deref()).bind(item.position).bind(item.chunk).bind(ts(updated))
+                    .execute(&mut *tx).await?;
+            }
+            for row in rows {
+                sqlx::query("INSERT INTO BH_TABLE_ROW (TABLE_NAME, ROW_NUMBER, STEP_EXECUTION_ID, PAYLOAD) VALUES ($1, $2, $3, $4)")
+                    .bind(&row.table).bind(row.row_number).bind(step.id).bind(&row.payload)
                     .execute(&mut *tx).await?;
             }
             tx.commit().await?;
