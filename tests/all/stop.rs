@@ -100,9 +100,10 @@ async fn stop_command(backend: Backend) {
 }
 both_backends!(stop_command_from_another_process, stop_command);
 
-#[tokio::test]
-async fn sigterm_stops_gracefully() {
-    let env = Env::new(Backend::Sqlite).await.unwrap();
+async fn sigterm(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
     env.register(&["testkit-reader", "testkit-writer"]);
     slow_job(&env);
     let child = start_run(&env).await;
@@ -115,3 +116,4 @@ async fn sigterm_stops_gracefully() {
     assert!(stderr(&out).contains("stop requested"), "{}", stderr(&out));
     assert_stopped_then_restarts(&env, out).await;
 }
+both_backends!(sigterm_stops_gracefully, sigterm);

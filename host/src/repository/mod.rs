@@ -48,7 +48,7 @@ pub enum RepositoryError {
     },
     /// The JobInstance already completed (or was abandoned) and cannot run again.
     #[error(
-        "job `{job_name}` with these identifying parameters already completed (instance {instance_id}, execution {execution_id}, {status}); run it with new parameters to start a new instance"
+        "job `{job_name}` with these identifying parameters already completed (instance {instance_id}, execution {execution_id}, {status}); pass `--next` or new identifying parameters to start a new instance"
     )]
     InstanceComplete {
         /// The job.
