@@ -27,7 +27,8 @@ test: plugins lint
 	else \
 		echo "PostgreSQL is not reachable: repository tests run on SQLite only"; \
 	fi; \
-	$(CARGO) test --workspace
+	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test-output.log
+	@awk '/^test result:/ { gsub(";", ""); p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
 
 ## lint: clippy (warnings are errors) and rustfmt
 lint:
