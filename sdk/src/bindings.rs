@@ -65,6 +65,38 @@ pub mod writer {
     });
 }
 
+#[cfg(all(feature = "tasklet", target_arch = "wasm32"))]
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod tasklet {
+    wit_bindgen::generate!({
+        world: "tasklet",
+        path: "../wit",
+        with: {
+            "batch:plugin/types@0.1.0": crate::bindings::platform::batch::plugin::types,
+            "batch:plugin/log@0.1.0": crate::bindings::platform::batch::plugin::log,
+        },
+        pub_export_macro: true,
+        export_macro_name: "__export_tasklet_world",
+        default_bindings_module: "::batch_sdk::bindings::tasklet",
+    });
+}
+
+#[cfg(all(feature = "decider", target_arch = "wasm32"))]
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod decider {
+    wit_bindgen::generate!({
+        world: "decider",
+        path: "../wit",
+        with: {
+            "batch:plugin/types@0.1.0": crate::bindings::platform::batch::plugin::types,
+            "batch:plugin/log@0.1.0": crate::bindings::platform::batch::plugin::log,
+        },
+        pub_export_macro: true,
+        export_macro_name: "__export_decider_world",
+        default_bindings_module: "::batch_sdk::bindings::decider",
+    });
+}
+
 use platform::batch::plugin::types as wit;
 
 impl From<crate::Error> for wit::PluginError {

@@ -1,7 +1,8 @@
 //! # batch-sdk: write batch-host plugins in Rust
 //!
-//! A batch-host plugin is a WebAssembly component that plays one role in a chunk-oriented step:
-//! an [`ItemReader`], an [`ItemProcessor`] or an [`ItemWriter`]. This crate is the only thing a
+//! A batch-host plugin is a WebAssembly component that plays one role: in a chunk-oriented step
+//! an [`ItemReader`], an [`ItemProcessor`] or an [`ItemWriter`]; or a whole tasklet step
+//! (`Tasklet`, feature `tasklet`); or a flow `Decider` (feature `decider`). This crate is the only thing a
 //! plugin crate depends on. It hides the WIT bindings (package `batch:plugin@0.1.0`) behind
 //! idiomatic traits, typed items ([`Item`], JSON through serde by default), errors with dotted
 //! kinds ([`Error`]), logging ([`log`]) and one macro per role that exports your type as a
@@ -75,10 +76,14 @@ mod setup;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+#[cfg(feature = "decider")]
+mod decider;
 #[cfg(feature = "processor")]
 mod processor;
 #[cfg(feature = "reader")]
 mod reader;
+#[cfg(feature = "tasklet")]
+mod tasklet;
 #[cfg(feature = "writer")]
 mod writer;
 
@@ -87,10 +92,14 @@ pub use error::Error;
 pub use item::{Item, Raw};
 pub use setup::{JobParameter, Setup};
 
+#[cfg(feature = "decider")]
+pub use decider::{Decider, StepSummary};
 #[cfg(feature = "processor")]
 pub use processor::ItemProcessor;
 #[cfg(feature = "reader")]
 pub use reader::ItemReader;
+#[cfg(feature = "tasklet")]
+pub use tasklet::{ExitStatus, RepeatStatus, Tasklet};
 #[cfg(feature = "writer")]
 pub use writer::ItemWriter;
 
@@ -101,10 +110,14 @@ pub mod bindings;
 /// Glue used by the export macros. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(feature = "decider")]
+    pub use crate::decider::DeciderSlot;
     #[cfg(feature = "processor")]
     pub use crate::processor::ProcessorSlot;
     #[cfg(feature = "reader")]
     pub use crate::reader::ReaderSlot;
+    #[cfg(feature = "tasklet")]
+    pub use crate::tasklet::TaskletSlot;
     #[cfg(feature = "writer")]
     pub use crate::writer::WriterSlot;
 

@@ -6,7 +6,7 @@ use super::output::{Progress, print_summary};
 use super::{GlobalArgs, connect, exit};
 use crate::domain::{BatchStatus, JobParameter, ParamType};
 use crate::engine::{LaunchError, StopFlag, SystemClock, launch_with};
-use crate::plan::{self, JobPlan, PlanFailure, PlanOptions};
+use crate::plan::{self, JobPlan, PlanFailure, PlanOptions, StepKind};
 use crate::plugin::PluginRuntime;
 use crate::repository::{ExecutionFilter, JobRepository, SqlRepository};
 
@@ -292,19 +292,45 @@ impl ValidateCommand {
                 }
             );
             for s in &plan.steps {
-                let processor = s
-                    .processor
-                    .as_ref()
-                    .map(|p| p.label.as_str())
-                    .unwrap_or("-");
-                println!(
-                    "  step `{}`: chunk {} · reader {} · processor {} · writer {}",
-                    s.name,
-                    s.chunk_size,
-                    s.reader.label(),
-                    processor,
-                    s.writer.label()
-                );
+                let what = match &s.kind {
+                    StepKind::Chunk(c) => format!(
+                        "chunk {} · reader {} · processor {} · writer {}",
+                        c.chunk_size,
+                        c.reader.label(),
+                        c.processor
+                            .as_ref()
+                            .map(|p| p.label.as_str())
+                            .unwrap_or("-"),
+                        c.writer.label()
+                    ),
+                    StepKind::Tasklet(p) => format!("tasklet {}", p.label),
+                    StepKind::Decider(p) => format!("decider {}", p.label),
+                    StepKind::Split(flows) => format!(
+                        "split {}",
+                        flows
+                            .iter()
+                            .map(|f| format!(
+                                "[{}]",
+                                f.iter()
+                                    .map(|i| plan.steps[*i].name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                };
+                let next = match &s.next {
+                    None => String::new(),
+                    Some(ts) => format!(
+                        " · next: {}",
+                        ts.iter()
+                            .map(|t| format!("{} → {}", t.pattern, describe(&plan, &t.action)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                println!("  step `{}`: {what}{next}", s.name);
             }
             Ok::<u8, u8>(exit::OK)
         }
@@ -312,5 +338,22 @@ impl ValidateCommand {
         match result {
             Ok(c) | Err(c) => c,
         }
+    }
+}
+
+/// A transition's target, for `validate`.
+fn describe(plan: &crate::plan::JobPlan, action: &crate::domain::FlowAction) -> String {
+    use crate::domain::FlowAction;
+    match action {
+        FlowAction::To(i) => plan.steps[*i].name.clone(),
+        FlowAction::End { status, exit_code } if exit_code == status.as_str() => {
+            format!("end {status}")
+        }
+        FlowAction::End { status, exit_code } => format!("end {status} ({exit_code})"),
+        FlowAction::Stop {
+            restart_at: Some(i),
+            ..
+        } => format!("stop, restart at {}", plan.steps[*i].name),
+        FlowAction::Stop { .. } => "stop".into(),
     }
 }

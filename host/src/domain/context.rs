@@ -24,6 +24,11 @@ impl ExecutionContext {
         self.entries.insert(key.into(), value);
     }
 
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.entries.remove(key)
+    }
+
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.entries.get(key)

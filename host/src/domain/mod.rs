@@ -6,19 +6,23 @@
 
 mod context;
 mod error;
+mod flow;
 mod job;
 mod params;
 mod skipped;
 mod status;
 mod step;
+mod subst;
 
 pub use context::ExecutionContext;
 pub use error::ItemError;
+pub use flow::{FlowAction, Transition, pattern_matches, precedence, select};
 pub use job::{JobExecution, JobInstance};
 pub use params::{JobParameter, JobParameters, ParamType, ParameterError};
 pub use skipped::{SkipPhase, SkippedItem, TableRow};
 pub use status::{BatchStatus, ExitStatus};
 pub use step::{StepContribution, StepExecution};
+pub use subst::{Placeholder, PlaceholderSource, placeholders, substitute};
 
 /// A database identifier of a JobInstance, JobExecution or StepExecution.
 pub type Id = i64;

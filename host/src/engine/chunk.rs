@@ -16,7 +16,7 @@ use super::reader::StepReader;
 use super::writer::StepWriter;
 use super::{Clock, StopFlag};
 use crate::domain::{ExecutionContext, SkippedItem, StepContribution, StepExecution};
-use crate::plan::{JobPlan, PluginPlan, ReaderPlan, StepPlan, WriterPlan};
+use crate::plan::{ChunkPlan, JobPlan, PluginPlan, ReaderPlan, StepPlan, WriterPlan};
 use crate::plugin::{
     PluginError, PluginRuntime, ProcessOutcome, ProcessorInstance, ReaderInstance, Setup,
     WriterInstance,
@@ -79,6 +79,39 @@ pub(super) fn failure(
     ))
 }
 
+/// What a plugin of `step` learns in `init`: its config with `${…}` resolved against the job
+/// parameters and `job_context`.
+pub(super) fn plugin_setup(
+    plan: &JobPlan,
+    step: &StepPlan,
+    plugin: &PluginPlan,
+    job_context: &ExecutionContext,
+) -> Result<Setup, String> {
+    let config = crate::domain::substitute(&plugin.config, &plan.params, job_context)
+        .map_err(|e| format!("{} config: {e}", plugin.label))?;
+    Ok(Setup {
+        config,
+        params: plan.params.clone(),
+        job_name: plan.name.clone(),
+        step_name: step.name.clone(),
+    })
+}
+
+/// The sandbox of one plugin instance of `step`.
+pub(super) fn plugin_sandbox(
+    plan: &JobPlan,
+    step: &StepPlan,
+    runtime: &PluginRuntime,
+    role: &str,
+    plugin: &PluginPlan,
+) -> crate::plugin::Sandbox {
+    runtime.sandbox(
+        &plan.workdir,
+        format!("{}/{role} {}", step.name, plugin.label),
+        step.limits,
+    )
+}
+
 /// The step's plugin instances.
 pub(super) struct Plugins {
     pub(super) reader: StepReader,
@@ -89,6 +122,9 @@ pub(super) struct Plugins {
 pub(super) struct ChunkLoop<'a, R> {
     pub(super) plan: &'a JobPlan,
     pub(super) step: &'a StepPlan,
+    pub(super) chunk: &'a ChunkPlan,
+    /// The job context at step start, for `${job.context.*}` in configs.
+    pub(super) job_context: &'a ExecutionContext,
     pub(super) repo: &'a R,
     pub(super) runtime: &'a PluginRuntime,
     pub(super) listener: &'a dyn RunListener,
@@ -103,9 +139,15 @@ struct ChunkDone {
 }
 
 impl<'a, R: JobRepository> ChunkLoop<'a, R> {
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the run's collaborators, passed explicitly"
+    )]
     pub(super) fn new(
         plan: &'a JobPlan,
         step: &'a StepPlan,
+        chunk: &'a ChunkPlan,
+        job_context: &'a ExecutionContext,
         repo: &'a R,
         runtime: &'a PluginRuntime,
         listener: &'a dyn RunListener,
@@ -115,6 +157,8 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         ChunkLoop {
             plan,
             step,
+            chunk,
+            job_context,
             repo,
             runtime,
             listener,
@@ -124,25 +168,22 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
     }
 
     fn setup(&self, plugin: &PluginPlan) -> Setup {
-        Setup {
+        // `run_step` resolved every config before the step started, so this cannot fail.
+        plugin_setup(self.plan, self.step, plugin, self.job_context).unwrap_or_else(|_| Setup {
             config: plugin.config.clone(),
             params: self.plan.params.clone(),
             job_name: self.plan.name.clone(),
             step_name: self.step.name.clone(),
-        }
+        })
     }
 
     fn sandbox(&self, role: &str, plugin: &PluginPlan) -> crate::plugin::Sandbox {
-        self.runtime.sandbox(
-            &self.plan.workdir,
-            format!("{}/{role} {}", self.step.name, plugin.label),
-            self.step.limits,
-        )
+        plugin_sandbox(self.plan, self.step, self.runtime, role, plugin)
     }
 
     /// Replaces a trapped processor with a fresh, initialised instance.
     pub(super) async fn restart_processor(&self, p: &mut Plugins) -> Result<(), StepFailure> {
-        let Some(plan) = &self.step.processor else {
+        let Some(plan) = &self.chunk.processor else {
             return Ok(());
         };
         let mut fresh = ProcessorInstance::new(&plan.prepared, &self.sandbox("processor", plan))
@@ -167,7 +208,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         p: &mut Plugins,
         step: &StepExecution,
     ) -> Result<(), StepFailure> {
-        let WriterPlan::Component(plan) = &self.step.writer else {
+        let WriterPlan::Component(plan) = &self.chunk.writer else {
             return Ok(());
         };
         let mut fresh = WriterInstance::new(&plan.prepared, &self.sandbox("writer", plan))
@@ -196,7 +237,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
 
     /// Instantiates, initialises and opens the step's plugins.
     async fn start(&self, ctx: &ExecutionContext) -> Result<Plugins, StepFailure> {
-        let s = self.step;
+        let s = self.chunk;
         let inst = |role: &str, p: &PluginPlan, e: anyhow::Error| {
             StepFailure::Plugin(format!("{role} {} cannot be instantiated: {e:#}", p.label))
         };
@@ -266,12 +307,12 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         st: &mut FtState,
     ) -> Result<(), StepFailure> {
         let mut plugins = self.start(&step.context).await?;
-        let result = match &self.step.fault_tolerance {
+        let result = match &self.chunk.fault_tolerance {
             Some(ft) => self.chunks_ft(&mut plugins, step, ft, st).await,
             None => self.chunks(&mut plugins, step).await,
         };
         // Close the streams whatever happened (Spring closes last, collecting errors).
-        let s = self.step;
+        let s = self.chunk;
         let closed_reader = plugins.reader.close().await;
         let closed_writer = plugins.writer.close().await;
         result?;
@@ -326,7 +367,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         p.writer.after_chunk().await.map_err(|e| {
             failure(
                 "writer",
-                &self.step.writer,
+                &self.chunk.writer,
                 "failed after a committed chunk".into(),
                 &e,
             )
@@ -362,7 +403,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         p: &mut Plugins,
         step: &mut StepExecution,
     ) -> Result<(), StepFailure> {
-        let s = self.step;
+        let s = self.chunk;
         let reader = p
             .reader
             .update()
@@ -387,7 +428,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         step: &StepExecution,
         c: &mut StepContribution,
     ) -> Result<ChunkDone, StepFailure> {
-        let s = self.step;
+        let s = self.chunk;
         let size = s.chunk_size as usize;
         p.writer
             .before_chunk()

@@ -172,7 +172,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
             let batch = p.reader.read_batch(want).await.map_err(|e| {
                 failure(
                     "reader",
-                    &self.step.reader,
+                    &self.chunk.reader,
                     "failed while skipping committed items".into(),
                     &e,
                 )
@@ -218,10 +218,9 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
         } else if let Some(chunk) = &st.chunk {
             // Mid-chunk (scan) commit: the reader's position stays at the chunk start, plus the
             // number of its read outcomes already committed (Spring's ChunkMonitor offset).
-            let writer =
-                p.writer.update().await.map_err(|e| {
-                    failure("writer", &self.step.writer, "failed in update".into(), &e)
-                })?;
+            let writer = p.writer.update().await.map_err(|e| {
+                failure("writer", &self.chunk.writer, "failed in update".into(), &e)
+            })?;
             let offset = chunk
                 .inputs
                 .first()
@@ -251,7 +250,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
         p.writer.before_chunk().await.map_err(|e| {
             failure(
                 "writer",
-                &self.step.writer,
+                &self.chunk.writer,
                 "failed in before-chunk".into(),
                 &e,
             )
@@ -290,7 +289,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
         start_reader_ctx: ExecutionContext,
     ) -> Result<Chunk, StepFailure> {
         st.chunks += 1;
-        let size = self.step.chunk_size as usize;
+        let size = self.chunk.chunk_size as usize;
         let max_read_skips = size.max(100);
         let mut chunk = Chunk {
             number: st.chunks,
@@ -311,7 +310,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
             let batch = p.reader.read_batch(want).await.map_err(|e| {
                 failure(
                     "reader",
-                    &self.step.reader,
+                    &self.chunk.reader,
                     format!("failed reading item {}", st.read_outcomes + 1),
                     &e,
                 )
@@ -351,7 +350,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
                         Err(limit) => {
                             return Err(StepFailure::Plugin(format!(
                                 "{limit}: reader {} failed reading item {position}: {}: {}",
-                                self.step.reader.label(),
+                                self.chunk.reader.label(),
                                 e.kind,
                                 e.message
                             )));
@@ -359,7 +358,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
                         Ok(false) if ft.rollback.rolls_back(&e) => {
                             return Err(StepFailure::Plugin(format!(
                                 "non-skippable error during read: reader {} failed reading item {position}: {}: {}",
-                                self.step.reader.label(),
+                                self.chunk.reader.label(),
                                 e.kind,
                                 e.message
                             )));
@@ -411,7 +410,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
         c: &mut StepContribution,
         chunk: &mut Chunk,
     ) -> Result<Result<Vec<(i64, Vec<u8>)>, ItemError>, StepFailure> {
-        let Some(plan) = self.step.processor.as_ref() else {
+        let Some(plan) = self.chunk.processor.as_ref() else {
             return Ok(Ok(chunk
                 .inputs
                 .iter()
@@ -636,7 +635,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
             if !skippable {
                 return Err(StepFailure::Plugin(format!(
                     "writer {} failed on chunk {} after {} attempt(s) and the error is not skippable: {}: {}",
-                    self.step.writer.label(),
+                    self.chunk.writer.label(),
                     chunk.number,
                     ctx.attempts,
                     last.kind,
@@ -718,7 +717,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
                     Err(limit) => {
                         return Err(StepFailure::Plugin(format!(
                             "{limit}: writer {} failed on item {position}: {}: {}",
-                            self.step.writer.label(),
+                            self.chunk.writer.label(),
                             e.kind,
                             e.message
                         )));
@@ -726,7 +725,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
                     Ok(false) if in_recovery => {
                         return Err(StepFailure::Plugin(format!(
                             "writer {} failed on item {position} and the error is not skippable: {}: {}",
-                            self.step.writer.label(),
+                            self.chunk.writer.label(),
                             e.kind,
                             e.message
                         )));

@@ -1,14 +1,19 @@
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tracing::{Instrument, info, info_span, warn};
 
-use super::step::{plugin_digests, run_step};
+use super::flow::FlowRunner;
+use super::step::plugin_digests;
 use super::{Clock, StopFlag, SystemClock};
 use crate::domain::{BatchStatus, ExitStatus, JobExecution, SkipPhase, StepExecution, now};
 use crate::plan::JobPlan;
 use crate::plugin::PluginRuntime;
 use crate::repository::{ExecutionFilter, JobRepository, RepositoryError};
+
+/// Job-context key holding the step a restart begins at (set by `stop` with `restart-at`).
+const RESTART_AT: &str = "batch.restartAt";
 
 /// Observes a run, for progress displays. Every method has an empty default.
 pub trait RunListener {
@@ -148,47 +153,51 @@ pub async fn launch_with<R: JobRepository>(
         execution.exit_status = ExitStatus::executing();
         repo.update_job_execution(&mut execution).await?;
 
-        let mut steps = Vec::new();
-        let mut status = BatchStatus::Completed;
-        let mut exit = ExitStatus::completed();
-        let mut ran_any = false;
-        for step_plan in &plan.steps {
-            let report = match run_step(plan, step_plan, &execution, repo, runtime, listener, clock, stop).await {
-                Ok(report) => report,
-                Err(e) => {
-                    // The repository failed mid-step: record what we can and give up.
-                    warn!(error = %e, "repository failure; marking the job execution FAILED");
-                    execution.status = BatchStatus::Failed;
-                    execution.exit_status = ExitStatus::failed().with_description(e.to_string());
-                    execution.end_time = Some(now());
-                    let _ = repo.update_job_execution(&mut execution).await;
-                    return Err(LaunchError::Repository(e));
-                }
-            };
-            listener.step_finished(&report);
-            ran_any |= !report.already_complete;
-            if report.execution.status == BatchStatus::Completed {
-                // As Spring's SimpleJob: the job's exit status is its last step's.
-                exit = report.execution.exit_status.clone();
-                // Promote the listed step-context keys to the job context.
-                for key in &step_plan.promote {
-                    if let Some(v) = report.execution.context.get(key) {
-                        execution.context.put(key.clone(), v.clone());
-                    }
-                }
-            }
-            let step_status = report.execution.status;
-            let step_exit = report.execution.exit_status.clone();
-            steps.push(report);
-            if step_status != BatchStatus::Completed {
-                status = status.upgrade_to(step_status);
-                exit = ExitStatus {
-                    code: step_exit.code,
-                    description: format!("step `{}` failed: {}", step_plan.name, step_exit.description),
-                };
-                break;
-            }
+        // `stop` with `restart-at` left the step to begin at in the job context.
+        let restart_at = match execution.context.get(RESTART_AT) {
+            Some(serde_json::Value::String(name)) => Some(name.clone()),
+            _ => None,
+        };
+        let start = restart_at
+            .as_ref()
+            .and_then(|name| plan.flow.iter().position(|i| plan.steps[*i].name == *name));
+        if let Some(name) = &restart_at {
+            info!(step = %name, "restarting at the step named by the stop transition");
         }
+        let mut context = execution.context.clone();
+        context.remove(RESTART_AT);
+        let runner = FlowRunner {
+            plan,
+            execution: &execution,
+            repo,
+            runtime,
+            listener,
+            clock,
+            stop,
+            job_context: Mutex::new(context),
+            reports: Mutex::new(Vec::new()),
+        };
+        let end = match runner.run(&plan.flow, start.unwrap_or(0)).await {
+            Ok(end) => end,
+            Err(e) => {
+                // The repository failed mid-step: record what we can and give up.
+                warn!(error = %e, "repository failure; marking the job execution FAILED");
+                execution.status = BatchStatus::Failed;
+                execution.exit_status = ExitStatus::failed().with_description(e.to_string());
+                execution.end_time = Some(now());
+                let _ = repo.update_job_execution(&mut execution).await;
+                return Err(LaunchError::Repository(e));
+            }
+        };
+        let mut context = runner.job_context.into_inner().unwrap_or_else(|e| e.into_inner());
+        let steps = runner.reports.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Some(name) = &end.restart_at {
+            context.put(RESTART_AT, serde_json::Value::String(name.clone()));
+        }
+        execution.context = context;
+        let ran_any = steps.iter().any(|s| !s.already_complete);
+        let status = end.status;
+        let mut exit = end.exit;
         if status == BatchStatus::Completed && !ran_any {
             exit = ExitStatus::noop()
                 .with_description("All steps already completed or no steps configured for this job.");

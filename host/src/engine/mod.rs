@@ -7,10 +7,12 @@
 //! with the step's last committed ExecutionContext, then the chunk loop in [`chunk`].
 
 mod chunk;
+mod flow;
 mod ft;
 mod launcher;
 mod reader;
 mod step;
+mod tasklet;
 mod writer;
 
 use std::future::Future;

@@ -3,37 +3,40 @@ use std::time::Instant;
 use serde_json::json;
 use tracing::{Instrument, info, info_span, warn};
 
-use super::chunk::ChunkLoop;
-use super::chunk::StepFailure;
+use super::chunk::{ChunkLoop, StepFailure, plugin_setup};
 use super::ft::FtState;
 use super::launcher::{RunListener, StepReport};
+use super::tasklet::TaskletRun;
 use super::{Clock, StopFlag};
-use crate::domain::{BatchStatus, ExitStatus, JobExecution, StepExecution, now};
-use crate::plan::{JobPlan, ReaderPlan, StepPlan, WriterPlan};
+use crate::domain::{BatchStatus, ExecutionContext, ExitStatus, JobExecution, StepExecution, now};
+use crate::plan::{JobPlan, PluginPlan, ReaderPlan, StepKind, StepPlan, WriterPlan};
 use crate::plugin::PluginRuntime;
 use crate::repository::{JobRepository, RepositoryError};
 
 /// The components a step runs, by role: (role, label, digest).
 pub(super) fn plugin_digests(step: &StepPlan) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
-    match &step.reader {
-        ReaderPlan::Component(p) => out.push(("reader".into(), p.label.clone(), p.digest.clone())),
-        ReaderPlan::SkippedItems(_) => out.push((
-            "reader".into(),
-            step.reader.label().into(),
-            "builtin".into(),
-        )),
-    }
-    if let Some(p) = &step.processor {
-        out.push(("processor".into(), p.label.clone(), p.digest.clone()));
-    }
-    match &step.writer {
-        WriterPlan::Component(p) => out.push(("writer".into(), p.label.clone(), p.digest.clone())),
-        WriterPlan::SqlTable { .. } => out.push((
-            "writer".into(),
-            step.writer.label().into(),
-            "builtin".into(),
-        )),
+    let component =
+        |role: &str, p: &PluginPlan| (role.to_owned(), p.label.clone(), p.digest.clone());
+    let builtin =
+        |role: &str, label: &str| (role.to_owned(), label.to_owned(), "builtin".to_owned());
+    match &step.kind {
+        StepKind::Chunk(chunk) => {
+            match &chunk.reader {
+                ReaderPlan::Component(p) => out.push(component("reader", p)),
+                ReaderPlan::SkippedItems(_) => out.push(builtin("reader", chunk.reader.label())),
+            }
+            if let Some(p) = &chunk.processor {
+                out.push(component("processor", p));
+            }
+            match &chunk.writer {
+                WriterPlan::Component(p) => out.push(component("writer", p)),
+                WriterPlan::SqlTable { .. } => out.push(builtin("writer", chunk.writer.label())),
+            }
+        }
+        StepKind::Tasklet(p) => out.push(component("tasklet", p)),
+        StepKind::Decider(p) => out.push(component("decider", p)),
+        StepKind::Split(_) => {}
     }
     out
 }
@@ -49,6 +52,7 @@ pub(super) async fn run_step<R: JobRepository>(
     plan: &JobPlan,
     step_plan: &StepPlan,
     execution: &JobExecution,
+    job_context: &ExecutionContext,
     repo: &R,
     runtime: &PluginRuntime,
     listener: &dyn RunListener,
@@ -110,7 +114,10 @@ pub(super) async fn run_step<R: JobRepository>(
     );
     step.context.put(
         "batch.taskletType",
-        json!("org.springframework.batch.core.step.item.ChunkOrientedTasklet"),
+        json!(match &step_plan.kind {
+            StepKind::Chunk(_) => "org.springframework.batch.core.step.item.ChunkOrientedTasklet",
+            _ => "batch-host tasklet component",
+        }),
     );
     step.status = BatchStatus::Started;
     step.start_time = Some(now());
@@ -119,16 +126,54 @@ pub(super) async fn run_step<R: JobRepository>(
 
     let span = info_span!("batch.step", step = %step_plan.name, step_execution_id = step.id);
     let mut ft_state = FtState::default();
-    let outcome = ChunkLoop::new(plan, step_plan, repo, runtime, listener, clock, stop)
-        .run(&mut step, &mut ft_state)
-        .instrument(span.clone())
-        .await;
+    let mut plugin_exit = None;
+    let outcome = match resolve_configs(plan, step_plan, job_context) {
+        Err(message) => Err(StepFailure::Plugin(message)),
+        Ok(()) => match &step_plan.kind {
+            StepKind::Chunk(chunk) => {
+                ChunkLoop::new(
+                    plan,
+                    step_plan,
+                    chunk,
+                    job_context,
+                    repo,
+                    runtime,
+                    listener,
+                    clock,
+                    stop,
+                )
+                .run(&mut step, &mut ft_state)
+                .instrument(span.clone())
+                .await
+            }
+            StepKind::Tasklet(tasklet) => {
+                let run = TaskletRun {
+                    plan,
+                    step: step_plan,
+                    tasklet,
+                    job_context,
+                    repo,
+                    runtime,
+                    listener,
+                    stop,
+                };
+                run.run(&mut step)
+                    .instrument(span.clone())
+                    .await
+                    .map(|exit| plugin_exit = exit)
+            }
+            StepKind::Decider(_) | StepKind::Split(_) => {
+                unreachable!("the flow runs deciders and splits itself")
+            }
+        },
+    };
     let _enter = span.enter();
     match outcome {
         Ok(()) => {
             step.status = BatchStatus::Completed;
-            step.exit_status = match &step_plan.exit_status_on_skips {
-                Some(code) if step.skip_count() > 0 => ExitStatus {
+            step.exit_status = match (&step_plan.exit_status_on_skips, plugin_exit) {
+                (_, Some(exit)) => exit,
+                (Some(code), None) if step.skip_count() > 0 => ExitStatus {
                     code: code.clone(),
                     description: format!("{} item(s) skipped", step.skip_count()),
                 },
@@ -163,4 +208,31 @@ pub(super) async fn run_step<R: JobRepository>(
         duration: started_at.elapsed(),
         skips: ft_state.skips,
     })
+}
+
+/// Resolves the `${…}` placeholders of every plugin config of the step, so a missing
+/// `job.context` key fails the step before any plugin starts.
+fn resolve_configs(
+    plan: &JobPlan,
+    step: &StepPlan,
+    job_context: &ExecutionContext,
+) -> Result<(), String> {
+    let mut plugins: Vec<&PluginPlan> = Vec::new();
+    match &step.kind {
+        StepKind::Chunk(chunk) => {
+            if let ReaderPlan::Component(p) = &chunk.reader {
+                plugins.push(p);
+            }
+            plugins.extend(chunk.processor.as_ref());
+            if let WriterPlan::Component(p) = &chunk.writer {
+                plugins.push(p);
+            }
+        }
+        StepKind::Tasklet(p) | StepKind::Decider(p) => plugins.push(p),
+        StepKind::Split(_) => {}
+    }
+    for p in plugins {
+        plugin_setup(plan, step, p, job_context)?;
+    }
+    Ok(())
 }

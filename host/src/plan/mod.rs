@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::domain::{JobParameter, JobParameters};
+use crate::domain::{JobParameter, JobParameters, Transition};
 use crate::plugin::{Limits, PluginRuntime, Prepared, Role, digest};
 use crate::policy::{
     Backoff, FaultTolerance, KindRules, RetryPolicy, RollbackPolicy, SkipLimit, SkipPolicy,
@@ -20,6 +20,8 @@ use crate::policy::{
 use crate::repository::{JobRepository, RepositoryError};
 use crate::spec::{Diagnostic, FaultToleranceSpec, JobSpec, PluginRef, Spanned, location};
 use std::time::Duration;
+
+mod flow;
 
 /// Largest accepted chunk size.
 pub const MAX_CHUNK_SIZE: i64 = 1_000_000;
@@ -35,8 +37,10 @@ pub struct JobPlan {
     pub workdir: PathBuf,
     /// All parameters (job.yaml `params` overridden by `--param`).
     pub params: JobParameters,
-    /// The steps, in order.
+    /// Every step, in file order (split branches included).
     pub steps: Vec<StepPlan>,
+    /// The job's main flow: indexes into `steps`, starting with the first step.
+    pub flow: Vec<usize>,
     /// Whether a failed instance may be restarted.
     pub restartable: bool,
     /// Restart even if the plugins changed since the failed execution.
@@ -48,6 +52,54 @@ pub struct JobPlan {
 pub struct StepPlan {
     /// The step name.
     pub name: String,
+    /// What the step does.
+    pub kind: StepKind,
+    /// Conditional transitions; `None`: go on to the next step of the flow when COMPLETED.
+    pub next: Option<Vec<Transition>>,
+    /// Sandbox limits of the step's plugin instances.
+    pub limits: Limits,
+    /// Exit code for a chunk step that completed with skips.
+    pub exit_status_on_skips: Option<String>,
+    /// Run again on restart even if it completed.
+    pub allow_start_if_complete: bool,
+    /// Executions allowed per JobInstance.
+    pub start_limit: Option<i64>,
+    /// Step-context keys copied to the job context on completion.
+    pub promote: Vec<String>,
+}
+
+/// What a step does.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per step, built once at plan time"
+)]
+pub enum StepKind {
+    /// Read, process, write in chunk transactions.
+    Chunk(ChunkPlan),
+    /// Call a tasklet until it is FINISHED.
+    Tasklet(PluginPlan),
+    /// Ask a decider where to go; no step execution is recorded.
+    Decider(PluginPlan),
+    /// Run flows concurrently: each a list of step indexes, in order.
+    Split(Vec<Vec<usize>>),
+}
+
+impl StepKind {
+    /// `chunk`, `tasklet`, `decider` or `split`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::Chunk(_) => "chunk",
+            StepKind::Tasklet(_) => "tasklet",
+            StepKind::Decider(_) => "decider",
+            StepKind::Split(_) => "split",
+        }
+    }
+}
+
+/// A validated chunk-oriented step.
+#[derive(Debug)]
+pub struct ChunkPlan {
     /// Items per chunk.
     pub chunk_size: u32,
     /// The reader.
@@ -58,16 +110,6 @@ pub struct StepPlan {
     pub writer: WriterPlan,
     /// Skip/retry/no-rollback rules; `None` is Spring's non-fault-tolerant step.
     pub fault_tolerance: Option<FaultTolerance>,
-    /// Exit code for a step that completed with skips.
-    pub exit_status_on_skips: Option<String>,
-    /// Sandbox limits of the step's plugin instances.
-    pub limits: Limits,
-    /// Run again on restart even if it completed.
-    pub allow_start_if_complete: bool,
-    /// Executions allowed per JobInstance.
-    pub start_limit: Option<i64>,
-    /// Step-context keys copied to the job context on completion.
-    pub promote: Vec<String>,
 }
 
 /// A step's reader: a component, or a reader built into the host.
@@ -301,93 +343,82 @@ pub async fn compile<R: JobRepository>(
                 Some("step names must be unique within a job".into()),
             );
         }
-        let chunk = &step.chunk.value;
-        let size = chunk.size.value;
-        if !(1..=MAX_CHUNK_SIZE).contains(&size) {
+        let kinds = [
+            step.chunk.is_some(),
+            step.tasklet.is_some(),
+            step.decider.is_some(),
+            step.split.is_some(),
+        ];
+        if kinds.iter().filter(|k| **k).count() != 1 {
             c.push(
-                location(&chunk.size),
-                format!("{field}.chunk.size"),
-                format!("chunk size {size} is out of range"),
-                Some(format!(
-                    "use a whole number from 1 to {MAX_CHUNK_SIZE}; 100-5000 suits most jobs"
-                )),
+                location(&step.name),
+                field.clone(),
+                format!("step `{name}` must have exactly one of `chunk`, `tasklet`, `decider` or `split`"),
+                Some("see docs/job-yaml.md for each kind of step".into()),
+            );
+            continue;
+        }
+        if let (Some(chunk), Some(l)) = (&step.chunk, &step.limits) {
+            let _ = chunk;
+            c.push(
+                location(l),
+                format!("{field}.limits"),
+                "a chunk step sets its limits under `chunk.limits`".into(),
+                Some("move `limits` into the `chunk` section".into()),
             );
         }
-        let reader = match &chunk.reader.value.builtin {
-            Some(builtin) => plan_builtin_reader(
-                &chunk.reader,
-                builtin,
-                &format!("{field}.chunk.reader"),
+        let mut limits = plan_limits(step.limits.as_ref(), &format!("{field}.limits"), &mut c);
+        let mut exit_status_on_skips = step.exit_status_on_skips.as_ref().map(|e| e.value.clone());
+        let kind = if let Some(chunk) = &step.chunk {
+            limits = plan_limits(
+                chunk.value.limits.as_ref(),
+                &format!("{field}.chunk.limits"),
                 &mut c,
-            ),
-            None => resolver
-                .resolve(
-                    &chunk.reader,
-                    Role::Reader,
-                    format!("{field}.chunk.reader"),
-                    &mut c,
-                )
-                .await?
-                .map(ReaderPlan::Component),
-        };
-        let processor = match &chunk.processor {
-            Some(p) => {
-                resolver
-                    .resolve(
-                        p,
-                        Role::Processor,
-                        format!("{field}.chunk.processor"),
-                        &mut c,
-                    )
-                    .await?
+            );
+            let (plan, on_skips) = plan_chunk(&chunk.value, &field, &mut resolver, &mut c).await?;
+            if exit_status_on_skips.is_none() {
+                exit_status_on_skips = on_skips;
             }
-            None => None,
-        };
-        let writer = match &chunk.writer.value.builtin {
-            Some(builtin) => plan_builtin_writer(
-                &chunk.writer,
-                builtin,
-                &format!("{field}.chunk.writer"),
-                &mut c,
-            ),
-            None => resolver
-                .resolve(
-                    &chunk.writer,
-                    Role::Writer,
-                    format!("{field}.chunk.writer"),
-                    &mut c,
-                )
+            plan.map(StepKind::Chunk)
+        } else if let Some(t) = &step.tasklet {
+            resolver
+                .resolve(t, Role::Tasklet, format!("{field}.tasklet"), &mut c)
                 .await?
-                .map(WriterPlan::Component),
+                .map(StepKind::Tasklet)
+        } else if let Some(d) = &step.decider {
+            resolver
+                .resolve(d, Role::Decider, format!("{field}.decider"), &mut c)
+                .await?
+                .map(StepKind::Decider)
+        } else {
+            // Branches are resolved to step indexes by the flow check below.
+            Some(StepKind::Split(Vec::new()))
         };
-        let (fault_tolerance, exit_status_on_skips) = match &chunk.fault_tolerance {
-            Some(ft) => (
-                plan_fault_tolerance(ft, &format!("{field}.chunk.fault-tolerance"), &mut c),
-                ft.value.exit_status_on_skips.clone(),
-            ),
-            None => (None, None),
-        };
-        let limits = plan_limits(
-            chunk.limits.as_ref(),
-            &format!("{field}.chunk.limits"),
-            &mut c,
-        );
-        if let (Some(reader), Some(writer)) = (reader, writer) {
+        if let Some(e) = &step.exit_status_on_skips
+            && step.chunk.is_none()
+        {
+            c.push(
+                location(e),
+                format!("{field}.exit-status-on-skips"),
+                "only chunk steps skip items".into(),
+                Some("a tasklet sets its exit status itself".into()),
+            );
+        }
+        if let Some(kind) = kind {
             steps.push(StepPlan {
                 name: name.clone(),
-                chunk_size: u32::try_from(size.clamp(1, MAX_CHUNK_SIZE)).unwrap_or(1),
-                reader,
-                processor,
-                writer,
-                fault_tolerance,
-                exit_status_on_skips,
+                kind,
+                next: None,
                 limits,
+                exit_status_on_skips,
                 allow_start_if_complete: step.allow_start_if_complete,
                 start_limit: step.start_limit.as_ref().map(|l| l.value),
                 promote: step.promote.clone(),
             });
         }
     }
+    let layout = flow::check(&spec, &mut c);
+    check_placeholders(&spec, &params, &mut c);
 
     if !c.problems.is_empty() {
         c.problems.sort_by_key(|p| (p.line == 0, p.line, p.column));
@@ -395,15 +426,166 @@ pub async fn compile<R: JobRepository>(
             problems: c.problems,
         }));
     }
+    let layout = layout.unwrap_or_default();
+    for (i, step) in steps.iter_mut().enumerate() {
+        step.next = layout.next[i].clone();
+        if let StepKind::Split(branches) = &mut step.kind {
+            *branches = layout.branches.get(&i).cloned().unwrap_or_default();
+        }
+    }
     Ok(JobPlan {
         name: spec.name.value,
         file: file.to_path_buf(),
         workdir: workdir.unwrap_or(base),
         params,
         steps,
+        flow: layout.main,
         restartable: spec.restartable,
         allow_code_change: options.allow_code_change,
     })
+}
+
+/// Plans a `chunk:` section; also returns its `fault-tolerance.exit-status-on-skips`.
+async fn plan_chunk<R: JobRepository>(
+    chunk: &crate::spec::ChunkSpec,
+    field: &str,
+    resolver: &mut Resolver<'_, R>,
+    c: &mut Collector<'_>,
+) -> Result<(Option<ChunkPlan>, Option<String>), RepositoryError> {
+    let size = chunk.size.value;
+    if !(1..=MAX_CHUNK_SIZE).contains(&size) {
+        c.push(
+            location(&chunk.size),
+            format!("{field}.chunk.size"),
+            format!("chunk size {size} is out of range"),
+            Some(format!(
+                "use a whole number from 1 to {MAX_CHUNK_SIZE}; 100-5000 suits most jobs"
+            )),
+        );
+    }
+    let reader = match &chunk.reader.value.builtin {
+        Some(builtin) => {
+            plan_builtin_reader(&chunk.reader, builtin, &format!("{field}.chunk.reader"), c)
+        }
+        None => resolver
+            .resolve(
+                &chunk.reader,
+                Role::Reader,
+                format!("{field}.chunk.reader"),
+                c,
+            )
+            .await?
+            .map(ReaderPlan::Component),
+    };
+    let processor = match &chunk.processor {
+        Some(p) => {
+            resolver
+                .resolve(p, Role::Processor, format!("{field}.chunk.processor"), c)
+                .await?
+        }
+        None => None,
+    };
+    let writer = match &chunk.writer.value.builtin {
+        Some(builtin) => {
+            plan_builtin_writer(&chunk.writer, builtin, &format!("{field}.chunk.writer"), c)
+        }
+        None => resolver
+            .resolve(
+                &chunk.writer,
+                Role::Writer,
+                format!("{field}.chunk.writer"),
+                c,
+            )
+            .await?
+            .map(WriterPlan::Component),
+    };
+    let (fault_tolerance, exit_status_on_skips) = match &chunk.fault_tolerance {
+        Some(ft) => (
+            plan_fault_tolerance(ft, &format!("{field}.chunk.fault-tolerance"), c),
+            ft.value.exit_status_on_skips.clone(),
+        ),
+        None => (None, None),
+    };
+    let plan = match (reader, writer) {
+        (Some(reader), Some(writer)) => Some(ChunkPlan {
+            chunk_size: u32::try_from(size.clamp(1, MAX_CHUNK_SIZE)).unwrap_or(1),
+            reader,
+            processor,
+            writer,
+            fault_tolerance,
+        }),
+        _ => None,
+    };
+    Ok((plan, exit_status_on_skips))
+}
+
+/// Checks every `${…}` in the plugin configs: syntax, parameters that exist (or have a
+/// default), and job-context keys some step promotes (or with a default).
+fn check_placeholders(spec: &JobSpec, params: &JobParameters, c: &mut Collector<'_>) {
+    use crate::domain::{PlaceholderSource, placeholders};
+    let promoted: HashSet<&str> = spec
+        .steps
+        .value
+        .iter()
+        .flat_map(|s| s.promote.iter().map(String::as_str))
+        .collect();
+    for (i, step) in spec.steps.value.iter().enumerate() {
+        let mut refs: Vec<(&Spanned<PluginRef>, String)> = Vec::new();
+        if let Some(chunk) = &step.chunk {
+            let ch = &chunk.value;
+            refs.push((&ch.reader, format!("steps[{i}].chunk.reader.config")));
+            if let Some(p) = &ch.processor {
+                refs.push((p, format!("steps[{i}].chunk.processor.config")));
+            }
+            refs.push((&ch.writer, format!("steps[{i}].chunk.writer.config")));
+        }
+        if let Some(t) = &step.tasklet {
+            refs.push((t, format!("steps[{i}].tasklet.config")));
+        }
+        if let Some(d) = &step.decider {
+            refs.push((d, format!("steps[{i}].decider.config")));
+        }
+        for (r, field) in refs {
+            let Some(config) = &r.value.config else {
+                continue;
+            };
+            let found = match placeholders(config) {
+                Ok(found) => found,
+                Err(e) => {
+                    c.push(
+                        location(r),
+                        field,
+                        e,
+                        Some("write `$${` for a literal `${`".into()),
+                    );
+                    continue;
+                }
+            };
+            for p in found.into_iter().filter(|p| p.default.is_none()) {
+                match &p.source {
+                    PlaceholderSource::Param(name) if params.get(name).is_none() => c.push(
+                        location(r),
+                        field.clone(),
+                        format!("`${{params.{name}}}` refers to a parameter the job does not have"),
+                        Some(format!(
+                            "pass `--param {name}=VALUE`, add it under `params`, or give a default: `${{params.{name}:-VALUE}}`"
+                        )),
+                    ),
+                    PlaceholderSource::JobContext(key) if !promoted.contains(key.as_str()) => {
+                        c.push(
+                            location(r),
+                            field.clone(),
+                            format!("`${{job.context.{key}}}` refers to a key no step promotes"),
+                            Some(format!(
+                                "list `{key}` under `promote` of the step that sets it, or give a default: `${{job.context.{key}:-VALUE}}`"
+                            )),
+                        )
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 fn plan_builtin_reader(

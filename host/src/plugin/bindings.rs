@@ -1,5 +1,5 @@
-//! The one place `bindgen!` runs: host bindings for the `reader`, `processor` and `writer`
-//! worlds of `batch:plugin@0.1.0`.
+//! The one place `bindgen!` runs: host bindings for the `reader`, `processor`, `writer`,
+//! `tasklet` and `decider` worlds of `batch:plugin@0.1.0`.
 //!
 //! The shared `types` and `log` interfaces are generated once (with the reader world) and
 //! reused by the other two through `with`, so there is one `PluginError`, one `ContextEntry`
@@ -31,6 +31,30 @@ pub(crate) mod processor {
 pub(crate) mod writer {
     wasmtime::component::bindgen!({
         world: "writer",
+        path: "../wit",
+        with: {
+            "batch:plugin/types": super::reader::batch::plugin::types,
+            "batch:plugin/log": super::reader::batch::plugin::log,
+        },
+        exports: { default: async },
+    });
+}
+
+pub(crate) mod tasklet {
+    wasmtime::component::bindgen!({
+        world: "tasklet",
+        path: "../wit",
+        with: {
+            "batch:plugin/types": super::reader::batch::plugin::types,
+            "batch:plugin/log": super::reader::batch::plugin::log,
+        },
+        exports: { default: async },
+    });
+}
+
+pub(crate) mod decider {
+    wasmtime::component::bindgen!({
+        world: "decider",
         path: "../wit",
         with: {
             "batch:plugin/types": super::reader::batch::plugin::types,

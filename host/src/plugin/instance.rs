@@ -9,7 +9,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use super::Prepared;
-use super::bindings::{log, processor, reader, types, writer};
+use super::bindings::{decider, log, processor, reader, tasklet, types, writer};
 use crate::domain::{ExecutionContext, ItemError, JobParameters};
 
 /// Captured guest output kept for error messages (a guest panic prints there before trapping).
@@ -148,6 +148,8 @@ pub struct PluginState {
     stderr: MemoryOutputPipe,
     limiter: MemoryLimiter,
     limits: Limits,
+    /// Epoch ticks the current call may still run for.
+    ticks_left: u64,
 }
 
 impl wasmtime_wasi_io::IoView for PluginState {
@@ -157,9 +159,28 @@ impl wasmtime_wasi_io::IoView for PluginState {
 }
 
 /// Arms the per-call CPU deadline before entering the guest.
+///
+/// The guest is interrupted at every epoch tick: it yields to the async executor (so concurrent
+/// branches of a split and the rest of the host keep running even while one guest computes) and
+/// its budget shrinks by one tick; when the budget is spent the call traps with
+/// `Trap::Interrupt` (`wasm.timeout`). Time the guest spends suspended in a host call is not
+/// charged.
 fn arm(store: &mut Store<PluginState>) {
     let ticks = store.data().limits.cpu_per_call.as_millis() / super::EPOCH_TICK.as_millis().max(1);
-    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+    store.data_mut().ticks_left = u64::try_from(ticks).unwrap_or(u64::MAX).max(1);
+    store.set_epoch_deadline(1);
+}
+
+/// The epoch callback behind [`arm`].
+fn on_epoch(
+    mut ctx: wasmtime::StoreContextMut<'_, PluginState>,
+) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+    let state = ctx.data_mut();
+    if state.ticks_left <= 1 {
+        return Ok(wasmtime::UpdateDeadline::Interrupt);
+    }
+    state.ticks_left -= 1;
+    Ok(wasmtime::UpdateDeadline::Yield(1))
 }
 
 /// Rejects an item larger than the sandbox allows.
@@ -219,6 +240,8 @@ fn new_store(pre: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Store<PluginSt
         Prepared::Reader(p) => p.engine(),
         Prepared::Processor(p) => p.engine(),
         Prepared::Writer(p) => p.engine(),
+        Prepared::Tasklet(p) => p.engine(),
+        Prepared::Decider(p) => p.engine(),
     };
     let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
     let mut wasi = WasiCtx::builder();
@@ -241,9 +264,11 @@ fn new_store(pre: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Store<PluginSt
                 hit: false,
             },
             limits: sandbox.limits,
+            ticks_left: 1,
         },
     );
     store.limiter(|s| &mut s.limiter);
+    store.epoch_deadline_callback(on_epoch);
     arm(&mut store);
     Ok(store)
 }
@@ -328,7 +353,7 @@ fn domain_context(entries: Vec<types::ContextEntry>) -> Result<ExecutionContext,
             PluginError::Failed(ItemError::new(
                 "plugin.protocol",
                 format!(
-                    "update() returned key `{}` whose value is not JSON: {err}",
+                    "the plugin returned context key `{}` whose value is not JSON: {err}",
                     e.key
                 ),
             ))
@@ -364,7 +389,6 @@ macro_rules! common_calls {
         /// Calls `init` with the plugin's config and the job parameters.
         pub async fn init(&mut self, setup: &Setup) -> Result<(), PluginError> {
             arm(&mut self.store);
-            arm(&mut self.store);
             let r = self
                 .bindings
                 .batch_plugin_lifecycle()
@@ -379,7 +403,6 @@ macro_rules! common_calls {
         /// ItemStream `open` with the last committed context.
         pub async fn open(&mut self, ctx: &ExecutionContext) -> Result<(), PluginError> {
             arm(&mut self.store);
-            arm(&mut self.store);
             let r = self
                 .bindings
                 .batch_plugin_item_stream()
@@ -391,7 +414,6 @@ macro_rules! common_calls {
         /// ItemStream `update`: the state to commit with the current chunk.
         pub async fn update(&mut self) -> Result<ExecutionContext, PluginError> {
             arm(&mut self.store);
-            arm(&mut self.store);
             let r = self
                 .bindings
                 .batch_plugin_item_stream()
@@ -402,7 +424,6 @@ macro_rules! common_calls {
 
         /// ItemStream `close`.
         pub async fn close(&mut self) -> Result<(), PluginError> {
-            arm(&mut self.store);
             arm(&mut self.store);
             let r = self
                 .bindings
@@ -604,6 +625,108 @@ impl WriterInstance {
             .bindings
             .batch_plugin_chunk_listener()
             .call_after_chunk_error(&mut self.store)
+            .await;
+        flatten(&self.store, r)
+    }
+}
+
+/// Whether a tasklet wants to be called again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepeatStatus {
+    /// Done.
+    Finished,
+    /// Call `execute` again (in a new transaction).
+    Continuable,
+}
+
+/// What one tasklet call produced.
+#[derive(Debug, Clone)]
+pub struct TaskletExecution {
+    /// Finished, or call again.
+    pub repeat: RepeatStatus,
+    /// The step's ExecutionContext after the call.
+    pub context: ExecutionContext,
+    /// The exit status the plugin chose for its step: `(code, description)`.
+    pub exit_status: Option<(String, String)>,
+}
+
+/// A running tasklet.
+pub struct TaskletInstance {
+    store: Store<PluginState>,
+    bindings: tasklet::Tasklet,
+}
+
+impl TaskletInstance {
+    /// Instantiates a prepared tasklet.
+    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Self> {
+        instantiate!(prepared, sandbox, Tasklet)
+    }
+
+    common_calls!(tasklet);
+
+    /// Runs one `execute` call with the step's current context.
+    pub async fn execute(
+        &mut self,
+        context: &ExecutionContext,
+    ) -> Result<TaskletExecution, PluginError> {
+        use tasklet::exports::batch::plugin::step_tasklet::RepeatStatus as R;
+        arm(&mut self.store);
+        let r = self
+            .bindings
+            .batch_plugin_step_tasklet()
+            .call_execute(&mut self.store, &wire_context(context))
+            .await;
+        let out = flatten(&self.store, r)?;
+        Ok(TaskletExecution {
+            repeat: match out.repeat {
+                R::Finished => RepeatStatus::Finished,
+                R::Continuable => RepeatStatus::Continuable,
+            },
+            context: domain_context(out.context)?,
+            exit_status: out.exit_status.map(|e| (e.code, e.description)),
+        })
+    }
+}
+
+/// A running decider.
+pub struct DeciderInstance {
+    store: Store<PluginState>,
+    bindings: decider::Decider,
+}
+
+impl DeciderInstance {
+    /// Instantiates a prepared decider.
+    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Self> {
+        instantiate!(prepared, sandbox, Decider)
+    }
+
+    common_calls!(decider);
+
+    /// Asks for the status to route on.
+    pub async fn decide(
+        &mut self,
+        job_context: &ExecutionContext,
+        last: Option<&crate::domain::StepExecution>,
+    ) -> Result<String, PluginError> {
+        let last = last.map(|e| types::StepSummary {
+            name: e.step_name.clone(),
+            status: e.status.to_string(),
+            exit_status: types::ExitStatus {
+                code: e.exit_status.code.clone(),
+                description: e.exit_status.description.clone(),
+            },
+            read_count: e.read_count,
+            write_count: e.write_count,
+            filter_count: e.filter_count,
+            skip_count: e.skip_count(),
+            commit_count: e.commit_count,
+            rollback_count: e.rollback_count,
+        });
+        arm(&mut self.store);
+        let r = self
+            .bindings
+            .batch_plugin_flow_decider()
+            .call_decide(&mut self.store, &wire_context(job_context), last.as_ref())
             .await;
         flatten(&self.store, r)
     }

@@ -24,8 +24,9 @@ use wasmtime::{Config, Engine};
 use wasmtime_wasi::WasiView as _;
 
 pub use instance::{
-    Limits, PluginError, ProcessOutcome, ProcessorInstance, ReadBatch, ReaderInstance, Sandbox,
-    Setup, TrapKind, WriterInstance,
+    DeciderInstance, Limits, PluginError, ProcessOutcome, ProcessorInstance, ReadBatch,
+    ReaderInstance, RepeatStatus, Sandbox, Setup, TaskletExecution, TaskletInstance, TrapKind,
+    WriterInstance,
 };
 
 use instance::PluginState;
@@ -39,6 +40,10 @@ pub enum Role {
     Processor,
     /// Exports `batch:plugin/item-writer` (world `writer`).
     Writer,
+    /// Exports `batch:plugin/step-tasklet` (world `tasklet`).
+    Tasklet,
+    /// Exports `batch:plugin/flow-decider` (world `decider`).
+    Decider,
 }
 
 impl Role {
@@ -48,8 +53,19 @@ impl Role {
             Role::Reader => "reader",
             Role::Processor => "processor",
             Role::Writer => "writer",
+            Role::Tasklet => "tasklet",
+            Role::Decider => "decider",
         }
     }
+
+    /// Every role.
+    pub const ALL: [Role; 5] = [
+        Role::Reader,
+        Role::Processor,
+        Role::Writer,
+        Role::Tasklet,
+        Role::Decider,
+    ];
 
     /// Parses a world name.
     pub fn from_world(s: &str) -> Option<Role> {
@@ -57,6 +73,8 @@ impl Role {
             "reader" => Some(Role::Reader),
             "processor" => Some(Role::Processor),
             "writer" => Some(Role::Writer),
+            "tasklet" => Some(Role::Tasklet),
+            "decider" => Some(Role::Decider),
             _ => None,
         }
     }
@@ -66,6 +84,8 @@ impl Role {
             Role::Reader => "batch:plugin/item-reader@",
             Role::Processor => "batch:plugin/item-processor@",
             Role::Writer => "batch:plugin/item-writer@",
+            Role::Tasklet => "batch:plugin/step-tasklet@",
+            Role::Decider => "batch:plugin/flow-decider@",
         }
     }
 }
@@ -86,7 +106,7 @@ pub enum InvalidPlugin {
     NotAComponent(String),
     /// A component, but not one of our worlds.
     #[error(
-        "the component exports none of the batch:plugin@0.1.0 worlds (reader, processor, writer); it exports: {0}"
+        "the component exports none of the batch:plugin@0.1.0 worlds (reader, processor, writer, tasklet, decider); it exports: {0}"
     )]
     WrongWorld(String),
     /// Exports more than one role.
@@ -106,6 +126,10 @@ pub enum Prepared {
     Processor(bindings::processor::ProcessorPre<PluginState>),
     /// A writer.
     Writer(bindings::writer::WriterPre<PluginState>),
+    /// A tasklet.
+    Tasklet(bindings::tasklet::TaskletPre<PluginState>),
+    /// A decider.
+    Decider(bindings::decider::DeciderPre<PluginState>),
 }
 
 impl fmt::Debug for Prepared {
@@ -121,6 +145,8 @@ impl Prepared {
             Prepared::Reader(_) => Role::Reader,
             Prepared::Processor(_) => Role::Processor,
             Prepared::Writer(_) => Role::Writer,
+            Prepared::Tasklet(_) => Role::Tasklet,
+            Prepared::Decider(_) => Role::Decider,
         }
     }
 }
@@ -274,7 +300,7 @@ impl PluginRuntime {
             .exports(&self.engine)
             .map(|(n, _)| n.to_owned())
             .collect();
-        let roles: Vec<Role> = [Role::Reader, Role::Processor, Role::Writer]
+        let roles: Vec<Role> = Role::ALL
             .into_iter()
             .filter(|r| exports.iter().any(|e| e.starts_with(r.interface())))
             .collect();
@@ -303,6 +329,12 @@ impl PluginRuntime {
                 Prepared::Processor(bindings::processor::ProcessorPre::new(pre).map_err(link)?)
             }
             Role::Writer => Prepared::Writer(bindings::writer::WriterPre::new(pre).map_err(link)?),
+            Role::Tasklet => {
+                Prepared::Tasklet(bindings::tasklet::TaskletPre::new(pre).map_err(link)?)
+            }
+            Role::Decider => {
+                Prepared::Decider(bindings::decider::DeciderPre::new(pre).map_err(link)?)
+            }
         })
     }
 

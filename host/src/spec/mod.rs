@@ -23,7 +23,7 @@ pub struct JobSpec {
     /// Job parameters, in Spring's notation `value[,type[,identifying]]`; `--param` overrides.
     #[serde(default)]
     pub params: BTreeMap<String, Spanned<serde_json::Value>>,
-    /// The steps, run in order.
+    /// The steps. The first one starts the job; without `next`, each goes on to the one after it.
     pub steps: Spanned<Vec<StepSpec>>,
     /// `false` forbids restarting a failed instance (Spring's `Job.isRestartable`).
     #[serde(default = "yes")]
@@ -34,14 +34,34 @@ fn yes() -> bool {
     true
 }
 
-/// One step.
+/// One step: exactly one of `chunk`, `tasklet`, `decider` or `split`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
     /// The step name (`STEP_NAME`), unique within the job.
     pub name: Spanned<String>,
     /// A chunk-oriented step: read, process, write in transactions of `size` items.
-    pub chunk: Spanned<ChunkSpec>,
+    #[serde(default)]
+    pub chunk: Option<Spanned<ChunkSpec>>,
+    /// A tasklet step: one component called until it reports FINISHED.
+    #[serde(default)]
+    pub tasklet: Option<Spanned<PluginRef>>,
+    /// A decider: a component whose answer routes the flow; records no step execution.
+    #[serde(default)]
+    pub decider: Option<Spanned<PluginRef>>,
+    /// Flows that run concurrently, each a list of step names; the split ends when all end.
+    #[serde(default)]
+    pub split: Option<Spanned<Vec<SplitFlowSpec>>>,
+    /// Conditional transitions on the step's exit code. Without it the flow goes on to the
+    /// next step when the step COMPLETED and ends the job otherwise.
+    #[serde(default)]
+    pub next: Option<Spanned<Vec<Spanned<TransitionSpec>>>>,
+    /// Sandbox limits of a tasklet or decider (chunk steps set them under `chunk.limits`).
+    #[serde(default)]
+    pub limits: Option<Spanned<LimitsSpec>>,
+    /// The exit code of a chunk step that completed with skips (default `COMPLETED`).
+    #[serde(default, rename = "exit-status-on-skips")]
+    pub exit_status_on_skips: Option<Spanned<String>>,
     /// Run the step again on a restart even if it completed before (with a fresh context).
     #[serde(default, rename = "allow-start-if-complete")]
     pub allow_start_if_complete: bool,
@@ -52,6 +72,36 @@ pub struct StepSpec {
     /// (and later executions) can read them (Spring's ExecutionContextPromotionListener).
     #[serde(default)]
     pub promote: Vec<String>,
+}
+
+/// One flow of a split: step names, run in order.
+pub type SplitFlowSpec = Spanned<Vec<Spanned<String>>>;
+
+/// One entry of `next`: when the exit code matches `on`, do exactly one of `to`, `end`,
+/// `fail` or `stop`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TransitionSpec {
+    /// The exit-code pattern: `*` matches any run of characters, `?` exactly one.
+    pub on: Spanned<String>,
+    /// Go on with this step (in the same flow).
+    #[serde(default)]
+    pub to: Option<Spanned<String>>,
+    /// End the job with this BatchStatus: `COMPLETED`, `FAILED` or `STOPPED`.
+    #[serde(default)]
+    pub end: Option<Spanned<String>>,
+    /// The job's exit code when it ends here (default: the status name).
+    #[serde(default)]
+    pub exit_code: Option<String>,
+    /// End the job FAILED (restartable).
+    #[serde(default)]
+    pub fail: bool,
+    /// Stop the job (STOPPED, restartable).
+    #[serde(default)]
+    pub stop: bool,
+    /// With `stop`: the step a restart begins at (Spring's `stopAndRestart`).
+    #[serde(default)]
+    pub restart_at: Option<Spanned<String>>,
 }
 
 /// A chunk-oriented step's configuration.

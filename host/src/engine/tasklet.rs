@@ -1,0 +1,100 @@
+//! A tasklet step: the plugin's `execute` is called until it returns FINISHED; each call is
+//! one transaction that commits the step's ExecutionContext and `COMMIT_COUNT`.
+
+use tracing::debug;
+
+use super::StopFlag;
+use super::chunk::{StepFailure, failure, plugin_sandbox, plugin_setup};
+use super::launcher::RunListener;
+use crate::domain::{BatchStatus, ExecutionContext, ExitStatus, StepExecution};
+use crate::plan::{JobPlan, PluginPlan, StepPlan};
+use crate::plugin::{PluginRuntime, RepeatStatus, TaskletInstance};
+use crate::repository::JobRepository;
+
+/// Context keys the host owns; a tasklet cannot change them.
+const HOST_PREFIX: &str = "batch.";
+
+pub(super) struct TaskletRun<'a, R> {
+    pub(super) plan: &'a JobPlan,
+    pub(super) step: &'a StepPlan,
+    pub(super) tasklet: &'a PluginPlan,
+    pub(super) job_context: &'a ExecutionContext,
+    pub(super) repo: &'a R,
+    pub(super) runtime: &'a PluginRuntime,
+    pub(super) listener: &'a dyn RunListener,
+    pub(super) stop: &'a StopFlag,
+}
+
+impl<R: JobRepository> TaskletRun<'_, R> {
+    /// Runs the tasklet to FINISHED; returns the exit status it chose, if any.
+    pub(super) async fn run(
+        &self,
+        step: &mut StepExecution,
+    ) -> Result<Option<ExitStatus>, StepFailure> {
+        let plugin = self.tasklet;
+        let setup = plugin_setup(self.plan, self.step, plugin, self.job_context)
+            .map_err(StepFailure::Plugin)?;
+        let sandbox = plugin_sandbox(self.plan, self.step, self.runtime, "tasklet", plugin);
+        let mut instance = TaskletInstance::new(&plugin.prepared, &sandbox)
+            .await
+            .map_err(|e| {
+                StepFailure::Plugin(format!(
+                    "tasklet {} cannot be instantiated: {e:#}",
+                    plugin.label
+                ))
+            })?;
+        instance
+            .init(&setup)
+            .await
+            .map_err(|e| failure("tasklet", plugin, "failed in init".into(), &e))?;
+        loop {
+            let call = step.commit_count + 1;
+            let out = match instance.execute(&step.context).await {
+                Ok(out) => out,
+                Err(e) => {
+                    step.rollback_count += 1;
+                    return Err(failure(
+                        "tasklet",
+                        plugin,
+                        format!("failed in execute (call {call})"),
+                        &e,
+                    ));
+                }
+            };
+            let mut context = ExecutionContext::new();
+            for (k, v) in out
+                .context
+                .iter()
+                .filter(|(k, _)| !k.starts_with(HOST_PREFIX))
+            {
+                context.put(k, v.clone());
+            }
+            for (k, v) in step
+                .context
+                .iter()
+                .filter(|(k, _)| k.starts_with(HOST_PREFIX))
+            {
+                context.put(k, v.clone());
+            }
+            step.context = context;
+            step.commit_count += 1;
+            if let Err(e) = self.repo.commit_chunk(step, &[], &[]).await {
+                step.commit_count -= 1;
+                return Err(e.into());
+            }
+            debug!(call, repeat = ?out.repeat, "tasklet call committed");
+            self.listener.chunk_committed(step);
+            if out.repeat == RepeatStatus::Finished {
+                return Ok(out
+                    .exit_status
+                    .map(|(code, description)| ExitStatus { code, description }));
+            }
+            let stopping = self.stop.is_requested()
+                || self.repo.execution_status(step.job_execution_id).await?
+                    == Some(BatchStatus::Stopping);
+            if stopping {
+                return Err(StepFailure::Stopped);
+            }
+        }
+    }
+}
