@@ -12,6 +12,7 @@ mod support;
 mod conformance;
 mod crash;
 mod fault_tolerance;
+mod flows;
 mod jobs;
 mod operator;
 mod registry;

@@ -9,7 +9,13 @@ use crate::support::*;
 #[tokio::test]
 async fn invalid_jobs_match_golden_errors() {
     let env = Env::new(Backend::Sqlite).await.unwrap();
-    env.register(&["csv-reader", "member-processor", "jsonl-writer"]);
+    env.register(&[
+        "csv-reader",
+        "member-processor",
+        "jsonl-writer",
+        "testkit-tasklet",
+        "testkit-decider",
+    ]);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/jobs/ui");
     let bless = std::env::var_os("BLESS").is_some();
     let mut cases: Vec<_> = std::fs::read_dir(&dir)

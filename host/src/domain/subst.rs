@@ -2,10 +2,14 @@
 //! optional default after `:-` (`${params.input:-members.csv}`). `$${` is a literal `${`.
 //! Placeholders are checked when the job is planned and replaced when the step starts, so a step
 //! sees what earlier steps promoted to the job context.
+//!
+//! A string that is exactly one placeholder keeps the value's type: a `long` or `double`
+//! parameter becomes a JSON number, a job-context value stays the JSON value it is, and a default
+//! that reads as a JSON number or boolean becomes one. Inside longer text, values are text.
 
 use serde_json::Value;
 
-use super::{ExecutionContext, JobParameters};
+use super::{ExecutionContext, JobParameters, ParamType};
 
 /// Where a placeholder's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +149,33 @@ fn resolve_str(
     Ok(out)
 }
 
+/// The typed value of a string that is exactly one placeholder; `None` otherwise (or when it
+/// has no value, which [`resolve_str`] reports).
+fn whole_value(text: &str, params: &JobParameters, context: &ExecutionContext) -> Option<Value> {
+    let pieces = parse(text).ok()?;
+    let [Piece::Text(""), Piece::Ref(p), Piece::Text("")] = pieces.as_slice() else {
+        return None;
+    };
+    let found = match &p.source {
+        PlaceholderSource::Param(name) => params.get(name).map(|v| match v.kind {
+            ParamType::Long | ParamType::Double => {
+                serde_json::from_str::<serde_json::Number>(&v.value)
+                    .map(Value::Number)
+                    .unwrap_or_else(|_| Value::String(v.value.clone()))
+            }
+            _ => Value::String(v.value.clone()),
+        }),
+        PlaceholderSource::JobContext(key) => context.get(key).cloned(),
+    };
+    found.or_else(|| {
+        let d = p.default.as_deref()?;
+        Some(match serde_json::from_str::<Value>(d) {
+            Ok(v @ (Value::Number(_) | Value::Bool(_))) => v,
+            _ => Value::String(d.to_owned()),
+        })
+    })
+}
+
 /// `config` with every placeholder replaced.
 pub fn substitute(
     config: &Value,
@@ -152,7 +183,10 @@ pub fn substitute(
     context: &ExecutionContext,
 ) -> Result<Value, String> {
     Ok(match config {
-        Value::String(s) => Value::String(resolve_str(s, params, context)?),
+        Value::String(s) => match whole_value(s, params, context) {
+            Some(v) => v,
+            None => Value::String(resolve_str(s, params, context)?),
+        },
         Value::Array(items) => Value::Array(
             items
                 .iter()
@@ -179,6 +213,10 @@ mod tests {
     fn replaces_params_context_and_defaults() {
         let mut params = JobParameters::new();
         params.insert("run.date", JobParameter::string("2026-11-21", true));
+        params.insert(
+            "limit",
+            JobParameter::parse_notation("limit", "5,long").unwrap(),
+        );
         let mut ctx = ExecutionContext::new();
         ctx.put("count", json!(42));
         ctx.put("file", json!("out.csv"));
@@ -187,6 +225,10 @@ mod tests {
             "b": ["${params.input:-members.csv}", "${job.context.count}/${job.context.file}"],
             "c": "cost: $$5 and $${params.x}",
             "d": 7,
+            "e": "${params.limit}",
+            "f": "${job.context.count}",
+            "g": "${params.missing:-true}",
+            "h": "n=${params.limit}",
         });
         assert_eq!(
             substitute(&config, &params, &ctx).unwrap(),
@@ -195,6 +237,10 @@ mod tests {
                 "b": ["members.csv", "42/out.csv"],
                 "c": "cost: $$5 and ${params.x}",
                 "d": 7,
+                "e": 5,
+                "f": 42,
+                "g": true,
+                "h": "n=5",
             })
         );
         let err = substitute(&json!("${job.context.nope}"), &params, &ctx).unwrap_err();

@@ -4,6 +4,7 @@
 //! - `repeat: N` — return CONTINUABLE until the step's N-th call (the call count is kept in the
 //!   step's ExecutionContext under `calls`, so it survives a restart), then FINISHED;
 //! - `fail-on-call: N`, `fail-kind: K` — the N-th call (counted as above) fails with kind `K`;
+//! - `fail-if-exists: FILE` — every call fails (kind `K`) while `FILE` exists;
 //! - `exit-code`, `exit-description` — the step's exit status when it finishes;
 //! - `append: { file, line }` — appends `line` as a JSON line to `file` when it finishes;
 //! - `log: FILE` — appends `"<step> call <n>"` to `FILE` on every call;
@@ -26,6 +27,8 @@ struct Config {
     fail_on_call: Option<u64>,
     #[serde(default = "error_kind")]
     fail_kind: String,
+    #[serde(default)]
+    fail_if_exists: Option<String>,
     #[serde(default)]
     exit_code: Option<String>,
     #[serde(default)]
@@ -108,6 +111,14 @@ impl Tasklet for TestkitTasklet {
         self.log.append(&format!("{} call {calls}", self.step))?;
         if self.config.fail_on_call == Some(calls) {
             return Err(injected(&self.config.fail_kind, &format!("call {calls}")));
+        }
+        if let Some(file) = &self.config.fail_if_exists
+            && std::fs::metadata(file).is_ok()
+        {
+            return Err(injected(
+                &self.config.fail_kind,
+                &format!("call {calls}: `{file}` exists"),
+            ));
         }
         context.put("calls", calls);
         if let Some(b) = &self.config.barrier {
