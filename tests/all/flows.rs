@@ -542,3 +542,61 @@ steps:
     env.cleanup().await;
 }
 both_backends!(config_placeholders_resolve_at_step_start, substitution);
+
+async fn documented_example(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.register(&[
+        "csv-reader",
+        "jsonl-writer",
+        "report-tasklet",
+        "volume-decider",
+    ]);
+    // The first yaml block of the "Flows" section of docs/job-yaml.md, verbatim.
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/job-yaml.md"),
+    )
+    .unwrap();
+    let section = &doc[doc.find("## Flows").expect("a Flows section")..];
+    let start = section.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let yaml = &section[start..start + section[start..].find("```").unwrap()];
+    env.write("job.yaml", yaml);
+    env.write("members.csv", &members_csv(2_000, &[]));
+    assert!(
+        std::fs::metadata(env.path().join("members.csv"))
+            .unwrap()
+            .len()
+            > 50_000
+    );
+
+    let out = env.run(&["run", "job.yaml", "--param", "run.date=2026-11-21"]);
+    assert_exit(&out, 5);
+    assert_eq!(jsonl_ids(&env, "out/2026-11-21.jsonl").len(), 2_000);
+    let summary = env.read("out/summary.md");
+    let bytes = std::fs::metadata(env.path().join("out/2026-11-21.jsonl"))
+        .unwrap()
+        .len();
+    assert!(
+        summary.contains(&format!("written: {bytes} bytes")),
+        "{summary}"
+    );
+    for report in ["eu.md", "eu-transform.md", "us.md"] {
+        assert!(
+            env.path().join("out").join(report).exists(),
+            "the big input took the split: {report}"
+        );
+    }
+    assert!(!env.path().join("out/skips.md").exists());
+    assert!(!env.path().join("out/published.md").exists());
+
+    let out = env.run(&["run", "job.yaml", "--param", "run.date=2026-11-21"]);
+    assert_success(&out);
+    assert!(env.path().join("out/published.md").exists());
+    assert_eq!(
+        jobs(&env).await,
+        vec![job("STOPPED", "STOPPED"), job("COMPLETED", "COMPLETED")]
+    );
+    env.cleanup().await;
+}
+both_backends!(the_documented_flow_runs, documented_example);
