@@ -100,6 +100,17 @@ async fn rejects_files_that_are_not_plugins() {
     );
     assert!(err.contains("greet"), "names what it does export: {err}");
 
+    // A processor that imports wasi:sockets: refused at registration, naming the import.
+    let sockets = component("sockets-processor");
+    let out = env.run(&["plugin", "register", sockets.to_str().unwrap()]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("imports `wasi:sockets/network@")
+            && err.contains("which batch-host does not provide"),
+        "{err}"
+    );
+
     let out = env.run(&["plugin", "list"]);
     assert!(
         stdout(&out).contains("no plugins registered"),
@@ -128,3 +139,74 @@ async fn path_references_compile_once_and_reuse_the_artifact() {
     assert_success(&out);
     assert_eq!(env.read("out.jsonl").lines().count(), 3);
 }
+
+async fn inspect_remove_and_pin(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.register(&["csv-reader", "jsonl-writer"]);
+    // A second version of the reader with different bytes: the testkit reader, registered
+    // under the same name.
+    let other = component("testkit-reader");
+    assert_success(&env.run(&[
+        "plugin",
+        "register",
+        other.to_str().unwrap(),
+        "--name",
+        "csv-reader",
+        "--version",
+        "2.0.0",
+    ]));
+
+    let out = env.run(&["plugin", "inspect", "csv-reader@0.1.0"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    let csv_digest = batch_host::plugin::digest(&std::fs::read(component("csv-reader")).unwrap());
+    for want in [
+        "csv-reader@0.1.0",
+        "world:         reader",
+        &format!("sha256:{csv_digest}"),
+        "wasi:filesystem/preopens@",
+        "batch:plugin/item-reader@0.1.0",
+        "2.0.0",
+    ] {
+        assert!(text.contains(want), "missing {want}: {text}");
+    }
+    assert!(!text.contains("wasi:sockets"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(
+        stdout(&env.run(&["plugin", "inspect", "csv-reader", "--json"])).trim(),
+    )
+    .unwrap();
+    assert_eq!(json["version"], "2.0.0", "without a version: the latest");
+    assert_eq!(json["versions"].as_array().unwrap().len(), 2);
+
+    // `@sha256:` pins the component: the job runs the csv reader although 2.0.0 is newer.
+    env.write("members.csv", &members_csv(4, &[]));
+    env.write(
+        "job.yaml",
+        &format!(
+            "name: pinned\nsteps:\n  - name: s\n    chunk:\n      size: 2\n      reader: {{ plugin: \"csv-reader@sha256:{}\", config: {{ path: members.csv }} }}\n      writer: {{ plugin: jsonl-writer, config: {{ path: out.jsonl }} }}\n",
+            &csv_digest[..16]
+        ),
+    );
+    assert_success(&env.run(&["run", "job.yaml"]));
+    assert_eq!(jsonl_ids(&env, "out.jsonl"), vec![1, 2, 3, 4]);
+
+    // remove one version, then the rest; the pinned job no longer plans.
+    let out = env.run(&["plugin", "remove", "csv-reader@2.0.0"]);
+    assert_success(&out);
+    assert!(stdout(&out).contains("removed 1"), "{}", stdout(&out));
+    assert_success(&env.run(&["plugin", "remove", "csv-reader"]));
+    assert_exit(&env.run(&["plugin", "remove", "csv-reader"]), 2);
+    assert_exit(&env.run(&["plugin", "inspect", "csv-reader"]), 2);
+    let blobs = env.rows("SELECT COUNT(*) FROM BH_PLUGIN_BLOB").await;
+    assert_eq!(blobs, vec![vec!["1"]], "only jsonl-writer's bytes are left");
+    let out = env.run(&["validate", "job.yaml"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("is not registered"),
+        "{}",
+        stderr(&out)
+    );
+}
+both_backends!(inspect_remove_and_pin_by_digest, inspect_remove_and_pin);

@@ -13,6 +13,10 @@ pub(super) enum PluginCommand {
     Register(RegisterCommand),
     /// List the registered plugins.
     List(ListCommand),
+    /// Show one plugin: versions, digests, world, size, imports and exports.
+    Inspect(InspectCommand),
+    /// Remove a plugin (one version, or all of them) from the registry.
+    Remove(RemoveCommand),
 }
 
 impl PluginCommand {
@@ -20,6 +24,8 @@ impl PluginCommand {
         let r = match self {
             PluginCommand::Register(c) => c.execute(global).await,
             PluginCommand::List(c) => c.execute(global).await,
+            PluginCommand::Inspect(c) => c.execute(global).await,
+            PluginCommand::Remove(c) => c.execute(global).await,
         };
         match r {
             Ok(c) | Err(c) => c,
@@ -140,5 +146,159 @@ impl ListCommand {
             );
         }
         Ok(exit::OK)
+    }
+}
+
+/// Splits `NAME[@VERSION]`.
+fn name_version(spec: &str) -> (&str, Option<&str>) {
+    match spec.split_once('@') {
+        Some((n, v)) => (n, Some(v)),
+        None => (spec, None),
+    }
+}
+
+/// `batch-host plugin inspect NAME[@VERSION]`.
+#[derive(Debug, Args)]
+pub(super) struct InspectCommand {
+    /// The plugin, optionally with a version: `csv-reader` or `csv-reader@1.2.0`.
+    #[arg(value_name = "NAME[@VERSION]")]
+    plugin: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl InspectCommand {
+    async fn execute(self, global: &GlobalArgs) -> Result<u8, u8> {
+        let (name, version) = name_version(&self.plugin);
+        let repo = connect(global).await?;
+        let result = async {
+            let all: Vec<_> = repo
+                .list_plugins()
+                .await?
+                .into_iter()
+                .filter(|p| p.name == name)
+                .collect();
+            let wasm = match all
+                .iter()
+                .rev()
+                .find(|p| version.is_none_or(|v| p.version == v))
+            {
+                Some(p) => repo.plugin_wasm(&p.digest).await?,
+                None => None,
+            };
+            Ok::<_, crate::repository::RepositoryError>((all, wasm))
+        }
+        .await;
+        repo.close().await;
+        let (all, wasm) = result.map_err(|e| {
+            eprintln!("error: {e}");
+            exit::INTERNAL
+        })?;
+        let Some(record) = all
+            .iter()
+            .rev()
+            .find(|p| version.is_none_or(|v| p.version == v))
+        else {
+            eprintln!(
+                "error: plugin `{}` is not registered; `batch-host plugin list` shows what is",
+                self.plugin
+            );
+            return Err(exit::INVALID_INPUT);
+        };
+        let runtime = PluginRuntime::new().map_err(|e| {
+            eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
+            exit::INTERNAL
+        })?;
+        let (imports, exports) = match wasm.as_deref().map(|w| runtime.interfaces(w)) {
+            Some(Ok(io)) => io,
+            Some(Err(e)) => {
+                eprintln!("error: the stored component cannot be read: {e}");
+                return Err(exit::INTERNAL);
+            }
+            None => {
+                eprintln!(
+                    "error: the component bytes of `{}` are missing",
+                    self.plugin
+                );
+                return Err(exit::INTERNAL);
+            }
+        };
+        if self.json {
+            let line = serde_json::json!({
+                "name": record.name, "version": record.version, "world": record.world,
+                "digest": record.digest, "size": record.size,
+                "registered_at": record.registered_at.to_rfc3339(),
+                "imports": imports, "exports": exports,
+                "versions": all.iter().map(|p| serde_json::json!({
+                    "version": p.version, "digest": p.digest,
+                    "registered_at": p.registered_at.to_rfc3339(),
+                })).collect::<Vec<_>>(),
+            });
+            println!("{line}");
+            return Ok(exit::OK);
+        }
+        println!("{}@{}", record.name, record.version);
+        println!("  world:         {}", record.world);
+        println!("  digest:        sha256:{}", record.digest);
+        println!("  size:          {} bytes", record.size);
+        println!(
+            "  registered at: {}",
+            record.registered_at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        println!("  imports:");
+        for i in &imports {
+            println!("    {i}");
+        }
+        println!("  exports:");
+        for e in &exports {
+            println!("    {e}");
+        }
+        if all.len() > 1 {
+            println!("  versions:");
+            for p in &all {
+                println!(
+                    "    {:<12} sha256:{}  {}",
+                    p.version,
+                    &p.digest[..12.min(p.digest.len())],
+                    p.registered_at.format("%Y-%m-%d %H:%M:%S")
+                );
+            }
+        }
+        Ok(exit::OK)
+    }
+}
+
+/// `batch-host plugin remove NAME[@VERSION]`.
+#[derive(Debug, Args)]
+pub(super) struct RemoveCommand {
+    /// The plugin: `csv-reader` removes every version, `csv-reader@1.2.0` one.
+    #[arg(value_name = "NAME[@VERSION]")]
+    plugin: String,
+}
+
+impl RemoveCommand {
+    async fn execute(self, global: &GlobalArgs) -> Result<u8, u8> {
+        let (name, version) = name_version(&self.plugin);
+        let repo = connect(global).await?;
+        let removed = repo.remove_plugin(name, version).await;
+        repo.close().await;
+        match removed {
+            Ok(0) => {
+                eprintln!(
+                    "error: plugin `{}` is not registered; `batch-host plugin list` shows what is",
+                    self.plugin
+                );
+                Err(exit::INVALID_INPUT)
+            }
+            Ok(n) => {
+                println!("removed {n} registration(s) of `{}`", self.plugin);
+                Ok(exit::OK)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Err(exit::INTERNAL)
+            }
+        }
     }
 }

@@ -1062,7 +1062,19 @@ impl<R: JobRepository> Resolver<'_, R> {
                     Some((n, v)) => (n, Some(v)),
                     None => (name.value.as_str(), None),
                 };
-                let Some(record) = self.repo.find_plugin(n, version).await? else {
+                let found = match version.and_then(|v| v.strip_prefix("sha256:")) {
+                    // `NAME@sha256:HEX` pins the component itself (a prefix of 12+ digits will do).
+                    Some(hex) if hex.len() >= 12 => self
+                        .repo
+                        .list_plugins()
+                        .await?
+                        .into_iter()
+                        .rev()
+                        .find(|p| p.name == n && p.digest.starts_with(hex)),
+                    Some(_) => None,
+                    None => self.repo.find_plugin(n, version).await?,
+                };
+                let Some(record) = found else {
                     let known: BTreeMap<String, String> = self
                         .repo
                         .list_plugins()

@@ -112,6 +112,11 @@ pub enum InvalidPlugin {
     /// Exports more than one role.
     #[error("the component exports several roles ({0}); a plugin plays exactly one role")]
     SeveralRoles(String),
+    /// Imports an interface the host does not provide (sockets, HTTP, anything unknown).
+    #[error(
+        "the component imports `{0}`, which batch-host does not provide to plugins (no sockets, no HTTP, nothing outside WASI clocks/random/filesystem/cli and batch:plugin; see docs/security.md); build it without that dependency"
+    )]
+    MissingImport(String),
     /// Could not be compiled or linked.
     #[error("the component cannot be linked: {0}")]
     Link(String),
@@ -280,6 +285,22 @@ impl PluginRuntime {
         })
     }
 
+    /// The interfaces `wasm` imports and exports, for `plugin inspect`.
+    pub fn interfaces(&self, wasm: &[u8]) -> Result<(Vec<String>, Vec<String>), InvalidPlugin> {
+        let component = Component::new(&self.engine, wasm)
+            .map_err(|e| InvalidPlugin::NotAComponent(format!("{e:#}")))?;
+        let ty = component.component_type();
+        let imports = ty
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        let exports = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        Ok((imports, exports))
+    }
+
     /// Loads a precompiled artifact this host produced with [`compile`](Self::compile).
     ///
     /// Artifacts come only from the repository's `BH_PLUGIN_ARTIFACT` table, written by the host
@@ -322,7 +343,18 @@ impl PluginRuntime {
 
     fn prepare(&self, component: &Component, role: Role) -> Result<Prepared, InvalidPlugin> {
         let link = |e: wasmtime::Error| InvalidPlugin::Link(format!("{e:#}"));
-        let pre = self.linker.instantiate_pre(component).map_err(link)?;
+        let pre = self.linker.instantiate_pre(component).map_err(|e| {
+            let text = format!("{e:#}");
+            // wasmtime: "component imports instance `wasi:sockets/network@0.2.6`, but a
+            // matching implementation was not found in the linker"
+            match text
+                .split_once("component imports instance `")
+                .and_then(|(_, rest)| rest.split_once('`'))
+            {
+                Some((name, _)) => InvalidPlugin::MissingImport(name.to_owned()),
+                None => InvalidPlugin::Link(text),
+            }
+        })?;
         Ok(match role {
             Role::Reader => Prepared::Reader(bindings::reader::ReaderPre::new(pre).map_err(link)?),
             Role::Processor => {

@@ -267,6 +267,14 @@ pub trait JobRepository {
     /// All registered plugins, by name then registration time.
     async fn list_plugins(&self) -> Result<Vec<PluginRecord>, RepositoryError>;
 
+    /// Removes `name` (one version, or all); component bytes and artifacts no other registration
+    /// uses go too. Returns how many registrations were removed.
+    async fn remove_plugin(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<u64, RepositoryError>;
+
     /// The component bytes for `digest`.
     async fn plugin_wasm(&self, digest: &str) -> Result<Option<Vec<u8>>, RepositoryError>;
 

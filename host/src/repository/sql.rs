@@ -752,6 +752,25 @@ impl JobRepository for SqlRepository {
         })
     }
 
+    async fn remove_plugin(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<u64, RepositoryError> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let removed = sqlx::query("DELETE FROM BH_PLUGIN WHERE NAME = $1 AND ($2 IS NULL OR VERSION = $2)")
+                .bind(name).bind(version)
+                .execute(&mut *tx).await?.rows_affected();
+            sqlx::query("DELETE FROM BH_PLUGIN_ARTIFACT WHERE DIGEST NOT IN (SELECT DIGEST FROM BH_PLUGIN)")
+                .execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM BH_PLUGIN_BLOB WHERE DIGEST NOT IN (SELECT DIGEST FROM BH_PLUGIN)")
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(removed)
+        })
+    }
+
     async fn plugin_wasm(&self, digest: &str) -> Result<Option<Vec<u8>>, RepositoryError> {
         on_db!(self, pool => {
             Ok(sqlx::query_scalar("SELECT WASM FROM BH_PLUGIN_BLOB WHERE DIGEST = $1")
