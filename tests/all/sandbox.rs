@@ -103,6 +103,18 @@ async fn a_stdout_flood_does_not_kill_the_plugin() {
     let out = run_hostile(&env, "chatty", "stdout", "{ cpu-per-call: 30s }", "");
     assert_success(&out);
     assert_eq!(env.read("chatty.jsonl").lines().count(), 3);
+
+    // With info logging, the first MiB of each instance's stdout reaches the log line by line,
+    // and one warning counts what was dropped.
+    let out = env.run(&["-v", "run", "chatty.yaml", "--param", "again=1"]);
+    assert_success(&out);
+    let log = stderr(&out);
+    let forwarded = log.lines().filter(|l| l.contains("flood flood")).count();
+    assert!(
+        (100..=200).contains(&forwarded),
+        "about 1 MiB of 6 kB lines: {forwarded}"
+    );
+    assert!(log.contains("log budget; the rest was dropped"), "{log}");
 }
 
 #[tokio::test]

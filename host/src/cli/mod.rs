@@ -152,8 +152,10 @@ fn init_tracing(format: LogFormat, verbose: u8) {
     };
     let filter =
         EnvFilter::try_from_env("BATCH_HOST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    use std::io::IsTerminal as _;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -5,15 +5,12 @@ use std::sync::Arc;
 
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use super::Prepared;
 use super::bindings::{decider, log, processor, reader, tasklet, types, writer};
+use super::output::{GuestOutput, Stream};
 use crate::domain::{ExecutionContext, ItemError, JobParameters};
-
-/// Captured guest output kept for error messages (a guest panic prints there before trapping).
-const OUTPUT_CAPACITY: usize = 1 << 20;
 
 /// Why a guest stopped abnormally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +142,7 @@ pub struct PluginState {
     wasi: WasiCtx,
     table: ResourceTable,
     label: Arc<str>,
-    stderr: MemoryOutputPipe,
+    stderr: GuestOutput,
     limiter: MemoryLimiter,
     limits: Limits,
     /// Epoch ticks the current call may still run for.
@@ -243,14 +240,14 @@ fn new_store(pre: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Store<PluginSt
         Prepared::Tasklet(p) => p.engine(),
         Prepared::Decider(p) => p.engine(),
     };
-    let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+    let stderr = GuestOutput::new(sandbox.label.clone(), Stream::Stderr);
     let mut wasi = WasiCtx::builder();
     // No environment, no arguments, no network, no inherited stdio: one directory, mapped to
-    // the guest's current directory so relative paths in plugin configs just work. Stdout is
-    // discarded (it never fills up and so never kills the guest); stderr keeps the first MiB
-    // for error messages (a Rust panic message lands there).
+    // the guest's current directory so relative paths in plugin configs just work. Stdout and
+    // stderr go to the log within a byte budget (a flood is dropped, never fatal); stderr's
+    // tail is kept for error messages (a Rust panic message lands there).
     wasi.preopened_dir(&sandbox.workdir, ".", FsPerms::ReadWrite)?
-        .stdout(wasmtime_wasi::p2::pipe::SinkOutputStream)
+        .stdout(GuestOutput::new(sandbox.label.clone(), Stream::Stdout))
         .stderr(stderr.clone());
     let mut store = Store::new(
         engine,
@@ -306,8 +303,7 @@ fn trap_error(store: &Store<PluginState>, err: &wasmtime::Error) -> PluginError 
         (_, Some(trap)) => trap.to_string(),
         (_, None) => format!("{err:#}"),
     };
-    let stderr = store.data().stderr.contents();
-    let tail = String::from_utf8_lossy(&stderr);
+    let tail = store.data().stderr.tail();
     let tail = tail.trim();
     if !tail.is_empty() {
         let start = tail.len().saturating_sub(2000);

@@ -13,6 +13,7 @@
 
 mod bindings;
 mod instance;
+mod output;
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
