@@ -155,7 +155,12 @@ async fn main() {
     let prepared = runtime
         .load(&artifact, batch_host::plugin::Role::Processor)
         .unwrap();
-    let sandbox = runtime.sandbox(dir.path(), "bench/processor".into(), Default::default());
+    let sandbox = runtime.sandbox(
+        dir.path(),
+        false,
+        "bench/processor".into(),
+        Default::default(),
+    );
     let setup = Setup {
         config: serde_json::json!({}),
         params: Default::default(),

@@ -164,3 +164,56 @@ async fn plugins_see_no_environment_and_no_files_outside_their_directory() {
     }
     let _ = std::fs::remove_file(parent);
 }
+
+async fn read_only_grant(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.register(&["csv-reader", "testkit-tasklet"]);
+    env.write("inputs/members.csv", &members_csv(5, &[]));
+    env.write(
+        "job.yaml",
+        "name: read-only
+steps:
+  - name: load
+    directory: inputs
+    read-only: true
+    chunk:
+      size: 2
+      reader: { plugin: csv-reader, config: { path: members.csv } }
+      writer: { builtin: sql-table, config: { table: members } }
+  - name: scribble
+    directory: inputs
+    read-only: true
+    tasklet: { plugin: testkit-tasklet, config: { append: { file: note.txt, line: hello } } }
+",
+    );
+    let out = env.run(&["run", "job.yaml"]);
+    assert_exit(&out, 1);
+    // The reader read through the read-only grant; the rows went to the repository.
+    let rows = env
+        .rows("SELECT COUNT(*) FROM BH_TABLE_ROW WHERE TABLE_NAME = 'members'")
+        .await;
+    assert_eq!(rows, vec![vec!["5"]]);
+    // The tasklet could not create a file there.
+    let text = stdout(&out);
+    assert!(
+        text.contains("step `scribble` failed") && text.contains("io."),
+        "{text}"
+    );
+    assert!(!env.path().join("inputs/note.txt").exists());
+
+    // A directory outside the work directory is refused before anything runs.
+    env.write(
+        "escape.yaml",
+        "name: escape\nsteps:\n  - name: s\n    directory: ..\n    tasklet: { plugin: testkit-tasklet }\n",
+    );
+    let out = env.run(&["run", "escape.yaml"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("steps[0].directory: `..` is outside the work directory"),
+        "{}",
+        stderr(&out)
+    );
+}
+both_backends!(read_only_directory_grant, read_only_grant);

@@ -106,7 +106,8 @@ pub(super) fn plugin_sandbox(
     plugin: &PluginPlan,
 ) -> crate::plugin::Sandbox {
     runtime.sandbox(
-        &plan.workdir,
+        step.directory.as_deref().unwrap_or(&plan.workdir),
+        step.read_only,
         format!("{}/{role} {}", step.name, plugin.label),
         step.limits,
     )

@@ -58,6 +58,10 @@ pub struct StepPlan {
     pub next: Option<Vec<Transition>>,
     /// Sandbox limits of the step's plugin instances.
     pub limits: Limits,
+    /// The directory the step's plugins see (absolute; inside the work directory).
+    pub directory: Option<PathBuf>,
+    /// The directory is granted read-only.
+    pub read_only: bool,
     /// Exit code for a chunk step that completed with skips.
     pub exit_status_on_skips: Option<String>,
     /// Run again on restart even if it completed.
@@ -404,12 +408,17 @@ pub async fn compile<R: JobRepository>(
                 Some("a tasklet sets its exit status itself".into()),
             );
         }
+        let directory = step.directory.as_ref().and_then(|d| {
+            plan_directory(d, workdir.as_deref(), &format!("{field}.directory"), &mut c)
+        });
         if let Some(kind) = kind {
             steps.push(StepPlan {
                 name: name.clone(),
                 kind,
                 next: None,
                 limits,
+                directory,
+                read_only: step.read_only,
                 exit_status_on_skips,
                 allow_start_if_complete: step.allow_start_if_complete,
                 start_limit: step.start_limit.as_ref().map(|l| l.value),
@@ -443,6 +452,41 @@ pub async fn compile<R: JobRepository>(
         restartable: spec.restartable,
         allow_code_change: options.allow_code_change,
     })
+}
+
+/// Resolves a step's `directory` inside the work directory.
+fn plan_directory(
+    dir: &Spanned<String>,
+    workdir: Option<&Path>,
+    field: &str,
+    c: &mut Collector<'_>,
+) -> Option<PathBuf> {
+    let workdir = workdir?;
+    let full = workdir.join(&dir.value);
+    match std::fs::canonicalize(&full) {
+        Ok(p) if p.is_dir() && p.starts_with(workdir) => Some(p),
+        Ok(p) if p.is_dir() => {
+            c.push(
+                location(dir),
+                field.to_owned(),
+                format!("`{}` is outside the work directory", dir.value),
+                Some(format!(
+                    "a step may only be granted a folder inside `{}`",
+                    workdir.display()
+                )),
+            );
+            None
+        }
+        _ => {
+            c.push(
+                location(dir),
+                field.to_owned(),
+                format!("directory `{}` does not exist", full.display()),
+                Some("create it first; it is relative to the job's work directory".into()),
+            );
+            None
+        }
+    }
 }
 
 /// Plans a `chunk:` section; also returns its `fault-tolerance.exit-status-on-skips`.

@@ -123,14 +123,16 @@ pub struct Setup {
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     workdir: PathBuf,
+    read_only: bool,
     label: Arc<str>,
     limits: Limits,
 }
 
 impl Sandbox {
-    pub(super) fn new(workdir: PathBuf, label: String, limits: Limits) -> Self {
+    pub(super) fn new(workdir: PathBuf, read_only: bool, label: String, limits: Limits) -> Self {
         Sandbox {
             workdir,
+            read_only,
             label: label.into(),
             limits,
         }
@@ -246,7 +248,11 @@ fn new_store(pre: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Store<PluginSt
     // the guest's current directory so relative paths in plugin configs just work. Stdout and
     // stderr go to the log within a byte budget (a flood is dropped, never fatal); stderr's
     // tail is kept for error messages (a Rust panic message lands there).
-    wasi.preopened_dir(&sandbox.workdir, ".", FsPerms::ReadWrite)?
+    let perms = match sandbox.read_only {
+        true => FsPerms::ReadOnly,
+        false => FsPerms::ReadWrite,
+    };
+    wasi.preopened_dir(&sandbox.workdir, ".", perms)?
         .stdout(GuestOutput::new(sandbox.label.clone(), Stream::Stdout))
         .stderr(stderr.clone());
     let mut store = Store::new(

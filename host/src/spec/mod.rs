@@ -56,6 +56,13 @@ pub struct StepSpec {
     /// next step when the step COMPLETED and ends the job otherwise.
     #[serde(default)]
     pub next: Option<Spanned<Vec<Spanned<TransitionSpec>>>>,
+    /// The directory the step's plugins see, relative to the job's work directory (default: the
+    /// work directory itself). It must stay inside the work directory.
+    #[serde(default)]
+    pub directory: Option<Spanned<String>>,
+    /// Grant the directory read-only: the step's plugins cannot create, change or delete files.
+    #[serde(default, rename = "read-only")]
+    pub read_only: bool,
     /// Sandbox limits of a tasklet or decider (chunk steps set them under `chunk.limits`).
     #[serde(default)]
     pub limits: Option<Spanned<LimitsSpec>>,
