@@ -6,8 +6,9 @@
 //! ```text
 //! job.yaml ─ spec (parse, line:col errors) ─ plan (validate all, compile + pre-link plugins)
 //!          ─ engine::launch (JobInstance / JobExecution, restart rules)
+//!          ─ engine flow runner (transitions on exit codes, deciders, concurrent splits)
 //!          ─ engine step runner (skip COMPLETED steps, open plugins with the last committed context)
-//!          ─ engine chunk loop (read ≤ N → process → write)
+//!          ─ engine chunk loop (read ≤ N → process → write) or tasklet loop
 //!          ─ plugin calls (wasmtime; only `plugin` touches it)
 //!          ─ repository commit (counters + ExecutionContext in one transaction; only
 //!            `repository` touches SQL)
@@ -19,6 +20,7 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod plan;

@@ -74,7 +74,8 @@ impl Faults {
         })
     }
 
-    /// One invocation for `item`: the configured error while it still fails. The kind `panic`
+    /// One invocation for `item`: the configured error while it still fails. The kind `loop`
+    /// spins forever (a hostile plugin); the kind `panic`
     /// panics instead (a trap the host sees as `wasm.trap`).
     pub fn check(&mut self, item: &str) -> Result<(), Error> {
         if !self.would_fail(item) {
@@ -85,6 +86,13 @@ impl Faults {
         *n += 1;
         if fault.kind == "panic" {
             panic!("injected panic on `{item}` (invocation {n})");
+        }
+        if fault.kind == "loop" {
+            // A hostile plugin: spins until the host's CPU deadline or fuel budget stops it.
+            let mut x = 0u64;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
         }
         Err(Error::new(
             fault.kind.clone(),

@@ -19,4 +19,5 @@ mod registry;
 mod restart;
 mod sandbox;
 mod stop;
+mod tenants;
 mod ui;

@@ -217,3 +217,32 @@ steps:
     );
 }
 both_backends!(read_only_directory_grant, read_only_grant);
+
+#[tokio::test]
+async fn a_fuel_budget_stops_a_loop_deterministically() {
+    let env = env_with_hostile().await;
+    // The CPU deadline is far away; the fuel budget is what stops the loop.
+    let out = run_hostile(
+        &env,
+        "fuel",
+        "loop",
+        "{ cpu-per-call: 60s, fuel-per-item: 20M }",
+        "",
+    );
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("wasm.timeout: the call used up its fuel budget of 20000000 per item"),
+        "{text}"
+    );
+    // A well-behaved plugin within the same budget completes.
+    let out = run_hostile(
+        &env,
+        "fuel-ok",
+        "env",
+        "{ cpu-per-call: 60s, fuel-per-item: 20M }",
+        "",
+    );
+    assert_success(&out);
+    assert_eq!(env.read("fuel-ok.jsonl").lines().count(), 3);
+}

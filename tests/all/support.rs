@@ -99,6 +99,19 @@ impl Env {
             .expect("run batch-host")
     }
 
+    /// Starts the binary in the background (stdout and stderr captured).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_batch-host"))
+            .args(args)
+            .current_dir(self.path())
+            .env("BATCH_HOST_REPOSITORY", &self.url)
+            .env_remove("BATCH_HOST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn batch-host")
+    }
+
     /// Registers the named components from target/components.
     pub fn register(&self, names: &[&str]) {
         for n in names {

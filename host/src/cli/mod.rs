@@ -50,6 +50,19 @@ struct GlobalArgs {
         value_name = "URL"
     )]
     repository: String,
+    /// The tenant: its plugins, jobs, executions and dead letters are invisible to every other
+    /// tenant (a separate SQLite file or PostgreSQL schema; see docs/security.md).
+    #[arg(
+        long,
+        global = true,
+        env = "BATCH_HOST_TENANT",
+        default_value = crate::config::DEFAULT_TENANT,
+        value_name = "NAME"
+    )]
+    tenant: String,
+    /// The host configuration: sandbox defaults and ceilings, tenant quotas (docs/security.md).
+    #[arg(long, global = true, env = "BATCH_HOST_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -128,9 +141,26 @@ impl Cli {
     }
 }
 
-/// Connects to the repository or prints why not.
+/// The host policy for the tenant, or prints why it cannot be read.
+fn host_policy(global: &GlobalArgs) -> Result<crate::config::HostPolicy, u8> {
+    crate::config::load(global.config.as_deref(), &global.tenant).map_err(|problems| {
+        for p in problems {
+            eprintln!("error: {p}");
+        }
+        exit::INVALID_INPUT
+    })
+}
+
+/// Connects to the tenant's repository or prints why not.
 async fn connect(global: &GlobalArgs) -> Result<SqlRepository, u8> {
-    SqlRepository::connect(&global.repository)
+    if !crate::config::valid_tenant(&global.tenant) {
+        eprintln!(
+            "error: `{}` is not a valid tenant name; use 1-40 of a-z, 0-9 and `-`, starting with a letter",
+            global.tenant
+        );
+        return Err(exit::INVALID_INPUT);
+    }
+    SqlRepository::connect_tenant(&global.repository, &global.tenant)
         .await
         .map_err(|e| {
             let code = match e {

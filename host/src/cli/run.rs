@@ -43,7 +43,13 @@ pub(super) struct JobArgs {
 
 impl JobArgs {
     /// Parses and plans the job; prints problems and returns the exit code on failure.
-    async fn plan(&self, repo: &SqlRepository, runtime: &PluginRuntime) -> Result<JobPlan, u8> {
+    async fn plan(
+        &self,
+        global: &GlobalArgs,
+        repo: &SqlRepository,
+        runtime: &PluginRuntime,
+    ) -> Result<JobPlan, u8> {
+        let policy = super::host_policy(global)?;
         let spec = JobSpec::from_path(&self.job).map_err(|e| {
             eprintln!("error: {e}");
             exit::INVALID_INPUT
@@ -52,6 +58,7 @@ impl JobArgs {
             params: self.params.clone(),
             workdir: self.workdir.clone(),
             allow_code_change: self.allow_code_change,
+            policy,
         };
         plan::compile(spec, &self.job, &options, repo, runtime)
             .await
@@ -123,7 +130,7 @@ impl RunCommand {
     async fn run(self, global: &GlobalArgs) -> Result<u8, u8> {
         let repo = connect(global).await?;
         let runtime = new_runtime()?;
-        let mut plan = self.job.plan(&repo, &runtime).await?;
+        let mut plan = self.job.plan(global, &repo, &runtime).await?;
         if self.next {
             let filter = ExecutionFilter {
                 job_name: Some(plan.name.clone()),
@@ -178,7 +185,7 @@ async fn execute_plan(
             eprintln!("error: {e}");
             Err(exit::REFUSED)
         }
-        Err(e @ LaunchError::CodeChanged { .. }) => {
+        Err(e @ (LaunchError::CodeChanged { .. } | LaunchError::QuotaExceeded { .. })) => {
             eprintln!("error: {e}");
             Err(exit::REFUSED)
         }
@@ -262,7 +269,7 @@ impl RestartCommand {
             allow_code_change: self.allow_code_change,
         };
         let runtime = new_runtime()?;
-        let plan = job.plan(&repo, &runtime).await?;
+        let plan = job.plan(global, &repo, &runtime).await?;
         execute_plan(&plan, repo, &runtime, self.no_progress).await
     }
 }
@@ -279,7 +286,7 @@ impl ValidateCommand {
         let result = async {
             let repo = connect(global).await?;
             let runtime = new_runtime()?;
-            let plan = self.job.plan(&repo, &runtime).await?;
+            let plan = self.job.plan(global, &repo, &runtime).await?;
             println!(
                 "{}: job `{}` is valid: {} step(s), parameters: {}",
                 self.job.job.display(),

@@ -83,6 +83,18 @@ pub enum LaunchError {
         /// One line per changed plugin.
         changes: String,
     },
+    /// The tenant already runs as many executions as its quota allows.
+    #[error(
+        "tenant `{tenant}` already runs {running} execution(s), its quota (max-concurrent-executions: {max}); wait for one to end, or `batch-host recover` executions whose process died"
+    )]
+    QuotaExceeded {
+        /// The tenant.
+        tenant: String,
+        /// Executions running now.
+        running: usize,
+        /// The quota.
+        max: u32,
+    },
     /// The repository failed.
     #[error(transparent)]
     Repository(RepositoryError),
@@ -128,6 +140,7 @@ pub async fn launch_with<R: JobRepository>(
     stop: &StopFlag,
 ) -> Result<JobReport, LaunchError> {
     let started = Instant::now();
+    check_quota(plan, repo).await?;
     check_code_change(plan, repo).await?;
     let mut execution = repo
         .create_job_execution(&plan.name, &plan.params, plan.restartable)
@@ -216,6 +229,33 @@ pub async fn launch_with<R: JobRepository>(
     }
     .instrument(span)
     .await
+}
+
+/// Refuses a launch when the tenant already runs its quota of executions.
+async fn check_quota<R: JobRepository>(plan: &JobPlan, repo: &R) -> Result<(), LaunchError> {
+    let Some(max) = plan.max_concurrent_executions else {
+        return Ok(());
+    };
+    let mut running = 0;
+    for status in [
+        BatchStatus::Starting,
+        BatchStatus::Started,
+        BatchStatus::Stopping,
+    ] {
+        let filter = ExecutionFilter {
+            status: Some(status.as_str().to_owned()),
+            ..Default::default()
+        };
+        running += repo.find_executions(&filter).await?.len();
+    }
+    if running >= max as usize {
+        return Err(LaunchError::QuotaExceeded {
+            tenant: plan.tenant.clone(),
+            running,
+            max,
+        });
+    }
+    Ok(())
 }
 
 /// Refuses a restart whose steps would run different components than the failed execution's

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::config::HostPolicy;
 use crate::domain::{JobParameter, JobParameters, Transition};
 use crate::plugin::{Limits, PluginRuntime, Prepared, Role, digest};
 use crate::policy::{
@@ -45,6 +46,10 @@ pub struct JobPlan {
     pub restartable: bool,
     /// Restart even if the plugins changed since the failed execution.
     pub allow_code_change: bool,
+    /// The tenant the job runs for.
+    pub tenant: String,
+    /// The tenant's quota of concurrently running executions.
+    pub max_concurrent_executions: Option<u32>,
 }
 
 /// A validated step.
@@ -236,6 +241,8 @@ pub struct PlanOptions {
     pub workdir: Option<PathBuf>,
     /// `--allow-code-change`.
     pub allow_code_change: bool,
+    /// The host's defaults, ceilings and quotas for the tenant.
+    pub policy: HostPolicy,
 }
 
 struct Collector<'a> {
@@ -371,12 +378,18 @@ pub async fn compile<R: JobRepository>(
                 Some("move `limits` into the `chunk` section".into()),
             );
         }
-        let mut limits = plan_limits(step.limits.as_ref(), &format!("{field}.limits"), &mut c);
+        let mut limits = plan_limits(
+            step.limits.as_ref(),
+            &format!("{field}.limits"),
+            &options.policy,
+            &mut c,
+        );
         let mut exit_status_on_skips = step.exit_status_on_skips.as_ref().map(|e| e.value.clone());
         let kind = if let Some(chunk) = &step.chunk {
             limits = plan_limits(
                 chunk.value.limits.as_ref(),
                 &format!("{field}.chunk.limits"),
+                &options.policy,
                 &mut c,
             );
             let (plan, on_skips) = plan_chunk(&chunk.value, &field, &mut resolver, &mut c).await?;
@@ -451,6 +464,8 @@ pub async fn compile<R: JobRepository>(
         flow: layout.main,
         restartable: spec.restartable,
         allow_code_change: options.allow_code_change,
+        tenant: options.policy.tenant.clone(),
+        max_concurrent_executions: options.policy.max_concurrent_executions,
     })
 }
 
@@ -689,11 +704,6 @@ fn plan_builtin_reader(
     }
 }
 
-/// The ceilings no job may exceed.
-pub const MAX_CPU_PER_CALL: Duration = Duration::from_secs(600);
-/// The largest memory a job may give one plugin instance.
-pub const MAX_MEMORY: usize = 4 << 30;
-
 /// Parses `64MiB`, `512KiB`, `1GiB`, `1MB`, or plain bytes.
 pub fn parse_size(text: &str) -> Option<usize> {
     let t = text.trim();
@@ -713,57 +723,117 @@ pub fn parse_size(text: &str) -> Option<usize> {
     n.checked_mul(factor)
 }
 
+/// `1000`, `50K`, `50M`, `2G`: a count (fuel).
+pub fn parse_count(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let factor: u64 = match unit.trim() {
+        "" => 1,
+        "K" | "k" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+/// A byte size as people write it.
+fn show_size(n: usize) -> String {
+    match n {
+        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{}GiB", n >> 30),
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{}MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{}KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
+}
+
 fn plan_limits(
     spec: Option<&Spanned<crate::spec::LimitsSpec>>,
     field: &str,
+    policy: &HostPolicy,
     c: &mut Collector<'_>,
 ) -> Limits {
-    let mut limits = Limits::default();
+    let mut limits = policy.defaults;
     let Some(spec) = spec else { return limits };
     let at = location(spec);
-    if let Some(text) = &spec.value.cpu_per_call {
+    let ceiling = &policy.ceilings;
+    let whose = if policy.tenant == crate::config::DEFAULT_TENANT {
+        "this host".to_owned()
+    } else {
+        format!("tenant `{}`", policy.tenant)
+    };
+    let mut over = |name: &str, text: &str, max: String| {
+        c.push(
+            at,
+            format!("{field}.{name}"),
+            format!("`{text}` exceeds the ceiling of {max} for {whose}"),
+            Some("the host configuration sets the ceilings (docs/security.md); lower the limit or ask the operator".into()),
+        );
+    };
+    let bad = |c: &mut Collector<'_>, name: &str, text: &str, example: &str| {
+        c.push(
+            at,
+            format!("{field}.{name}"),
+            format!(
+                "`{text}` is not a {}",
+                if name == "cpu-per-call" {
+                    "duration"
+                } else if name == "fuel-per-item" {
+                    "count"
+                } else {
+                    "size"
+                }
+            ),
+            Some(format!("write e.g. {example}")),
+        );
+    };
+    let v = &spec.value;
+    let mut problems: Vec<(&str, String, &str)> = Vec::new();
+    if let Some(text) = &v.cpu_per_call {
         match parse_duration(text) {
-            Some(d) if !d.is_zero() && d <= MAX_CPU_PER_CALL => limits.cpu_per_call = d,
-            Some(_) => c.push(
-                at,
-                format!("{field}.cpu-per-call"),
-                format!("`{text}` is outside 10ms..{}s", MAX_CPU_PER_CALL.as_secs()),
-                Some("the host's ceiling cannot be exceeded".into()),
-            ),
-            None => c.push(
-                at,
-                format!("{field}.cpu-per-call"),
-                format!("`{text}` is not a duration"),
-                Some("write e.g. `250ms`, `2s` or `1m`".into()),
-            ),
+            Some(d) if d > ceiling.cpu_per_call => {
+                over("cpu-per-call", text, format!("{:?}", ceiling.cpu_per_call))
+            }
+            Some(d) if d >= Duration::from_millis(10) => limits.cpu_per_call = d,
+            _ => problems.push((
+                "cpu-per-call",
+                text.clone(),
+                "`250ms`, `2s` or `1m` (at least 10ms)",
+            )),
         }
     }
     for (name, value, slot, max) in [
-        ("memory", &spec.value.memory, &mut limits.memory, MAX_MEMORY),
+        ("memory", &v.memory, &mut limits.memory, ceiling.memory),
         (
             "max-item-size",
-            &spec.value.max_item_size,
+            &v.max_item_size,
             &mut limits.max_item_size,
-            MAX_MEMORY,
+            ceiling.max_item_size,
         ),
     ] {
         if let Some(text) = value {
             match parse_size(text) {
-                Some(n) if n > 0 && n <= max => *slot = n,
-                Some(_) => c.push(
-                    at,
-                    format!("{field}.{name}"),
-                    format!("`{text}` is outside 1 byte..4GiB"),
-                    Some("the host's ceiling cannot be exceeded".into()),
-                ),
-                None => c.push(
-                    at,
-                    format!("{field}.{name}"),
-                    format!("`{text}` is not a size"),
-                    Some("write e.g. `64MiB` or `1GiB`".into()),
-                ),
+                Some(n) if n > max => over(name, text, show_size(max)),
+                Some(n) if n > 0 => *slot = n,
+                _ => problems.push((name, text.clone(), "`64MiB` or `1GiB`")),
             }
         }
+    }
+    if let Some(text) = &v.fuel_per_item {
+        match parse_count(text) {
+            Some(n) if ceiling.fuel_per_item.is_some_and(|max| n > max) => over(
+                "fuel-per-item",
+                text,
+                ceiling.fuel_per_item.unwrap_or_default().to_string(),
+            ),
+            Some(n) if n > 0 => limits.fuel_per_item = Some(n),
+            _ => problems.push(("fuel-per-item", text.clone(), "`50M` or `2G`")),
+        }
+    }
+    for (name, text, example) in problems {
+        bad(c, name, &text, example);
     }
     limits
 }

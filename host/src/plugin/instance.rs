@@ -64,6 +64,9 @@ pub struct Limits {
     pub memory: usize,
     /// Largest item a plugin may hand to the host, in bytes.
     pub max_item_size: usize,
+    /// Deterministic budget: WebAssembly fuel per item of a call (calls without items count as
+    /// one item). `None`: unlimited.
+    pub fuel_per_item: Option<u64>,
 }
 
 impl Default for Limits {
@@ -72,6 +75,32 @@ impl Default for Limits {
             cpu_per_call: std::time::Duration::from_secs(60),
             memory: 256 << 20,
             max_item_size: 16 << 20,
+            fuel_per_item: None,
+        }
+    }
+}
+
+impl Limits {
+    /// The built-in ceilings no job may exceed (a host configuration may lower them).
+    pub fn ceilings() -> Self {
+        Limits {
+            cpu_per_call: std::time::Duration::from_secs(600),
+            memory: 4 << 30,
+            max_item_size: 1 << 30,
+            fuel_per_item: None,
+        }
+    }
+
+    /// Each limit the tighter of the two (`None` fuel is unlimited).
+    pub fn min(self, other: Limits) -> Limits {
+        Limits {
+            cpu_per_call: self.cpu_per_call.min(other.cpu_per_call),
+            memory: self.memory.min(other.memory),
+            max_item_size: self.max_item_size.min(other.max_item_size),
+            fuel_per_item: match (self.fuel_per_item, other.fuel_per_item) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
         }
     }
 }
@@ -165,9 +194,21 @@ impl wasmtime_wasi_io::IoView for PluginState {
 /// `Trap::Interrupt` (`wasm.timeout`). Time the guest spends suspended in a host call is not
 /// charged.
 fn arm(store: &mut Store<PluginState>) {
-    let ticks = store.data().limits.cpu_per_call.as_millis() / super::EPOCH_TICK.as_millis().max(1);
+    arm_items(store, 1);
+}
+
+/// [`arm`] for a call that carries `items` items: the fuel budget is per item.
+fn arm_items(store: &mut Store<PluginState>, items: usize) {
+    let limits = store.data().limits;
+    let ticks = limits.cpu_per_call.as_millis() / super::EPOCH_TICK.as_millis().max(1);
     store.data_mut().ticks_left = u64::try_from(ticks).unwrap_or(u64::MAX).max(1);
     store.set_epoch_deadline(1);
+    let fuel = match limits.fuel_per_item {
+        Some(per_item) => per_item.saturating_mul(items.max(1) as u64),
+        None => u64::MAX,
+    };
+    // The engine always counts fuel; only the budget differs.
+    let _ = store.set_fuel(fuel);
 }
 
 /// The epoch callback behind [`arm`].
@@ -290,7 +331,10 @@ fn flatten<T>(
 
 fn trap_error(store: &Store<PluginState>, err: &wasmtime::Error) -> PluginError {
     let trap = err.downcast_ref::<wasmtime::Trap>();
-    let kind = if trap == Some(&wasmtime::Trap::Interrupt) {
+    let kind = if matches!(
+        trap,
+        Some(&wasmtime::Trap::Interrupt) | Some(&wasmtime::Trap::OutOfFuel)
+    ) {
         TrapKind::Timeout
     } else if store.data().limiter.hit {
         TrapKind::Memory
@@ -298,6 +342,10 @@ fn trap_error(store: &Store<PluginState>, err: &wasmtime::Error) -> PluginError 
         TrapKind::Trap
     };
     let mut message = match (kind, trap) {
+        (TrapKind::Timeout, Some(&wasmtime::Trap::OutOfFuel)) => format!(
+            "the call used up its fuel budget of {} per item (limits.fuel-per-item)",
+            store.data().limits.fuel_per_item.unwrap_or(u64::MAX)
+        ),
         (TrapKind::Timeout, _) => format!(
             "the call ran longer than its {:?} limit (limits.cpu-per-call)",
             store.data().limits.cpu_per_call
@@ -485,7 +533,7 @@ impl ReaderInstance {
     /// Reads up to `max` items in one call.
     pub async fn read_batch(&mut self, max: u32) -> Result<ReadBatch, PluginError> {
         use reader::exports::batch::plugin::item_reader::ReadOutcome;
-        arm(&mut self.store);
+        arm_items(&mut self.store, max as usize);
         let r = self
             .bindings
             .batch_plugin_item_reader()
@@ -542,7 +590,7 @@ impl ProcessorInstance {
         items: &[Vec<u8>],
     ) -> Result<Vec<ProcessOutcome>, PluginError> {
         use processor::exports::batch::plugin::item_processor::ProcessOutcome as O;
-        arm(&mut self.store);
+        arm_items(&mut self.store, items.len());
         let r = self
             .bindings
             .batch_plugin_item_processor()
@@ -589,7 +637,7 @@ impl WriterInstance {
 
     /// Writes one chunk.
     pub async fn write(&mut self, items: &[Vec<u8>]) -> Result<(), PluginError> {
-        arm(&mut self.store);
+        arm_items(&mut self.store, items.len());
         let r = self
             .bindings
             .batch_plugin_item_writer()

@@ -230,6 +230,7 @@ impl PluginRuntime {
             .wasm_component_model(true)
             .concurrency_support(false)
             .epoch_interruption(true)
+            .consume_fuel(true)
             .max_wasm_stack(1 << 20);
         let engine = Engine::new(&config)?;
         // The epoch ticker behind per-call CPU deadlines; it stops when the engine is dropped.

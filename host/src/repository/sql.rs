@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
     SqlitePoolOptions, SqliteSynchronous,
@@ -258,17 +258,75 @@ impl SqlRepository {
             SQLITE_MIGRATOR.run(&pool).await?;
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(Duration::from_secs(30))
-                .connect(url)
-                .await?;
-            POSTGRES_MIGRATOR.run(&pool).await?;
-            Backend::Postgres(pool)
+            Backend::Postgres(Self::pg_pool(PgConnectOptions::from_str(url)?).await?)
         } else {
             return Err(RepositoryError::BadUrl(url.into()));
         };
         Ok(SqlRepository { backend })
+    }
+
+    async fn pg_pool(opts: PgConnectOptions) -> Result<PgPool, RepositoryError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await?;
+        POSTGRES_MIGRATOR.run(&pool).await?;
+        Ok(pool)
+    }
+
+    /// Connects to `tenant`'s repository at `url`. The default tenant uses `url` as it is; any
+    /// other tenant gets its own SQLite file next to it (`batch-host.db` →
+    /// `batch-host.tenant-acme.db`) or its own PostgreSQL schema (`bh_tenant_acme`), each with the
+    /// full schema, so nothing of one tenant is visible to another.
+    pub async fn connect_tenant(url: &str, tenant: &str) -> Result<Self, RepositoryError> {
+        if tenant == crate::config::DEFAULT_TENANT {
+            return Self::connect(url).await;
+        }
+        if !crate::config::valid_tenant(tenant) {
+            return Err(RepositoryError::BadUrl(format!(
+                "{url} (tenant `{tenant}` is not a valid name)"
+            )));
+        }
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            let (file, query) = match rest.split_once('?') {
+                Some((f, q)) => (f, format!("?{q}")),
+                None => (rest, String::new()),
+            };
+            let path = std::path::Path::new(file);
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let name = match path.extension() {
+                Some(ext) => format!("{stem}.tenant-{tenant}.{}", ext.to_string_lossy()),
+                None => format!("{stem}.tenant-{tenant}"),
+            };
+            let tenant_file = path.with_file_name(name);
+            return Self::connect(&format!("sqlite:{}{query}", tenant_file.display())).await;
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let schema = format!("bh_tenant_{}", tenant.replace('-', "_"));
+            let opts = PgConnectOptions::from_str(url)?;
+            {
+                use sqlx::Connection as _;
+                let mut conn = PgConnection::connect_with(&opts).await?;
+                // Two processes creating the same schema at once can race; the loser's error
+                // is harmless because the schema then exists.
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "CREATE SCHEMA IF NOT EXISTS {schema}"
+                )))
+                .execute(&mut conn)
+                .await;
+                conn.close().await?;
+            }
+            let pool = Self::pg_pool(opts.options([("search_path", schema.as_str())])).await?;
+            return Ok(SqlRepository {
+                backend: Backend::Postgres(pool),
+            });
+        }
+        Err(RepositoryError::BadUrl(url.into()))
     }
 
     /// `sqlite` or `postgres`.

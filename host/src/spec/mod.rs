@@ -145,6 +145,9 @@ pub struct LimitsSpec {
     /// Largest item a plugin may produce, such as `1MiB` → `wasm.item-size`.
     #[serde(default)]
     pub max_item_size: Option<String>,
+    /// Deterministic budget per item, in WebAssembly fuel, such as `50M` → `wasm.timeout`.
+    #[serde(default)]
+    pub fuel_per_item: Option<String>,
 }
 
 /// Spring Batch's fault-tolerant step configuration.

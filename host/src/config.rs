@@ -1,0 +1,258 @@
+//! The host's own configuration (`--config FILE`, `BATCH_HOST_CONFIG`): sandbox defaults and
+//! ceilings for every job, and per-tenant quotas.
+//!
+//! ```yaml
+//! limits:
+//!   defaults: { cpu-per-call: 60s, memory: 256MiB, max-item-size: 16MiB }
+//!   ceilings: { cpu-per-call: 10m, memory: 4GiB, max-item-size: 1GiB, fuel-per-item: 10G }
+//! tenants:
+//!   acme:
+//!     max-concurrent-executions: 2
+//!     ceilings: { cpu-per-call: 5s, memory: 128MiB }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::plan::{parse_count, parse_duration, parse_size};
+use crate::plugin::Limits;
+use crate::spec::{Diagnostic, LimitsSpec, Spanned, location};
+
+/// The tenant every command uses unless `--tenant` says otherwise.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// What the host allows, for one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPolicy {
+    /// The tenant.
+    pub tenant: String,
+    /// Limits a step gets when its job.yaml sets none.
+    pub defaults: Limits,
+    /// Limits no job of this tenant may exceed.
+    pub ceilings: Limits,
+    /// How many executions of this tenant may run at once.
+    pub max_concurrent_executions: Option<u32>,
+}
+
+impl Default for HostPolicy {
+    fn default() -> Self {
+        HostPolicy {
+            tenant: DEFAULT_TENANT.into(),
+            defaults: Limits::default(),
+            ceilings: Limits::ceilings(),
+            max_concurrent_executions: None,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostConfigSpec {
+    #[serde(default)]
+    limits: Option<LimitsConfigSpec>,
+    #[serde(default)]
+    tenants: BTreeMap<String, Spanned<TenantSpec>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsConfigSpec {
+    #[serde(default)]
+    defaults: Option<Spanned<LimitsSpec>>,
+    #[serde(default)]
+    ceilings: Option<Spanned<LimitsSpec>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct TenantSpec {
+    #[serde(default)]
+    max_concurrent_executions: Option<u32>,
+    #[serde(default)]
+    ceilings: Option<Spanned<LimitsSpec>>,
+}
+
+/// A valid tenant name: 1-40 of `a-z 0-9 -`, starting with a letter.
+pub fn valid_tenant(name: &str) -> bool {
+    name.len() <= 40
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Applies the fields of `spec` onto `limits`; problems go to `errors`.
+fn apply(
+    spec: &Spanned<LimitsSpec>,
+    limits: &mut Limits,
+    field: &str,
+    file: &Path,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let (line, column) = location(spec);
+    let mut bad = |name: &str, text: &str, what: &str| {
+        errors.push(Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            column,
+            field: format!("{field}.{name}"),
+            message: format!("`{text}` is not a {what}"),
+            hint: Some("write e.g. `2s`, `64MiB` or `50M`".into()),
+        })
+    };
+    let s = &spec.value;
+    if let Some(t) = &s.cpu_per_call {
+        match parse_duration(t) {
+            Some(d) if d >= Duration::from_millis(10) => limits.cpu_per_call = d,
+            _ => bad("cpu-per-call", t, "duration of at least 10ms"),
+        }
+    }
+    if let Some(t) = &s.memory {
+        match parse_size(t) {
+            Some(n) if n > 0 => limits.memory = n,
+            _ => bad("memory", t, "size"),
+        }
+    }
+    if let Some(t) = &s.max_item_size {
+        match parse_size(t) {
+            Some(n) if n > 0 => limits.max_item_size = n,
+            _ => bad("max-item-size", t, "size"),
+        }
+    }
+    if let Some(t) = &s.fuel_per_item {
+        match parse_count(t) {
+            Some(n) if n > 0 => limits.fuel_per_item = Some(n),
+            _ => bad("fuel-per-item", t, "count"),
+        }
+    }
+}
+
+/// Reads the host configuration at `path` and returns the policy of `tenant`.
+pub fn load(path: Option<&Path>, tenant: &str) -> Result<HostPolicy, Vec<Diagnostic>> {
+    let diag =
+        |file: &Path, line, column, field: &str, message: String, hint: Option<&str>| Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            column,
+            field: field.to_owned(),
+            message,
+            hint: hint.map(str::to_owned),
+        };
+    let mut policy = HostPolicy {
+        tenant: tenant.to_owned(),
+        ..HostPolicy::default()
+    };
+    let Some(path) = path else {
+        return Ok(policy);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![diag(
+            path,
+            0,
+            0,
+            "",
+            format!("cannot read the host configuration: {e}"),
+            None,
+        )]
+    })?;
+    let spec: HostConfigSpec = serde_saphyr::from_str(&text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        let message = e.to_string().lines().next().unwrap_or_default().to_owned();
+        vec![diag(
+            path,
+            line,
+            column,
+            "",
+            message,
+            Some("docs/security.md describes the host configuration"),
+        )]
+    })?;
+    let mut errors = Vec::new();
+    if let Some(limits) = &spec.limits {
+        if let Some(c) = &limits.ceilings {
+            apply(
+                c,
+                &mut policy.ceilings,
+                "limits.ceilings",
+                path,
+                &mut errors,
+            );
+        }
+        if let Some(d) = &limits.defaults {
+            apply(
+                d,
+                &mut policy.defaults,
+                "limits.defaults",
+                path,
+                &mut errors,
+            );
+        }
+    }
+    for (name, t) in &spec.tenants {
+        if !valid_tenant(name) {
+            let (line, column) = location(t);
+            errors.push(diag(
+                path,
+                line,
+                column,
+                &format!("tenants.{name}"),
+                format!("`{name}` is not a valid tenant name"),
+                Some("use 1-40 of a-z, 0-9 and `-`, starting with a letter"),
+            ));
+        }
+    }
+    if let Some(t) = spec.tenants.get(tenant) {
+        policy.max_concurrent_executions = t.value.max_concurrent_executions;
+        if let Some(c) = &t.value.ceilings {
+            let mut own = policy.ceilings;
+            apply(
+                c,
+                &mut own,
+                &format!("tenants.{tenant}.ceilings"),
+                path,
+                &mut errors,
+            );
+            policy.ceilings = policy.ceilings.min(own);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    policy.defaults = policy.defaults.min(policy.ceilings);
+    Ok(policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_ceilings_tighten_host_ceilings_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("host.yaml");
+        std::fs::write(
+            &file,
+            "limits:\n  defaults: { memory: 256MiB }\n  ceilings: { cpu-per-call: 30s }\ntenants:\n  acme:\n    max-concurrent-executions: 2\n    ceilings: { memory: 64MiB, cpu-per-call: 2m }\n",
+        )
+        .unwrap();
+        let acme = load(Some(&file), "acme").unwrap();
+        assert_eq!(acme.max_concurrent_executions, Some(2));
+        assert_eq!(acme.ceilings.memory, 64 << 20);
+        assert_eq!(acme.ceilings.cpu_per_call, Duration::from_secs(30));
+        assert_eq!(acme.defaults.memory, 64 << 20);
+        let other = load(Some(&file), "other").unwrap();
+        assert_eq!(other.defaults.memory, 256 << 20);
+        assert_eq!(other.max_concurrent_executions, None);
+
+        std::fs::write(&file, "limits:\n  ceilings: { memory: lots }\n").unwrap();
+        let errors = load(Some(&file), "acme").unwrap_err();
+        assert_eq!(errors[0].field, "limits.ceilings.memory");
+        assert!(valid_tenant("acme-2") && !valid_tenant("Acme") && !valid_tenant("2x"));
+    }
+}

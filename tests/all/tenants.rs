@@ -1,0 +1,321 @@
+//! Tenants: separate registries and repositories, quotas from the host configuration, and a
+//! hostile tenant that cannot disturb another tenant's concurrent job.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// `executions --json` of a tenant: (job name, status) per execution.
+fn executions(env: &Env, tenant: &str) -> Vec<(String, String)> {
+    let out = env.run(&["--tenant", tenant, "executions", "--json"]);
+    assert_success(&out);
+    stdout(&out)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["job"].as_str().unwrap_or_default().to_owned(),
+                v["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn tasklet_job(name: &str) -> String {
+    format!(
+        "name: {name}\nsteps:\n  - name: work\n    tasklet: {{ plugin: testkit-tasklet, config: {{ append: {{ file: {name}.txt, line: done }} }} }}\n"
+    )
+}
+
+async fn isolation(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    let tasklet = component("testkit-tasklet");
+    let out = env.run(&[
+        "--tenant",
+        "acme",
+        "plugin",
+        "register",
+        tasklet.to_str().unwrap(),
+    ]);
+    assert_success(&out);
+    env.write("job.yaml", &tasklet_job("isolated"));
+
+    // Another tenant sees no plugin and cannot plan the job.
+    let out = env.run(&["--tenant", "globex", "plugin", "list"]);
+    assert!(
+        stdout(&out).contains("no plugins registered"),
+        "{}",
+        stdout(&out)
+    );
+    let out = env.run(&["--tenant", "globex", "run", "job.yaml"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("plugin `testkit-tasklet` is not registered"),
+        "{}",
+        stderr(&out)
+    );
+    // Nor does the default tenant.
+    assert_exit(&env.run(&["run", "job.yaml"]), 2);
+
+    assert_success(&env.run(&["--tenant", "acme", "run", "job.yaml"]));
+    assert_eq!(
+        executions(&env, "acme"),
+        vec![("isolated".to_owned(), "COMPLETED".to_owned())]
+    );
+    assert!(executions(&env, "globex").is_empty());
+    assert!(executions(&env, "default").is_empty());
+    // Execution 1 exists for acme only: globex cannot read, stop or abandon it.
+    assert_success(&env.run(&["--tenant", "acme", "execution", "1"]));
+    for cmd in [["execution", "1"], ["stop", "1"], ["abandon", "1"]] {
+        let out = env.run(&["--tenant", "globex", cmd[0], cmd[1]]);
+        assert_ne!(out.status.code(), Some(0), "{cmd:?}: {}", stdout(&out));
+        assert!(stderr(&out).contains("1"), "{}", stderr(&out));
+    }
+    // The same job name and parameters are a different JobInstance per tenant.
+    env.run(&[
+        "--tenant",
+        "globex",
+        "plugin",
+        "register",
+        tasklet.to_str().unwrap(),
+    ]);
+    assert_success(&env.run(&["--tenant", "globex", "run", "job.yaml"]));
+    assert_eq!(executions(&env, "globex").len(), 1);
+    assert_eq!(executions(&env, "acme").len(), 1);
+
+    let out = env.run(&["--tenant", "Not Valid", "plugin", "list"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("not a valid tenant name"),
+        "{}",
+        stderr(&out)
+    );
+    env.cleanup().await;
+}
+both_backends!(tenants_see_only_their_own_plugins_and_executions, isolation);
+
+async fn quotas(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    let config = env.write(
+        "host.yaml",
+        "limits:\n  defaults: { cpu-per-call: 20s }\ntenants:\n  acme:\n    max-concurrent-executions: 1\n    ceilings: { memory: 64MiB, cpu-per-call: 30s }\n",
+    );
+    let config = config.to_str().unwrap().to_owned();
+    let tasklet = component("testkit-tasklet");
+    env.run(&[
+        "--tenant",
+        "acme",
+        "plugin",
+        "register",
+        tasklet.to_str().unwrap(),
+    ]);
+
+    // Above the tenant's memory ceiling: refused before anything runs, naming the limit.
+    env.write(
+        "greedy.yaml",
+        "name: greedy\nsteps:\n  - name: s\n    limits: { memory: 128MiB }\n    tasklet: { plugin: testkit-tasklet }\n",
+    );
+    let out = env.run(&[
+        "--config",
+        &config,
+        "--tenant",
+        "acme",
+        "run",
+        "greedy.yaml",
+    ]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains(
+            "steps[0].limits.memory: `128MiB` exceeds the ceiling of 64MiB for tenant `acme`"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(executions(&env, "acme").is_empty());
+
+    // One execution at a time: a second launch while the first runs is refused (exit 3).
+    env.write(
+        "slow.yaml",
+        "name: slow\nsteps:\n  - name: s\n    tasklet: { plugin: testkit-tasklet, config: { barrier: { mine: slow.flag, wait-for: go.flag, timeout-ms: 60000 } } }\n",
+    );
+    let mut first = env.spawn(&["--config", &config, "--tenant", "acme", "run", "slow.yaml"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !env.path().join("slow.flag").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the first execution never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.write("other.yaml", &tasklet_job("other"));
+    let out = env.run(&["--config", &config, "--tenant", "acme", "run", "other.yaml"]);
+    assert_exit(&out, 3);
+    assert!(
+        stderr(&out).contains("tenant `acme` already runs 1 execution(s)"),
+        "{}",
+        stderr(&out)
+    );
+    // Another tenant is not limited by acme's quota.
+    env.run(&[
+        "--tenant",
+        "globex",
+        "plugin",
+        "register",
+        tasklet.to_str().unwrap(),
+    ]);
+    assert_success(&env.run(&[
+        "--config",
+        &config,
+        "--tenant",
+        "globex",
+        "run",
+        "other.yaml",
+    ]));
+
+    env.write("go.flag", "");
+    let status = first.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_success(&env.run(&["--config", &config, "--tenant", "acme", "run", "other.yaml"]));
+    env.cleanup().await;
+}
+both_backends!(tenant_quotas_refuse_before_running, quotas);
+
+async fn hostile_neighbour(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    for tenant in ["evil", "good"] {
+        for p in [
+            "csv-reader",
+            "hostile-processor",
+            "member-processor",
+            "jsonl-writer",
+            "testkit-reader",
+            "testkit-writer",
+        ] {
+            let path = component(p);
+            assert_success(&env.run(&[
+                "--tenant",
+                tenant,
+                "plugin",
+                "register",
+                path.to_str().unwrap(),
+            ]));
+        }
+    }
+    env.write("members.csv", &members_csv(3_000, &[]));
+    env.write("few.csv", &members_csv(3, &[]));
+    // Every hostile behaviour, one step each; each step fails with its typed fault and the flow
+    // moves on to the next, so one run shows them all.
+    let hostile = |name: &str, next: &str, chunk: &str| {
+        // Printing 60 MB is real work: the flood gets a longer deadline than the loops.
+        let cpu = if name == "stdout-flood" { "30s" } else { "1s" };
+        format!(
+            "  - name: {name}\n    chunk:\n      size: 1\n{chunk}      limits: {{ cpu-per-call: {cpu}, memory: 64MiB, max-item-size: 1MiB }}\n    next: [ {{ on: \"*\", {next} }} ]\n"
+        )
+    };
+    let reader = "      reader: { plugin: csv-reader, config: { path: few.csv } }\n";
+    let processor = |mode: &str| {
+        format!(
+            "{reader}      processor: {{ plugin: hostile-processor, config: {{ mode: {mode} }} }}\n      writer: {{ plugin: jsonl-writer, config: {{ path: {mode}.jsonl }} }}\n"
+        )
+    };
+    let steps = [
+        ("read-loop", "      reader: { plugin: testkit-reader, config: { items: [a], fail: { a: { kind: loop, times: always } } } }\n      writer: { plugin: testkit-writer, config: { output: out.txt } }\n".to_owned()),
+        ("process-loop", processor("loop")),
+        ("write-loop", "      reader: { plugin: testkit-reader, config: { items: [a] } }\n      writer: { plugin: testkit-writer, config: { output: out.txt, fail: { a: { kind: loop, times: always } } } }\n".to_owned()),
+        ("memory-bomb", processor("memory")),
+        ("recursion", processor("recursion")),
+        ("gigantic-item", processor("big-item")),
+        ("stdout-flood", processor("stdout")),
+        ("env-snoop", processor("env")),
+        ("nosy", processor("files")),
+    ];
+    // A symlink that points out of the work directory.
+    std::os::unix::fs::symlink("/etc/passwd", env.path().join("link-out")).unwrap();
+    let mut yaml = String::from("name: hostile\nsteps:\n");
+    for (i, (name, chunk)) in steps.iter().enumerate() {
+        let next = match steps.get(i + 1) {
+            Some((n, _)) => format!("to: {n}"),
+            None => "end: COMPLETED".to_owned(),
+        };
+        yaml.push_str(&hostile(name, &next, chunk));
+    }
+    env.write("hostile.yaml", &yaml);
+    env.write(
+        "good.yaml",
+        "name: good\nsteps:\n  - name: migrate\n    chunk:\n      size: 100\n      reader: { plugin: csv-reader, config: { path: members.csv } }\n      processor: { plugin: member-processor }\n      writer: { plugin: jsonl-writer, config: { path: good.jsonl } }\n",
+    );
+    let evil = env.spawn(&["--tenant", "evil", "run", "hostile.yaml"]);
+    let good = env.spawn(&["--tenant", "good", "run", "good.yaml"]);
+    let good = good.wait_with_output().unwrap();
+    let evil = evil.wait_with_output().unwrap();
+
+    // The good tenant's job completed with exactly its output.
+    assert_success(&good);
+    assert_eq!(
+        jsonl_ids(&env, "good.jsonl"),
+        (1..=3_000).collect::<Vec<_>>()
+    );
+    // The hostile job ran every step to its typed fault, and the host stayed up to record it.
+    assert_success(&evil);
+    let out = env.run(&["--tenant", "evil", "execution", "1", "--json"]);
+    assert_success(&out);
+    let json: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let steps_json = json["steps"].as_array().unwrap();
+    let message = |name: &str| -> String {
+        steps_json
+            .iter()
+            .find(|s| s["step"] == name)
+            .map(|s| format!("{} {}", s["status"], s["exit_message"]))
+            .unwrap_or_else(|| panic!("no step {name}: {json}"))
+    };
+    for (name, want) in [
+        ("read-loop", "wasm.timeout"),
+        ("process-loop", "wasm.timeout"),
+        ("write-loop", "wasm.timeout"),
+        ("memory-bomb", "wasm.memory"),
+        ("recursion", "wasm.trap"),
+        ("gigantic-item", "wasm.item-size"),
+    ] {
+        let m = message(name);
+        assert!(m.contains(want), "{name}: {m}");
+    }
+    // A flood and a snoop are not faults: the plugin keeps working, and sees nothing outside.
+    assert!(
+        message("stdout-flood").starts_with("\"COMPLETED\""),
+        "{}",
+        message("stdout-flood")
+    );
+    assert!(
+        message("nosy").starts_with("\"COMPLETED\""),
+        "{}",
+        message("nosy")
+    );
+    let first = |file: &str| -> Value {
+        serde_json::from_str(env.read(file).lines().next().expect(file)).unwrap()
+    };
+    let nosy = first("files.jsonl");
+    for path in ["/etc/passwd", "../outside.txt", "link-out"] {
+        assert_ne!(nosy[path], "readable", "{path} must not open: {nosy}");
+    }
+    let snoop = first("env.jsonl");
+    assert_eq!(
+        snoop["env"],
+        serde_json::json!([]),
+        "no environment: {snoop}"
+    );
+    // Nothing of evil's is visible to good.
+    assert_eq!(
+        executions(&env, "good"),
+        vec![("good".to_owned(), "COMPLETED".to_owned())]
+    );
+    env.cleanup().await;
+}
+both_backends!(a_hostile_tenant_cannot_disturb_another, hostile_neighbour);
