@@ -42,25 +42,26 @@ pub(super) struct JobArgs {
 }
 
 impl JobArgs {
-    /// Parses and plans the job; prints problems and returns the exit code on failure.
+    /// Parses and plans the job, with a runtime that meters fuel only if the job (or the host's defaults)
+    /// sets a fuel budget.
     async fn plan(
         &self,
         global: &GlobalArgs,
         repo: &SqlRepository,
-        runtime: &PluginRuntime,
-    ) -> Result<JobPlan, u8> {
+    ) -> Result<(JobPlan, PluginRuntime), u8> {
         let policy = super::host_policy(global)?;
         let spec = JobSpec::from_path(&self.job).map_err(|e| {
             eprintln!("error: {e}");
             exit::INVALID_INPUT
         })?;
+        let runtime = new_runtime(policy.defaults.fuel_per_item.is_some() || spec.sets_fuel())?;
         let options = PlanOptions {
             params: self.params.clone(),
             workdir: self.workdir.clone(),
             allow_code_change: self.allow_code_change,
             policy,
         };
-        plan::compile(spec, &self.job, &options, repo, runtime)
+        let plan = plan::compile(spec, &self.job, &options, repo, &runtime)
             .await
             .map_err(|e| match e {
                 PlanFailure::Invalid(problems) => {
@@ -71,7 +72,8 @@ impl JobArgs {
                     eprintln!("error: {e}");
                     exit::INTERNAL
                 }
-            })
+            })?;
+        Ok((plan, runtime))
     }
 }
 
@@ -98,8 +100,8 @@ fn watch_signals(stop: StopFlag) {
     });
 }
 
-fn new_runtime() -> Result<PluginRuntime, u8> {
-    PluginRuntime::new().map_err(|e| {
+fn new_runtime(fuel: bool) -> Result<PluginRuntime, u8> {
+    PluginRuntime::with_fuel(fuel).map_err(|e| {
         eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
         exit::INTERNAL
     })
@@ -129,8 +131,7 @@ impl RunCommand {
 
     async fn run(self, global: &GlobalArgs) -> Result<u8, u8> {
         let repo = connect(global).await?;
-        let runtime = new_runtime()?;
-        let mut plan = self.job.plan(global, &repo, &runtime).await?;
+        let (mut plan, runtime) = self.job.plan(global, &repo).await?;
         if self.next {
             let filter = ExecutionFilter {
                 job_name: Some(plan.name.clone()),
@@ -268,8 +269,7 @@ impl RestartCommand {
             workdir: Some(workdir.into()),
             allow_code_change: self.allow_code_change,
         };
-        let runtime = new_runtime()?;
-        let plan = job.plan(global, &repo, &runtime).await?;
+        let (plan, runtime) = job.plan(global, &repo).await?;
         execute_plan(&plan, repo, &runtime, self.no_progress).await
     }
 }
@@ -285,8 +285,7 @@ impl ValidateCommand {
     pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
         let result = async {
             let repo = connect(global).await?;
-            let runtime = new_runtime()?;
-            let plan = self.job.plan(global, &repo, &runtime).await?;
+            let (plan, _runtime) = self.job.plan(global, &repo).await?;
             println!(
                 "{}: job `{}` is valid: {} step(s), parameters: {}",
                 self.job.job.display(),

@@ -439,6 +439,14 @@ pub async fn compile<R: JobRepository>(
             });
         }
     }
+    if steps.iter().any(|s| s.limits.fuel_per_item.is_some()) && !runtime.meters_fuel() {
+        c.push(
+            (0, 0),
+            "limits.fuel-per-item".into(),
+            "the job sets a fuel budget, but this runtime was started without fuel metering".into(),
+            Some("create the runtime with `PluginRuntime::with_fuel(true)` (the CLI does this by itself)".into()),
+        );
+    }
     let layout = flow::check(&spec, &mut c);
     check_placeholders(&spec, &params, &mut c);
 

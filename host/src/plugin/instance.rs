@@ -207,8 +207,11 @@ fn arm_items(store: &mut Store<PluginState>, items: usize) {
         Some(per_item) => per_item.saturating_mul(items.max(1) as u64),
         None => u64::MAX,
     };
-    // The engine always counts fuel; only the budget differs.
-    let _ = store.set_fuel(fuel);
+    // Only an engine built with fuel metering has fuel to set (plan checks that a job with
+    // `fuel-per-item` gets one).
+    if store.get_fuel().is_ok() {
+        let _ = store.set_fuel(fuel);
+    }
 }
 
 /// The epoch callback behind [`arm`].

@@ -171,6 +171,7 @@ pub struct Compiled {
 /// The wasmtime engine and linker shared by every plugin of the process.
 pub struct PluginRuntime {
     engine: Engine,
+    fuel: bool,
     linker: Linker<PluginState>,
     engine_hash: String,
 }
@@ -223,14 +224,21 @@ pub fn digest(bytes: &[u8]) -> String {
 
 impl PluginRuntime {
     /// Builds the engine (component model on, the p3 concurrency machinery off, which makes
-    /// calls several times cheaper) and links WASI plus our `log` import.
+    /// calls several times cheaper) and links WASI plus our `log` import. No fuel metering.
     pub fn new() -> anyhow::Result<Self> {
+        Self::with_fuel(false)
+    }
+
+    /// [`new`](Self::new), with fuel metering when `fuel` is true: needed by steps with
+    /// `limits.fuel-per-item`, and about 20 % slower guest code (docs/performance.md), so it is
+    /// only switched on for jobs that use it. Artifacts of the two engines are kept apart.
+    pub fn with_fuel(fuel: bool) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
             .concurrency_support(false)
             .epoch_interruption(true)
-            .consume_fuel(true)
+            .consume_fuel(fuel)
             .max_wasm_stack(1 << 20);
         let engine = Engine::new(&config)?;
         // The epoch ticker behind per-call CPU deadlines; it stops when the engine is dropped.
@@ -253,9 +261,15 @@ impl PluginRuntime {
         let engine_hash = format!("wasmtime-48-{:016x}", hasher.finish());
         Ok(PluginRuntime {
             engine,
+            fuel,
             linker,
             engine_hash,
         })
+    }
+
+    /// True when this engine meters fuel (`limits.fuel-per-item` works).
+    pub fn meters_fuel(&self) -> bool {
+        self.fuel
     }
 
     /// Identifies this engine's configuration; precompiled artifacts are keyed by it.

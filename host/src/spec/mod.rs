@@ -305,6 +305,17 @@ impl fmt::Display for Diagnostic {
 }
 
 impl JobSpec {
+    /// True when some step sets `limits.fuel-per-item` (the runtime must then meter fuel).
+    pub fn sets_fuel(&self) -> bool {
+        self.steps.value.iter().any(|s| {
+            let chunk = s.chunk.as_ref().and_then(|c| c.value.limits.as_ref());
+            [chunk, s.limits.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|l| l.value.fuel_per_item.is_some())
+        })
+    }
+
     /// Reads and parses `path`.
     pub fn from_path(path: &Path) -> Result<JobSpec, SpecError> {
         let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
