@@ -1,29 +1,4 @@
-use crate::{Error, ExecutionContext, Setup};
-
-/// What a decider learns about the step that ran before it in its flow.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepSummary {
-    /// The step name.
-    pub name: String,
-    /// The BatchStatus: `COMPLETED`, `FAILED`, `STOPPED`, `ABANDONED`.
-    pub status: String,
-    /// The exit code, such as `COMPLETED WITH SKIPS`.
-    pub exit_code: String,
-    /// The exit description.
-    pub exit_description: String,
-    /// Items read.
-    pub read_count: i64,
-    /// Items written.
-    pub write_count: i64,
-    /// Items filtered by the processor.
-    pub filter_count: i64,
-    /// Items skipped in read, process and write.
-    pub skip_count: i64,
-    /// Committed chunks.
-    pub commit_count: i64,
-    /// Rolled-back chunks.
-    pub rollback_count: i64,
-}
+use crate::{Error, ExecutionContext, Setup, StepSummary};
 
 /// Chooses where a job's flow goes next (Spring Batch's `JobExecutionDecider`). The returned
 /// string is matched against the decider step's `next` patterns, like a step's exit code.
@@ -68,18 +43,7 @@ mod glue {
             job_context: Vec<wit::ContextEntry>,
             last_step: Option<wit::StepSummary>,
         ) -> Result<String, wit::PluginError> {
-            let last = last_step.map(|s| StepSummary {
-                name: s.name,
-                status: s.status,
-                exit_code: s.exit_status.code,
-                exit_description: s.exit_status.description,
-                read_count: s.read_count,
-                write_count: s.write_count,
-                filter_count: s.filter_count,
-                skip_count: s.skip_count,
-                commit_count: s.commit_count,
-                rollback_count: s.rollback_count,
-            });
+            let last = last_step.map(crate::step::wire::summary);
             wit_result(S::with(|slot| {
                 with_plugin(slot, |p| {
                     let ctx = ExecutionContext::from_wire(job_context)?;

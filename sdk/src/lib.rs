@@ -73,6 +73,7 @@ mod error;
 mod item;
 pub mod log;
 mod setup;
+mod step;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -91,15 +92,16 @@ pub use context::ExecutionContext;
 pub use error::Error;
 pub use item::{Item, Raw};
 pub use setup::{JobParameter, Setup};
+pub use step::{ExitStatus, StepSummary};
 
 #[cfg(feature = "decider")]
-pub use decider::{Decider, StepSummary};
+pub use decider::Decider;
 #[cfg(feature = "processor")]
 pub use processor::ItemProcessor;
 #[cfg(feature = "reader")]
 pub use reader::ItemReader;
 #[cfg(feature = "tasklet")]
-pub use tasklet::{ExitStatus, RepeatStatus, Tasklet};
+pub use tasklet::{RepeatStatus, Tasklet};
 #[cfg(feature = "writer")]
 pub use writer::ItemWriter;
 

@@ -1,4 +1,4 @@
-use crate::{Error, ExecutionContext, Setup};
+use crate::{Error, ExecutionContext, ExitStatus, Setup};
 
 /// Whether the host should call [`Tasklet::execute`] again (Spring Batch's `RepeatStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -7,31 +7,6 @@ pub enum RepeatStatus {
     Finished,
     /// Call `execute` again, in a new transaction, after committing the context.
     Continuable,
-}
-
-/// A step's exit status, set by the plugin (Spring Batch's `ExitStatus`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExitStatus {
-    /// The code `next` transitions match on, such as `COMPLETED WITH SKIPS`.
-    pub code: String,
-    /// Free text, recorded as the step's `EXIT_MESSAGE`.
-    pub description: String,
-}
-
-impl ExitStatus {
-    /// An exit status with `code` and an empty description.
-    pub fn new(code: impl Into<String>) -> Self {
-        ExitStatus {
-            code: code.into(),
-            description: String::new(),
-        }
-    }
-
-    /// Sets the description.
-    pub fn with_description(mut self, description: impl Into<String>) -> Self {
-        self.description = description.into();
-        self
-    }
 }
 
 /// One unit of work that is not item-oriented (Spring Batch's `Tasklet`): write a report, move a
@@ -86,10 +61,9 @@ mod glue {
                     let mut ctx = ExecutionContext::from_wire(context)?;
                     let repeat = p.execute(&mut ctx)?;
                     let exit_status = match repeat {
-                        RepeatStatus::Finished => p.exit_status().map(|e| wit::ExitStatus {
-                            code: e.code,
-                            description: e.description,
-                        }),
+                        RepeatStatus::Finished => {
+                            p.exit_status().map(crate::step::wire::exit_status)
+                        }
                         RepeatStatus::Continuable => None,
                     };
                     Ok(tasklet::Execution {

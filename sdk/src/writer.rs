@@ -1,4 +1,4 @@
-use crate::{Error, ExecutionContext, Item, Setup};
+use crate::{Error, ExecutionContext, ExitStatus, Item, Setup, StepSummary};
 
 /// Writes chunks of items (Spring Batch's `ItemWriter` plus `ItemStream` and `ChunkListener`).
 ///
@@ -24,6 +24,13 @@ pub trait ItemWriter: Sized + 'static {
     /// The state to save with the chunk that is about to commit.
     fn update(&mut self) -> Result<ExecutionContext, Error> {
         Ok(ExecutionContext::new())
+    }
+
+    /// The step completed: return an exit status to replace the host's (Spring's
+    /// `afterStep`), such as `ExitStatus::new("COMPLETED WITH WARNINGS")`. Called before
+    /// `close`; a writer's answer wins over its reader's.
+    fn after_step(&mut self, _step: &StepSummary) -> Option<ExitStatus> {
+        None
     }
 
     /// Releases resources at the end of the step.
@@ -85,6 +92,12 @@ mod glue {
 
         fn update() -> Result<Vec<wit::ContextEntry>, wit::PluginError> {
             call::<S, _>(|p| p.update()).map(ExecutionContext::into_wire)
+        }
+
+        fn after_step(step: wit::StepSummary) -> Option<wit::ExitStatus> {
+            let step = crate::step::wire::summary(step);
+            S::with(|slot| slot.as_mut().and_then(|p| p.after_step(&step)))
+                .map(crate::step::wire::exit_status)
         }
 
         fn close() -> Result<(), wit::PluginError> {

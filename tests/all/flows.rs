@@ -600,3 +600,48 @@ async fn documented_example(backend: Backend) {
     env.cleanup().await;
 }
 both_backends!(the_documented_flow_runs, documented_example);
+
+async fn writer_sets_exit_status(backend: Backend) {
+    let Some(env) = new_env(backend).await else {
+        return;
+    };
+    env.register(&["csv-reader", "jsonl-writer"]);
+    env.write("empty.csv", "id,email,first_name,last_name,country\n");
+    // A writer's after-step sets the exit code (Spring's afterStep) and `next` routes on it;
+    // jsonl-writer says NO DATA when it wrote nothing.
+    env.write(
+        "job.yaml",
+        "name: listener
+steps:
+  - name: load
+    chunk:
+      size: 2
+      reader: { plugin: testkit-reader, config: { items: [a, b, c] } }
+      writer: { plugin: testkit-writer, config: { output: out.txt, exit-code: LOADED } }
+    next: [ { on: LOADED, to: export }, { on: \"*\", fail: true } ]
+  - name: export
+    chunk:
+      size: 2
+      reader: { plugin: csv-reader, config: { path: empty.csv } }
+      writer: { plugin: jsonl-writer, config: { path: out.jsonl, empty-exit-code: NO DATA } }
+    next: [ { on: NO DATA, end: COMPLETED, exit-code: NOTHING-TO-EXPORT }, { on: \"*\", fail: true } ]
+",
+    );
+    assert_success(&env.run(&["run", "job.yaml"]));
+    let rows = env
+        .rows("SELECT STEP_NAME, EXIT_CODE, EXIT_MESSAGE FROM BATCH_STEP_EXECUTION ORDER BY STEP_EXECUTION_ID")
+        .await;
+    assert_eq!(
+        rows,
+        vec![
+            vec!["load", "LOADED", "3 written, previous exit code COMPLETED"],
+            vec!["export", "NO DATA", "nothing written to out.jsonl"],
+        ]
+    );
+    assert_eq!(
+        jobs(&env).await,
+        vec![job("COMPLETED", "NOTHING-TO-EXPORT")]
+    );
+    env.cleanup().await;
+}
+both_backends!(a_writer_sets_its_steps_exit_status, writer_sets_exit_status);

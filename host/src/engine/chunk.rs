@@ -15,7 +15,7 @@ use super::launcher::RunListener;
 use super::reader::StepReader;
 use super::writer::StepWriter;
 use super::{Clock, StopFlag};
-use crate::domain::{ExecutionContext, SkippedItem, StepContribution, StepExecution};
+use crate::domain::{ExecutionContext, ExitStatus, SkippedItem, StepContribution, StepExecution};
 use crate::plan::{ChunkPlan, JobPlan, PluginPlan, ReaderPlan, StepPlan, WriterPlan};
 use crate::plugin::{
     PluginError, PluginRuntime, ProcessOutcome, ProcessorInstance, ReaderInstance, Setup,
@@ -302,16 +302,35 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
 
     /// Runs the step to completion or failure. `step` is updated in place and, at every commit,
     /// persisted; on failure its context is the last committed one.
+    /// On success, returns the exit status a reader or writer set in `after-step`.
     pub(super) async fn run(
         &self,
         step: &mut StepExecution,
         st: &mut FtState,
-    ) -> Result<(), StepFailure> {
+    ) -> Result<Option<ExitStatus>, StepFailure> {
         let mut plugins = self.start(&step.context).await?;
         let result = match &self.chunk.fault_tolerance {
             Some(ft) => self.chunks_ft(&mut plugins, step, ft, st).await,
             None => self.chunks(&mut plugins, step).await,
         };
+        let mut exit = None;
+        if result.is_ok() {
+            // Spring's afterStep: the plugins see the completed step and may set its exit
+            // status; the writer's answer wins. A failing listener is logged, as Spring does.
+            let mut done = step.clone();
+            done.status = crate::domain::BatchStatus::Completed;
+            done.exit_status = super::step::completed_exit(self.step, step);
+            for (role, answer) in [
+                ("reader", plugins.reader.after_step(&done).await),
+                ("writer", plugins.writer.after_step(&done).await),
+            ] {
+                match answer {
+                    Ok(Some((code, description))) => exit = Some(ExitStatus { code, description }),
+                    Ok(None) => {}
+                    Err(e) => warn!(role, error = %e, "after-step failed; keeping the exit status"),
+                }
+            }
+        }
         // Close the streams whatever happened (Spring closes last, collecting errors).
         let s = self.chunk;
         let closed_reader = plugins.reader.close().await;
@@ -319,7 +338,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
         result?;
         closed_reader.map_err(|e| failure("reader", &s.reader, "failed to close".into(), &e))?;
         closed_writer.map_err(|e| failure("writer", &s.writer, "failed to close".into(), &e))?;
-        Ok(())
+        Ok(exit)
     }
 
     async fn chunks(&self, p: &mut Plugins, step: &mut StepExecution) -> Result<(), StepFailure> {

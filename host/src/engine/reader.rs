@@ -94,6 +94,17 @@ impl StepReader {
         }
     }
 
+    /// ItemStream `after-step` (built-ins set no exit status).
+    pub(super) async fn after_step(
+        &mut self,
+        step: &crate::domain::StepExecution,
+    ) -> Result<Option<(String, String)>, PluginError> {
+        match self {
+            StepReader::Wasm(p) => p.after_step(step).await,
+            StepReader::Skipped(_) => Ok(None),
+        }
+    }
+
     pub(super) async fn close(&mut self) -> Result<(), PluginError> {
         match self {
             StepReader::Wasm(r) => r.close().await,

@@ -130,22 +130,21 @@ pub(super) async fn run_step<R: JobRepository>(
     let outcome = match resolve_configs(plan, step_plan, job_context) {
         Err(message) => Err(StepFailure::Plugin(message)),
         Ok(()) => match &step_plan.kind {
-            StepKind::Chunk(chunk) => {
-                ChunkLoop::new(
-                    plan,
-                    step_plan,
-                    chunk,
-                    job_context,
-                    repo,
-                    runtime,
-                    listener,
-                    clock,
-                    stop,
-                )
-                .run(&mut step, &mut ft_state)
-                .instrument(span.clone())
-                .await
-            }
+            StepKind::Chunk(chunk) => ChunkLoop::new(
+                plan,
+                step_plan,
+                chunk,
+                job_context,
+                repo,
+                runtime,
+                listener,
+                clock,
+                stop,
+            )
+            .run(&mut step, &mut ft_state)
+            .instrument(span.clone())
+            .await
+            .map(|exit| plugin_exit = exit),
             StepKind::Tasklet(tasklet) => {
                 let run = TaskletRun {
                     plan,
@@ -171,14 +170,7 @@ pub(super) async fn run_step<R: JobRepository>(
     match outcome {
         Ok(()) => {
             step.status = BatchStatus::Completed;
-            step.exit_status = match (&step_plan.exit_status_on_skips, plugin_exit) {
-                (_, Some(exit)) => exit,
-                (Some(code), None) if step.skip_count() > 0 => ExitStatus {
-                    code: code.clone(),
-                    description: format!("{} item(s) skipped", step.skip_count()),
-                },
-                _ => ExitStatus::completed(),
-            };
+            step.exit_status = plugin_exit.unwrap_or_else(|| completed_exit(step_plan, &step));
             info!(
                 read = step.read_count,
                 written = step.write_count,
@@ -235,4 +227,16 @@ fn resolve_configs(
         plugin_setup(plan, step, p, job_context)?;
     }
     Ok(())
+}
+
+/// The exit status of a step that completed, before plugins have their say: `COMPLETED`, or
+/// `exit-status-on-skips` when items were skipped.
+pub(super) fn completed_exit(step_plan: &StepPlan, step: &StepExecution) -> ExitStatus {
+    match &step_plan.exit_status_on_skips {
+        Some(code) if step.skip_count() > 0 => ExitStatus {
+            code: code.clone(),
+            description: format!("{} item(s) skipped", step.skip_count()),
+        },
+        _ => ExitStatus::completed(),
+    }
 }

@@ -122,6 +122,17 @@ impl StepWriter {
         }
     }
 
+    /// ItemStream `after-step` (built-ins set no exit status).
+    pub(super) async fn after_step(
+        &mut self,
+        step: &crate::domain::StepExecution,
+    ) -> Result<Option<(String, String)>, PluginError> {
+        match self {
+            StepWriter::Wasm(p) => p.after_step(step).await,
+            StepWriter::Table(_) => Ok(None),
+        }
+    }
+
     pub(super) async fn close(&mut self) -> Result<(), PluginError> {
         match self {
             StepWriter::Wasm(w) => w.close().await,

@@ -765,52 +765,43 @@ fn plan_limits(
 ) -> Limits {
     let mut limits = policy.defaults;
     let Some(spec) = spec else { return limits };
-    let at = location(spec);
     let ceiling = &policy.ceilings;
     let whose = if policy.tenant == crate::config::DEFAULT_TENANT {
         "this host".to_owned()
     } else {
         format!("tenant `{}`", policy.tenant)
     };
-    let mut over = |name: &str, text: &str, max: String| {
-        c.push(
-            at,
-            format!("{field}.{name}"),
+    // (field, message, hint), in field order.
+    let mut problems: Vec<(&str, String, String)> = Vec::new();
+    let over = |text: &str, max: String| {
+        (
             format!("`{text}` exceeds the ceiling of {max} for {whose}"),
-            Some("the host configuration sets the ceilings (docs/security.md); lower the limit or ask the operator".into()),
-        );
+            "the host configuration sets the ceilings (docs/security.md); lower the limit or ask the operator".to_owned(),
+        )
     };
-    let bad = |c: &mut Collector<'_>, name: &str, text: &str, example: &str| {
-        c.push(
-            at,
-            format!("{field}.{name}"),
-            format!(
-                "`{text}` is not a {}",
-                if name == "cpu-per-call" {
-                    "duration"
-                } else if name == "fuel-per-item" {
-                    "count"
-                } else {
-                    "size"
-                }
-            ),
-            Some(format!("write e.g. {example}")),
-        );
+    let bad = |text: &str, what: &str, example: &str| {
+        (
+            format!("`{text}` is not a {what}"),
+            format!("write e.g. {example}"),
+        )
     };
     let v = &spec.value;
-    let mut problems: Vec<(&str, String, &str)> = Vec::new();
     if let Some(text) = &v.cpu_per_call {
-        match parse_duration(text) {
+        let problem = match parse_duration(text) {
             Some(d) if d > ceiling.cpu_per_call => {
-                over("cpu-per-call", text, format!("{:?}", ceiling.cpu_per_call))
+                Some(over(text, format!("{:?}", ceiling.cpu_per_call)))
             }
-            Some(d) if d >= Duration::from_millis(10) => limits.cpu_per_call = d,
-            _ => problems.push((
-                "cpu-per-call",
-                text.clone(),
+            Some(d) if d >= Duration::from_millis(10) => {
+                limits.cpu_per_call = d;
+                None
+            }
+            _ => Some(bad(
+                text,
+                "duration",
                 "`250ms`, `2s` or `1m` (at least 10ms)",
             )),
-        }
+        };
+        problems.extend(problem.map(|(m, h)| ("cpu-per-call", m, h)));
     }
     for (name, value, slot, max) in [
         ("memory", &v.memory, &mut limits.memory, ceiling.memory),
@@ -822,26 +813,38 @@ fn plan_limits(
         ),
     ] {
         if let Some(text) = value {
-            match parse_size(text) {
-                Some(n) if n > max => over(name, text, show_size(max)),
-                Some(n) if n > 0 => *slot = n,
-                _ => problems.push((name, text.clone(), "`64MiB` or `1GiB`")),
-            }
+            let problem = match parse_size(text) {
+                Some(n) if n > max => Some(over(text, show_size(max))),
+                Some(n) if n > 0 => {
+                    *slot = n;
+                    None
+                }
+                _ => Some(bad(text, "size", "`64MiB` or `1GiB`")),
+            };
+            problems.extend(problem.map(|(m, h)| (name, m, h)));
         }
     }
     if let Some(text) = &v.fuel_per_item {
-        match parse_count(text) {
-            Some(n) if ceiling.fuel_per_item.is_some_and(|max| n > max) => over(
-                "fuel-per-item",
+        let problem = match parse_count(text) {
+            Some(n) if ceiling.fuel_per_item.is_some_and(|max| n > max) => Some(over(
                 text,
                 ceiling.fuel_per_item.unwrap_or_default().to_string(),
-            ),
-            Some(n) if n > 0 => limits.fuel_per_item = Some(n),
-            _ => problems.push(("fuel-per-item", text.clone(), "`50M` or `2G`")),
-        }
+            )),
+            Some(n) if n > 0 => {
+                limits.fuel_per_item = Some(n);
+                None
+            }
+            _ => Some(bad(text, "count", "`50M` or `2G`")),
+        };
+        problems.extend(problem.map(|(m, h)| ("fuel-per-item", m, h)));
     }
-    for (name, text, example) in problems {
-        bad(c, name, &text, example);
+    for (name, message, hint) in problems {
+        c.push(
+            location(spec),
+            format!("{field}.{name}"),
+            message,
+            Some(hint),
+        );
     }
     limits
 }

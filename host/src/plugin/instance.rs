@@ -390,6 +390,23 @@ fn wire_setup(setup: &Setup) -> types::PluginSetup {
     }
 }
 
+fn wire_summary(e: &crate::domain::StepExecution) -> types::StepSummary {
+    types::StepSummary {
+        name: e.step_name.clone(),
+        status: e.status.to_string(),
+        exit_status: types::ExitStatus {
+            code: e.exit_status.code.clone(),
+            description: e.exit_status.description.clone(),
+        },
+        read_count: e.read_count,
+        write_count: e.write_count,
+        filter_count: e.filter_count,
+        skip_count: e.skip_count(),
+        commit_count: e.commit_count,
+        rollback_count: e.rollback_count,
+    }
+}
+
 fn wire_context(ctx: &ExecutionContext) -> Vec<types::ContextEntry> {
     ctx.iter()
         .map(|(k, v)| types::ContextEntry {
@@ -473,6 +490,22 @@ macro_rules! common_calls {
                 .call_update(&mut self.store)
                 .await;
             domain_context(flatten(&self.store, r)?)
+        }
+
+        /// ItemStream `after-step`: the exit status `(code, description)` the plugin sets for
+        /// its completed step, if any.
+        pub async fn after_step(
+            &mut self,
+            step: &crate::domain::StepExecution,
+        ) -> Result<Option<(String, String)>, PluginError> {
+            arm(&mut self.store);
+            let r = self
+                .bindings
+                .batch_plugin_item_stream()
+                .call_after_step(&mut self.store, &wire_summary(step))
+                .await;
+            let exit = flatten(&self.store, r.map(Ok))?;
+            Ok(exit.map(|e| (e.code, e.description)))
         }
 
         /// ItemStream `close`.
@@ -761,20 +794,7 @@ impl DeciderInstance {
         job_context: &ExecutionContext,
         last: Option<&crate::domain::StepExecution>,
     ) -> Result<String, PluginError> {
-        let last = last.map(|e| types::StepSummary {
-            name: e.step_name.clone(),
-            status: e.status.to_string(),
-            exit_status: types::ExitStatus {
-                code: e.exit_status.code.clone(),
-                description: e.exit_status.description.clone(),
-            },
-            read_count: e.read_count,
-            write_count: e.write_count,
-            filter_count: e.filter_count,
-            skip_count: e.skip_count(),
-            commit_count: e.commit_count,
-            rollback_count: e.rollback_count,
-        });
+        let last = last.map(wire_summary);
         arm(&mut self.store);
         let r = self
             .bindings

@@ -7,13 +7,14 @@
 //! a crash between the file write and the repository commit.
 //!
 //! Config: `path` (relative to the work directory; parent directories are created),
-//! `sync` (default `true`: fsync before each commit, so a power loss cannot lose a committed chunk).
+//! `sync` (default `true`: fsync before each commit, so a power loss cannot lose a committed chunk),
+//! `empty-exit-code` (the step's exit code when it wrote nothing, such as `NO DATA`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
-use batch_sdk::{Error, ExecutionContext, ItemWriter, Raw, Setup};
+use batch_sdk::{Error, ExecutionContext, ExitStatus, ItemWriter, Raw, Setup, StepSummary};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -22,6 +23,9 @@ struct Config {
     path: String,
     #[serde(default = "yes")]
     sync: bool,
+    /// The step's exit code when it wrote nothing (for `next: [{ on: NO DATA, ... }]`).
+    #[serde(default, rename = "empty-exit-code")]
+    empty_exit_code: Option<String>,
 }
 
 fn yes() -> bool {
@@ -147,6 +151,16 @@ impl ItemWriter for JsonlWriter {
 
     fn after_chunk_error(&mut self) -> Result<(), Error> {
         self.truncate_to_committed()
+    }
+
+    fn after_step(&mut self, step: &StepSummary) -> Option<ExitStatus> {
+        match &self.config.empty_exit_code {
+            Some(code) if step.write_count == 0 => Some(
+                ExitStatus::new(code)
+                    .with_description(format!("nothing written to {}", self.config.path)),
+            ),
+            _ => None,
+        }
     }
 
     fn close(&mut self) -> Result<(), Error> {

@@ -3,14 +3,15 @@
 //! committed, in order, as JSON lines. Every staged item is also appended to `log` (never rolled
 //! back). A fault of kind `panic` panics (a trap) instead of returning an error.
 //!
-//! Config: `{ fail: {..}, mode: M, position: I, fail-on-call: N, fail-kind: K, log, output }`.
+//! Config: `{ fail: {..}, mode: M, position: I, fail-on-call: N, fail-kind: K, log, output,
+//! exit-code }`; `exit-code` is the step's exit status set in `after-step`.
 //! Modes, per write call: `append-then-throw` (default: per item, stage it, then fail if it is
 //! failing), `throw-before-append`, `append-all-then-throw-if-contains`, `throw-if-contains`
 //! (fail before staging anything), `always-throw`, `position` (fail on reaching index I of any
 //! chunk), `nth-call` (the `fail-on-call`-th write call fails).
 
 use batch_sdk::testkit::{Common, Faults, Log, append_json_lines, injected};
-use batch_sdk::{Error, ItemWriter, Setup};
+use batch_sdk::{Error, ExitStatus, ItemWriter, Setup, StepSummary};
 use serde::Deserialize;
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,6 +38,8 @@ struct Config {
     position: Option<usize>,
     #[serde(default)]
     output: Option<String>,
+    #[serde(default)]
+    exit_code: Option<String>,
 }
 
 /// The writer.
@@ -48,6 +51,7 @@ pub struct TestkitWriter {
     fail_kind: String,
     log: Log,
     output: Option<String>,
+    exit_code: Option<String>,
     staged: Vec<String>,
     calls: u64,
 }
@@ -73,8 +77,18 @@ impl ItemWriter for TestkitWriter {
             fail_kind: c.common.fail_kind,
             log: Log::new(c.common.log),
             output: c.output,
+            exit_code: c.exit_code,
             staged: Vec::new(),
             calls: 0,
+        })
+    }
+
+    fn after_step(&mut self, step: &StepSummary) -> Option<ExitStatus> {
+        self.exit_code.as_ref().map(|code| {
+            ExitStatus::new(code).with_description(format!(
+                "{} written, previous exit code {}",
+                step.write_count, step.exit_code
+            ))
         })
     }
 
