@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use batch_host::engine::{RunListener, launch};
 use batch_host::plan::{self, PlanOptions};
-use batch_host::plugin::{PluginRuntime, ProcessorInstance, ReaderInstance, Setup};
+use batch_host::plugin::{
+    PluginRuntime, PoolSize, ProcessorInstance, ReaderInstance, RuntimeOptions, Setup,
+};
 use batch_host::repository::{JobRepository, SqlRepository};
 use batch_host::spec::JobSpec;
 use batch_sdk::ItemProcessor;
@@ -235,5 +237,41 @@ async fn main() {
         "reader, one call per 1000 items:     {}",
         rate(rows, read_batched)
     );
+
+    // 4. Instantiation: what a step start (or an instance recycled after a trap) costs, with
+    //    wasmtime's on-demand allocator and with the pooling allocator the CLI uses.
+    const N: u32 = 2_000;
+    let pooled = PluginRuntime::with_options(RuntimeOptions {
+        fuel: false,
+        pool: Some(PoolSize {
+            instances: 8,
+            max_memory: 256 << 20,
+        }),
+    })
+    .unwrap();
+    for (name, rt) in [("on demand", &runtime), ("pooled", &pooled)] {
+        let wasm = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/components/member-processor.wasm"),
+        )
+        .unwrap();
+        let prepared = rt.compile(&wasm).unwrap().prepared;
+        let sandbox = rt.sandbox(
+            dir.path(),
+            false,
+            "bench/instantiate".into(),
+            Default::default(),
+        );
+        let t = Instant::now();
+        for _ in 0..N {
+            let mut p = ProcessorInstance::new(&prepared, &sandbox).await.unwrap();
+            p.init(&setup).await.unwrap();
+        }
+        let each = t.elapsed() / N;
+        println!(
+            "instantiate + init a processor, {name}: {:>6.1} µs",
+            each.as_secs_f64() * 1e6
+        );
+    }
     repo.close().await;
 }

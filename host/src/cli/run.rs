@@ -7,7 +7,7 @@ use super::{GlobalArgs, connect, exit};
 use crate::domain::{BatchStatus, JobParameter, ParamType};
 use crate::engine::{LaunchError, StopFlag, SystemClock, launch_with};
 use crate::plan::{self, JobPlan, PlanFailure, PlanOptions, StepKind};
-use crate::plugin::PluginRuntime;
+use crate::plugin::{PluginRuntime, PoolSize, RuntimeOptions};
 use crate::repository::{ExecutionFilter, JobRepository, SqlRepository};
 
 /// The parameter Spring's RunIdIncrementer increments.
@@ -54,7 +54,13 @@ impl JobArgs {
             eprintln!("error: {e}");
             exit::INVALID_INPUT
         })?;
-        let runtime = new_runtime(policy.defaults.fuel_per_item.is_some() || spec.sets_fuel())?;
+        let runtime = new_runtime(RuntimeOptions {
+            fuel: policy.defaults.fuel_per_item.is_some() || spec.sets_fuel(),
+            pool: Some(PoolSize {
+                instances: spec.max_instances(),
+                max_memory: policy.ceilings.memory,
+            }),
+        })?;
         let options = PlanOptions {
             params: self.params.clone(),
             workdir: self.workdir.clone(),
@@ -100,8 +106,8 @@ fn watch_signals(stop: StopFlag) {
     });
 }
 
-fn new_runtime(fuel: bool) -> Result<PluginRuntime, u8> {
-    PluginRuntime::with_fuel(fuel).map_err(|e| {
+fn new_runtime(options: RuntimeOptions) -> Result<PluginRuntime, u8> {
+    PluginRuntime::with_options(options).map_err(|e| {
         eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
         exit::INTERNAL
     })

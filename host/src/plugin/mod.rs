@@ -168,6 +168,30 @@ pub struct Compiled {
     pub prepared: Prepared,
 }
 
+/// Core instances, memories and tables one plugin component may have in the pool (a Rust
+/// wasip2 component has a handful of core instances, one memory, a few tables).
+const POOL_CORE_INSTANCES: u32 = 16;
+const POOL_MEMORIES: u32 = 2;
+const POOL_TABLES: u32 = 8;
+
+/// How the instance pool is sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSize {
+    /// Plugin instances alive at the same time (all stores of the process).
+    pub instances: u32,
+    /// The largest linear memory one instance may grow to, in bytes.
+    pub max_memory: usize,
+}
+
+/// How to build a [`PluginRuntime`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeOptions {
+    /// Meter fuel (for `limits.fuel-per-item`).
+    pub fuel: bool,
+    /// Use the pooling allocator with this many slots; `None`: allocate on demand.
+    pub pool: Option<PoolSize>,
+}
+
 /// The wasmtime engine and linker shared by every plugin of the process.
 pub struct PluginRuntime {
     engine: Engine,
@@ -233,6 +257,12 @@ impl PluginRuntime {
     /// `limits.fuel-per-item`, and about 20 % slower guest code (docs/performance.md), so it is
     /// only switched on for jobs that use it. Artifacts of the two engines are kept apart.
     pub fn with_fuel(fuel: bool) -> anyhow::Result<Self> {
+        Self::with_options(RuntimeOptions { fuel, pool: None })
+    }
+
+    /// A runtime with fuel metering and/or the pooling instance allocator.
+    pub fn with_options(options: RuntimeOptions) -> anyhow::Result<Self> {
+        let fuel = options.fuel;
         let mut config = Config::new();
         config
             .wasm_component_model(true)
@@ -240,6 +270,23 @@ impl PluginRuntime {
             .epoch_interruption(true)
             .consume_fuel(fuel)
             .max_wasm_stack(1 << 20);
+        if let Some(pool) = options.pool {
+            // Slots for `instances` plugin instances alive at once, each with room for its
+            // core instances, memories, tables and its async call stack, memory up to the
+            // largest limit a step may set. Slots are reused: instantiation touches no mmap.
+            let n = pool.instances.max(1);
+            let mut p = wasmtime::PoolingAllocationConfig::new();
+            p.total_component_instances(n)
+                .total_core_instances(n.saturating_mul(POOL_CORE_INSTANCES))
+                .total_memories(n.saturating_mul(POOL_MEMORIES))
+                .total_tables(n.saturating_mul(POOL_TABLES))
+                .total_stacks(n)
+                .max_core_instances_per_component(POOL_CORE_INSTANCES)
+                .max_memories_per_component(POOL_MEMORIES)
+                .max_tables_per_component(POOL_TABLES)
+                .max_memory_size(pool.max_memory.max(1 << 16));
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(p));
+        }
         let engine = Engine::new(&config)?;
         // The epoch ticker behind per-call CPU deadlines; it stops when the engine is dropped.
         let weak = engine.weak();

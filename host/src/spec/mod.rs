@@ -305,6 +305,21 @@ impl fmt::Display for Diagnostic {
 }
 
 impl JobSpec {
+    /// How many plugin instances the job can have alive at once: four per concurrently running
+    /// step (reader, processor, writer, and a fresh one replacing a trapped instance) times the
+    /// widest split, plus one for a decider.
+    pub fn max_instances(&self) -> u32 {
+        let widest = self
+            .steps
+            .value
+            .iter()
+            .filter_map(|s| s.split.as_ref().map(|b| b.value.len()))
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        u32::try_from(widest * 4 + 1).unwrap_or(u32::MAX)
+    }
+
     /// True when some step sets `limits.fuel-per-item` (the runtime must then meter fuel).
     pub fn sets_fuel(&self) -> bool {
         self.steps.value.iter().any(|s| {
