@@ -245,4 +245,10 @@ async fn a_fuel_budget_stops_a_loop_deterministically() {
     );
     assert_success(&out);
     assert_eq!(env.read("fuel-ok.jsonl").lines().count(), 3);
+    // The metering engine is a different engine: it compiled its own artifacts once, next to
+    // the ones `plugin register` made, and reused them for the second job.
+    let engines = env
+        .rows("SELECT COUNT(DISTINCT ENGINE), COUNT(*) FROM BH_PLUGIN_ARTIFACT")
+        .await;
+    assert_eq!(engines, vec![vec!["2", "6"]], "3 plugins x 2 engines");
 }

@@ -157,7 +157,7 @@ pub(super) fn print_summary(report: &JobReport) {
     }
     println!();
     println!(
-        "{:<20} {:<10} {:>10} {:>10} {:>9} {:>7} {:>8} {:>9} {:>9} {:>11}",
+        "{:<20} {:<10} {:>10} {:>10} {:>9} {:>7} {:>8} {:>9} {:>9} {:>11}  EXIT CODE",
         "STEP",
         "STATUS",
         "READ",
@@ -177,7 +177,7 @@ pub(super) fn print_summary(report: &JobReport) {
             x.status.to_string()
         };
         println!(
-            "{:<20} {:<10} {:>10} {:>10} {:>9} {:>7} {:>8} {:>9} {:>9} {:>11.0}",
+            "{:<20} {:<10} {:>10} {:>10} {:>9} {:>7} {:>8} {:>9} {:>9} {:>11.0}  {}",
             x.step_name,
             status,
             x.read_count,
@@ -187,7 +187,8 @@ pub(super) fn print_summary(report: &JobReport) {
             x.commit_count,
             x.rollback_count,
             duration(s.duration),
-            s.items_per_second()
+            s.items_per_second(),
+            x.exit_status.code
         );
     }
     let skips: Vec<_> = report

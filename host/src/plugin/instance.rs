@@ -153,15 +153,23 @@ pub struct Setup {
 pub struct Sandbox {
     workdir: PathBuf,
     read_only: bool,
+    fuel: bool,
     label: Arc<str>,
     limits: Limits,
 }
 
 impl Sandbox {
-    pub(super) fn new(workdir: PathBuf, read_only: bool, label: String, limits: Limits) -> Self {
+    pub(super) fn new(
+        workdir: PathBuf,
+        read_only: bool,
+        fuel: bool,
+        label: String,
+        limits: Limits,
+    ) -> Self {
         Sandbox {
             workdir,
             read_only,
+            fuel,
             label: label.into(),
             limits,
         }
@@ -178,6 +186,8 @@ pub struct PluginState {
     limits: Limits,
     /// Epoch ticks the current call may still run for.
     ticks_left: u64,
+    /// The engine meters fuel.
+    fuel: bool,
 }
 
 impl wasmtime_wasi_io::IoView for PluginState {
@@ -209,7 +219,7 @@ fn arm_items(store: &mut Store<PluginState>, items: usize) {
     };
     // Only an engine built with fuel metering has fuel to set (plan checks that a job with
     // `fuel-per-item` gets one).
-    if store.get_fuel().is_ok() {
+    if store.data().fuel {
         let _ = store.set_fuel(fuel);
     }
 }
@@ -312,6 +322,7 @@ fn new_store(pre: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Store<PluginSt
             },
             limits: sandbox.limits,
             ticks_left: 1,
+            fuel: sandbox.fuel,
         },
     );
     store.limiter(|s| &mut s.limiter);

@@ -436,7 +436,7 @@ impl PluginRuntime {
     /// A sandbox description for a plugin instance: the one directory it may see (read-only or
     /// not), and its limits.
     pub fn sandbox(&self, dir: &Path, read_only: bool, label: String, limits: Limits) -> Sandbox {
-        Sandbox::new(dir.to_path_buf(), read_only, label, limits)
+        Sandbox::new(dir.to_path_buf(), read_only, self.fuel, label, limits)
     }
 }
 
