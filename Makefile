@@ -43,12 +43,13 @@ demo: build plugins
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	python3 tests/data/gen-members.py --rows $(DEMO_ROWS) --invalid $(DEMO_INVALID) --out $(DEMO_DIR)/members.csv
 	cp tests/jobs/member-migration.yaml $(DEMO_DIR)/job.yaml
-	cd $(DEMO_DIR) && for p in csv-reader member-processor jsonl-writer; do \
+	cd $(DEMO_DIR) && for p in csv-reader member-processor jsonl-writer report-tasklet; do \
 		../../$(BIN) plugin register ../components/$$p.wasm || exit 1; done
 	cd $(DEMO_DIR) && ../../$(BIN) plugin list
 	cd $(DEMO_DIR) && ../../$(BIN) run job.yaml --param run.date=$$(date +%F),date
 	@echo
-	@echo "Output: $(DEMO_DIR)/out/members.jsonl ($$(wc -l < $(DEMO_DIR)/out/members.jsonl) lines)"
+	@echo "Output: $(DEMO_DIR)/out/members.jsonl ($$(wc -l < $(DEMO_DIR)/out/members.jsonl) lines), reports: $$(cd $(DEMO_DIR) && ls out/*.md | tr '\n' ' ')"
+	@cat $(DEMO_DIR)/out/summary.md
 	@echo "Repository (Spring Batch 5 tables): $(DEMO_DIR)/batch-host.db"
 	@python3 -c "import sqlite3; c = sqlite3.connect('$(DEMO_DIR)/batch-host.db'); \
 	  [print(r) for r in c.execute('select STEP_EXECUTION_ID, STEP_NAME, STATUS, EXIT_CODE, READ_COUNT, WRITE_COUNT, PROCESS_SKIP_COUNT, COMMIT_COUNT, ROLLBACK_COUNT from BATCH_STEP_EXECUTION')]"

@@ -5,5 +5,22 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     batch_host::cli::Cli::parse().execute()
 }
+
+/// Rust ignores SIGPIPE, so `batch-host skipped 1 | head` would panic on the closed pipe.
+/// Restore the default action: like any Unix tool, the process ends quietly when its reader
+/// goes away (a run killed this way restarts from its last committed chunk).
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn restore_sigpipe() {
+    // SAFETY: called first thing in `main`, before any other thread exists; setting a signal's
+    // disposition to SIG_DFL has no other precondition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_sigpipe() {}
