@@ -645,3 +645,46 @@ steps:
     env.cleanup().await;
 }
 both_backends!(a_writer_sets_its_steps_exit_status, writer_sets_exit_status);
+
+async fn computing_flow_does_not_block(backend: Backend) {
+    let Some(env) = new_env(backend).await else {
+        return;
+    };
+    // One flow computes for 1.5 s without calling the host; the other ticks every 5 ms. The
+    // host interrupts the computing guest at every epoch tick, so ticks land inside the spin.
+    env.write(
+        "job.yaml",
+        "name: fair
+steps:
+  - name: both
+    split:
+      - [ spin ]
+      - [ tick ]
+  - name: spin
+    tasklet: { plugin: testkit-tasklet, config: { spin-ms: 1500, log: spin.txt } }
+  - name: tick
+    tasklet: { plugin: testkit-tasklet, config: { ticks: { file: ticks.txt, count: 600, every-ms: 5 } } }
+",
+    );
+    assert_success(&env.run(&["run", "job.yaml"]));
+    let ms = |line: &str| -> u128 { line.rsplit(' ').next().unwrap().parse().unwrap() };
+    let spin: Vec<String> = lines(&env, "spin.txt")
+        .into_iter()
+        .filter(|l| l.starts_with("spin start") || l.starts_with("spin end"))
+        .collect();
+    assert_eq!(spin.len(), 2, "{spin:?}");
+    let (start, end) = (ms(&spin[0]), ms(&spin[1]));
+    let inside = lines(&env, "ticks.txt")
+        .iter()
+        .filter(|t| (start..end).contains(&ms(t)))
+        .count();
+    assert!(
+        inside >= 10,
+        "only {inside} ticks while the other flow computed from {start} to {end}"
+    );
+    env.cleanup().await;
+}
+both_backends!(
+    a_computing_flow_does_not_hold_up_the_others,
+    computing_flow_does_not_block
+);

@@ -8,6 +8,11 @@
 //! - `exit-code`, `exit-description` — the step's exit status when it finishes;
 //! - `append: { file, line }` — appends `line` as a JSON line to `file` when it finishes;
 //! - `log: FILE` — appends `"<step> call <n>"` to `FILE` on every call;
+//! - `spin-ms: N` — computes for N ms without calling the host (except to read the clock), and
+//!   appends `spin start <unix ms>` / `spin end <unix ms>` to `log`;
+//! - `ticks: { file, count, every-ms }` — appends `tick <unix ms>` to `file` `count` times,
+//!   sleeping `every-ms` in between: with `spin-ms` in another split flow, ticks inside the spin
+//!   show that a computing guest does not hold up the other flows;
 //! - `barrier: { mine, wait-for, timeout-ms }` — creates the file `mine`, then waits (sleeping)
 //!   until the file `wait-for` exists: two tasklets that wait for each other can only both
 //!   finish when they run at the same time. Fails with kind `barrier.timeout` after `timeout-ms`.
@@ -39,6 +44,26 @@ struct Config {
     log: Option<String>,
     #[serde(default)]
     barrier: Option<Barrier>,
+    #[serde(default)]
+    spin_ms: Option<u64>,
+    #[serde(default)]
+    ticks: Option<Ticks>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct Ticks {
+    file: String,
+    count: u32,
+    every_ms: u64,
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }
 
 #[derive(Deserialize)]
@@ -123,6 +148,23 @@ impl Tasklet for TestkitTasklet {
         context.put("calls", calls);
         if let Some(b) = &self.config.barrier {
             self.wait(b)?;
+        }
+        if let Some(ms) = self.config.spin_ms {
+            self.log.append(&format!("spin start {}", unix_ms()))?;
+            let started = Instant::now();
+            let mut x = 0u64;
+            while started.elapsed() < Duration::from_millis(ms) {
+                for i in 0..10_000u64 {
+                    x = std::hint::black_box(x.wrapping_add(i));
+                }
+            }
+            self.log.append(&format!("spin end {}", unix_ms()))?;
+        }
+        if let Some(t) = &self.config.ticks {
+            for _ in 0..t.count {
+                append_json_lines(&t.file, &[format!("tick {}", unix_ms())])?;
+                std::thread::sleep(Duration::from_millis(t.every_ms));
+            }
         }
         if calls < self.config.repeat {
             return Ok(RepeatStatus::Continuable);
