@@ -24,6 +24,10 @@ use crate::spec::{Diagnostic, LimitsSpec, Spanned, location};
 /// The tenant every command uses unless `--tenant` says otherwise.
 pub const DEFAULT_TENANT: &str = "default";
 
+/// The tenant whose plugin registry is the shared catalogue: every other tenant's jobs find a
+/// plugin there when their own registry does not have it.
+pub const SHARED_TENANT: &str = "shared";
+
 /// What the host allows, for one tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPolicy {

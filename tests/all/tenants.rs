@@ -319,3 +319,62 @@ async fn hostile_neighbour(backend: Backend) {
     env.cleanup().await;
 }
 both_backends!(a_hostile_tenant_cannot_disturb_another, hostile_neighbour);
+
+async fn shared_catalogue(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    let register = |tenant: &str, name: &str, extra: &[&str]| {
+        let path = component(name);
+        let mut args = vec![
+            "--tenant",
+            tenant,
+            "plugin",
+            "register",
+            path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        assert_success(&env.run(&args));
+    };
+    // Without a catalogue, nothing is found and no catalogue is created.
+    env.write("job.yaml", &tasklet_job("catalogued"));
+    assert_exit(&env.run(&["--tenant", "acme", "run", "job.yaml"]), 2);
+    if backend == Backend::Sqlite {
+        assert!(
+            std::fs::read_dir(env.path()).unwrap().all(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("tenant-shared")),
+            "looking for the catalogue must not create it"
+        );
+    }
+
+    // The operator puts the tasklet into the shared catalogue: every tenant's jobs find it.
+    register("shared", "testkit-tasklet", &[]);
+    let out = env.run(&["--tenant", "acme", "run", "job.yaml"]);
+    assert_success(&out);
+    let exec: Value = serde_json::from_str(
+        stdout(&env.run(&["--tenant", "acme", "execution", "1", "--json"])).trim(),
+    )
+    .unwrap();
+    assert_eq!(
+        exec["steps"][0]["plugins"][0]["plugin"],
+        "testkit-tasklet@0.1.0 (shared)"
+    );
+    // The tenant's own registration wins over the catalogue's.
+    register("globex", "testkit-tasklet", &["--version", "7.0.0"]);
+    assert_success(&env.run(&["--tenant", "globex", "run", "job.yaml"]));
+    let exec: Value = serde_json::from_str(
+        stdout(&env.run(&["--tenant", "globex", "execution", "1", "--json"])).trim(),
+    )
+    .unwrap();
+    assert_eq!(
+        exec["steps"][0]["plugins"][0]["plugin"],
+        "testkit-tasklet@7.0.0"
+    );
+    // The catalogue's executions and the tenants' stay apart.
+    assert!(executions(&env, "shared").is_empty());
+    env.cleanup().await;
+}
+both_backends!(the_shared_catalogue_serves_every_tenant, shared_catalogue);

@@ -67,18 +67,35 @@ impl JobArgs {
             allow_code_change: self.allow_code_change,
             policy,
         };
-        let plan = plan::compile(spec, &self.job, &options, repo, &runtime)
-            .await
-            .map_err(|e| match e {
-                PlanFailure::Invalid(problems) => {
-                    eprint!("error: {problems}");
-                    exit::INVALID_INPUT
-                }
-                PlanFailure::Repository(e) => {
-                    eprintln!("error: {e}");
+        let catalogue = if global.tenant == crate::config::SHARED_TENANT {
+            None
+        } else {
+            SqlRepository::connect_existing_tenant(&global.repository, crate::config::SHARED_TENANT)
+                .await
+                .map_err(|e| {
+                    eprintln!("error: the shared plugin catalogue: {e}");
                     exit::INTERNAL
-                }
-            })?;
+                })?
+        };
+        let plan = plan::compile_with_catalogue(
+            spec,
+            &self.job,
+            &options,
+            repo,
+            catalogue.as_ref(),
+            &runtime,
+        )
+        .await
+        .map_err(|e| match e {
+            PlanFailure::Invalid(problems) => {
+                eprint!("error: {problems}");
+                exit::INVALID_INPUT
+            }
+            PlanFailure::Repository(e) => {
+                eprintln!("error: {e}");
+                exit::INTERNAL
+            }
+        })?;
         Ok((plan, runtime))
     }
 }

@@ -278,6 +278,19 @@ pub async fn compile<R: JobRepository>(
     repo: &R,
     runtime: &PluginRuntime,
 ) -> Result<JobPlan, PlanFailure> {
+    compile_with_catalogue(spec, file, options, repo, None, runtime).await
+}
+
+/// [`compile`], resolving `plugin: NAME` in the tenant's registry (`repo`) first and then in
+/// the shared `catalogue`.
+pub async fn compile_with_catalogue<R: JobRepository>(
+    spec: JobSpec,
+    file: &Path,
+    options: &PlanOptions,
+    repo: &R,
+    catalogue: Option<&R>,
+    runtime: &PluginRuntime,
+) -> Result<JobPlan, PlanFailure> {
     let mut c = Collector {
         file,
         problems: Vec::new(),
@@ -330,6 +343,7 @@ pub async fn compile<R: JobRepository>(
 
     let mut resolver = Resolver {
         repo,
+        catalogue,
         runtime,
         base: &base,
         cache: HashMap::new(),
@@ -1122,8 +1136,29 @@ fn plan_params(spec: &JobSpec, options: &PlanOptions, c: &mut Collector<'_>) -> 
     params
 }
 
+/// `NAME`, `NAME@VERSION` or `NAME@sha256:HEX` in one registry.
+async fn find_registered<R: JobRepository>(
+    repo: &R,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Option<crate::repository::PluginRecord>, RepositoryError> {
+    Ok(match version.and_then(|v| v.strip_prefix("sha256:")) {
+        // `NAME@sha256:HEX` pins the component itself (a prefix of 12+ digits will do).
+        Some(hex) if hex.len() >= 12 => repo
+            .list_plugins()
+            .await?
+            .into_iter()
+            .rev()
+            .find(|p| p.name == name && p.digest.starts_with(hex)),
+        Some(_) => None,
+        None => repo.find_plugin(name, version).await?,
+    })
+}
+
 struct Resolver<'a, R> {
     repo: &'a R,
+    /// The shared plugin catalogue, searched after the tenant's own registry.
+    catalogue: Option<&'a R>,
     runtime: &'a PluginRuntime,
     base: &'a Path,
     /// Components already prepared in this plan, by digest.
@@ -1187,19 +1222,18 @@ impl<R: JobRepository> Resolver<'_, R> {
                     Some((n, v)) => (n, Some(v)),
                     None => (name.value.as_str(), None),
                 };
-                let found = match version.and_then(|v| v.strip_prefix("sha256:")) {
-                    // `NAME@sha256:HEX` pins the component itself (a prefix of 12+ digits will do).
-                    Some(hex) if hex.len() >= 12 => self
-                        .repo
-                        .list_plugins()
+                // The tenant's own registry first, then the shared catalogue.
+                let mut found = find_registered(self.repo, n, version)
+                    .await?
+                    .map(|r| (r, false));
+                if found.is_none()
+                    && let Some(catalogue) = self.catalogue
+                {
+                    found = find_registered(catalogue, n, version)
                         .await?
-                        .into_iter()
-                        .rev()
-                        .find(|p| p.name == n && p.digest.starts_with(hex)),
-                    Some(_) => None,
-                    None => self.repo.find_plugin(n, version).await?,
-                };
-                let Some(record) = found else {
+                        .map(|r| (r, true));
+                }
+                let Some((record, shared)) = found else {
                     let known: BTreeMap<String, String> = self
                         .repo
                         .list_plugins()
@@ -1234,7 +1268,16 @@ impl<R: JobRepository> Resolver<'_, R> {
                     return Ok(None);
                 };
                 let label = format!("{}@{}", record.name, record.version);
-                (label, record.digest, None, at)
+                if shared {
+                    // Compiled into this tenant's artifact cache on first use.
+                    let wasm = match self.catalogue {
+                        Some(catalogue) => catalogue.plugin_wasm(&record.digest).await?,
+                        None => None,
+                    };
+                    (format!("{label} (shared)"), record.digest, wasm, at)
+                } else {
+                    (label, record.digest, None, at)
+                }
             }
             (None, Some(path)) => {
                 let at = location(path);

@@ -231,6 +231,25 @@ macro_rules! plugin_from_row {
 
 const PLUGIN_COLUMNS: &str = "P.NAME, P.VERSION, P.DIGEST, P.WORLD, P.REGISTERED_AT, B.SIZE_BYTES FROM BH_PLUGIN P JOIN BH_PLUGIN_BLOB B ON B.DIGEST = P.DIGEST";
 
+/// The SQLite file of `tenant` next to the default tenant's `file`: `x.db` → `x.tenant-acme.db`.
+fn tenant_sqlite_file(file: &str, tenant: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(file);
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.tenant-{tenant}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.tenant-{tenant}"),
+    };
+    path.with_file_name(name)
+}
+
+/// The PostgreSQL schema of `tenant`.
+fn tenant_schema(tenant: &str) -> String {
+    format!("bh_tenant_{}", tenant.replace('-', "_"))
+}
+
 fn q(sql: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(sql)
 }
@@ -294,20 +313,11 @@ impl SqlRepository {
                 Some((f, q)) => (f, format!("?{q}")),
                 None => (rest, String::new()),
             };
-            let path = std::path::Path::new(file);
-            let stem = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let name = match path.extension() {
-                Some(ext) => format!("{stem}.tenant-{tenant}.{}", ext.to_string_lossy()),
-                None => format!("{stem}.tenant-{tenant}"),
-            };
-            let tenant_file = path.with_file_name(name);
+            let tenant_file = tenant_sqlite_file(file, tenant);
             return Self::connect(&format!("sqlite:{}{query}", tenant_file.display())).await;
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let schema = format!("bh_tenant_{}", tenant.replace('-', "_"));
+            let schema = tenant_schema(tenant);
             let opts = PgConnectOptions::from_str(url)?;
             {
                 use sqlx::Connection as _;
@@ -327,6 +337,36 @@ impl SqlRepository {
             });
         }
         Err(RepositoryError::BadUrl(url.into()))
+    }
+
+    /// The repository of `tenant` if it has been created already (`None` otherwise): how the
+    /// host looks for the shared plugin catalogue without creating it.
+    pub async fn connect_existing_tenant(
+        url: &str,
+        tenant: &str,
+    ) -> Result<Option<Self>, RepositoryError> {
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            let file = rest.split_once('?').map(|(f, _)| f).unwrap_or(rest);
+            if !tenant_sqlite_file(file, tenant).exists() {
+                return Ok(None);
+            }
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            use sqlx::Connection as _;
+            let opts = PgConnectOptions::from_str(url)?;
+            let mut conn = PgConnection::connect_with(&opts).await?;
+            let schema = tenant_schema(tenant);
+            let exists: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM pg_namespace WHERE nspname = $1")
+                    .bind(&schema)
+                    .fetch_optional(&mut conn)
+                    .await?;
+            conn.close().await?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+        }
+        Self::connect_tenant(url, tenant).await.map(Some)
     }
 
     /// `sqlite` or `postgres`.
