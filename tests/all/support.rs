@@ -112,6 +112,31 @@ impl Env {
             .expect("spawn batch-host")
     }
 
+    /// Waits for a spawned run, but at most `limit`: a hung host is killed and the test fails
+    /// (a bound on the harness, not a timing assertion).
+    pub fn wait_bounded(
+        &self,
+        mut child: std::process::Child,
+        limit: std::time::Duration,
+    ) -> Output {
+        let started = std::time::Instant::now();
+        loop {
+            if child.try_wait().expect("poll child").is_some() {
+                return child.wait_with_output().expect("collect output");
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("collect output");
+                panic!(
+                    "batch-host did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Registers the named components from target/components.
     pub fn register(&self, names: &[&str]) {
         for n in names {

@@ -144,7 +144,7 @@ async fn quotas(backend: Backend) {
         "slow.yaml",
         "name: slow\nsteps:\n  - name: s\n    tasklet: { plugin: testkit-tasklet, config: { barrier: { mine: slow.flag, wait-for: go.flag, timeout-ms: 60000 } } }\n",
     );
-    let mut first = env.spawn(&["--config", &config, "--tenant", "acme", "run", "slow.yaml"]);
+    let first = env.spawn(&["--config", &config, "--tenant", "acme", "run", "slow.yaml"]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !env.path().join("slow.flag").exists() {
         assert!(
@@ -179,8 +179,7 @@ async fn quotas(backend: Backend) {
     ]));
 
     env.write("go.flag", "");
-    let status = first.wait().unwrap();
-    assert!(status.success(), "{status:?}");
+    assert_success(&env.wait_bounded(first, Duration::from_secs(120)));
     assert_success(&env.run(&["--config", &config, "--tenant", "acme", "run", "other.yaml"]));
     env.cleanup().await;
 }
@@ -230,6 +229,7 @@ async fn hostile_neighbour(backend: Backend) {
         ("read-loop", "      reader: { plugin: testkit-reader, config: { items: [a], fail: { a: { kind: loop, times: always } } } }\n      writer: { plugin: testkit-writer, config: { output: out.txt } }\n".to_owned()),
         ("process-loop", processor("loop")),
         ("write-loop", "      reader: { plugin: testkit-reader, config: { items: [a] } }\n      writer: { plugin: testkit-writer, config: { output: out.txt, fail: { a: { kind: loop, times: always } } } }\n".to_owned()),
+        ("panic", "      reader: { plugin: testkit-reader, config: { items: [a] } }\n      writer: { plugin: testkit-writer, config: { output: out.txt, fail: { a: { kind: panic, times: always } } } }\n".to_owned()),
         ("memory-bomb", processor("memory")),
         ("recursion", processor("recursion")),
         ("gigantic-item", processor("big-item")),
@@ -254,8 +254,8 @@ async fn hostile_neighbour(backend: Backend) {
     );
     let evil = env.spawn(&["--tenant", "evil", "run", "hostile.yaml"]);
     let good = env.spawn(&["--tenant", "good", "run", "good.yaml"]);
-    let good = good.wait_with_output().unwrap();
-    let evil = evil.wait_with_output().unwrap();
+    let good = env.wait_bounded(good, Duration::from_secs(300));
+    let evil = env.wait_bounded(evil, Duration::from_secs(300));
 
     // The good tenant's job completed with exactly its output.
     assert_success(&good);
@@ -280,6 +280,7 @@ async fn hostile_neighbour(backend: Backend) {
         ("read-loop", "wasm.timeout"),
         ("process-loop", "wasm.timeout"),
         ("write-loop", "wasm.timeout"),
+        ("panic", "wasm.trap"),
         ("memory-bomb", "wasm.memory"),
         ("recursion", "wasm.trap"),
         ("gigantic-item", "wasm.item-size"),
