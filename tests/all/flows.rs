@@ -145,7 +145,7 @@ steps:
     tasklet: {{ plugin: testkit-tasklet, config: {first_config} }}
     next: {next}
   - name: two
-    tasklet: {{ plugin: testkit-tasklet, config: {{ append: {{ file: trail.txt, line: two }} }} }}
+    tasklet: {{ plugin: testkit-tasklet, config: {{ fail-if-exists: broken, append: {{ file: trail.txt, line: two }} }} }}
 "
     )
 }
@@ -233,6 +233,10 @@ async fn end_fail_stop(backend: Backend) {
     );
     assert_eq!(steps(&env).await, vec![step("one", "FAILED", "FAILED")]);
     assert!(lines(&env, "trail.txt").is_empty());
+    // The restart begins at `two`; when `two` fails, the next restart begins there again.
+    env.write("broken", "");
+    assert_exit(&env.run(&["run", "job.yaml"]), 1);
+    std::fs::remove_file(env.path().join("broken")).unwrap();
     let out = env.run(&["run", "job.yaml"]);
     assert_success(&out);
     assert_eq!(lines(&env, "trail.txt"), vec!["two"]);
@@ -240,12 +244,17 @@ async fn end_fail_stop(backend: Backend) {
         steps(&env).await,
         vec![
             step("one", "FAILED", "FAILED"),
+            step("two", "FAILED", "FAILED"),
             step("two", "COMPLETED", "COMPLETED")
         ]
     );
     assert_eq!(
         jobs(&env).await,
-        vec![job("STOPPED", "STOPPED"), job("COMPLETED", "COMPLETED")]
+        vec![
+            job("STOPPED", "STOPPED"),
+            job("FAILED", "FAILED"),
+            job("COMPLETED", "COMPLETED")
+        ]
     );
     env.cleanup().await;
 }

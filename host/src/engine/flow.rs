@@ -157,8 +157,9 @@ impl<R: JobRepository> FlowRunner<'_, R> {
                     (end.status, end.exit, None)
                 }
             };
-            // A stop request ends the job whatever the transitions say.
-            if status == BatchStatus::Stopped && next_is_not_routed(step) {
+            // A stop request ends the job whatever the transitions say. (A split may also end
+            // STOPPED because one of its flows took a `stop` transition; that one is routed.)
+            if status == BatchStatus::Stopped && !matches!(step.kind, StepKind::Split(_)) {
                 return Ok(FlowEnd::new(status, exit));
             }
             let Some(transitions) = &step.next else {
@@ -293,10 +294,4 @@ impl<R: JobRepository> FlowRunner<'_, R> {
             .await
             .map_err(|e| format!("{}: {e}", decider.label))
     }
-}
-
-/// True unless the step routes STOPPED itself (a step stopped on request ends the job; a split
-/// whose flow stopped by a transition may route it).
-fn next_is_not_routed(step: &StepPlan) -> bool {
-    !matches!(step.kind, StepKind::Split(_))
 }

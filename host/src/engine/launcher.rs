@@ -177,8 +177,9 @@ pub async fn launch_with<R: JobRepository>(
         if let Some(name) = &restart_at {
             info!(step = %name, "restarting at the step named by the stop transition");
         }
-        let mut context = execution.context.clone();
-        context.remove(RESTART_AT);
+        // The key stays until the job completes, so a restart that fails again begins at the
+        // same step next time instead of replaying the stop transition.
+        let context = execution.context.clone();
         let runner = FlowRunner {
             plan,
             execution: &execution,
@@ -204,8 +205,12 @@ pub async fn launch_with<R: JobRepository>(
         };
         let mut context = runner.job_context.into_inner().unwrap_or_else(|e| e.into_inner());
         let steps = runner.reports.into_inner().unwrap_or_else(|e| e.into_inner());
-        if let Some(name) = &end.restart_at {
-            context.put(RESTART_AT, serde_json::Value::String(name.clone()));
+        match &end.restart_at {
+            Some(name) => context.put(RESTART_AT, serde_json::Value::String(name.clone())),
+            None if end.status == BatchStatus::Completed => {
+                context.remove(RESTART_AT);
+            }
+            None => {}
         }
         execution.context = context;
         let ran_any = steps.iter().any(|s| !s.already_complete);
