@@ -130,6 +130,9 @@ async fn conditional_flow(backend: Backend) {
         let out = env.run(&["run", "job.yaml"]);
         assert_success(&out);
         assert_eq!(lines(&env, "trail.txt"), trail, "items {items}");
+        // The end-of-run summary shows the route taken.
+        let first_hop = format!("Flow: load {} → {}", executions[0].2, trail[0]);
+        assert!(stdout(&out).contains(&first_hop), "{}", stdout(&out));
         assert_eq!(steps(&env).await, executions, "items {items}");
         assert_eq!(jobs(&env).await, vec![job("COMPLETED", "COMPLETED")]);
         env.cleanup().await;

@@ -191,6 +191,10 @@ pub(super) fn print_summary(report: &JobReport) {
             x.exit_status.code
         );
     }
+    if !report.route.is_empty() {
+        println!();
+        println!("Flow: {}", report.route.join("; "));
+    }
     let skips: Vec<_> = report
         .steps
         .iter()

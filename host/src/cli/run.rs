@@ -354,7 +354,7 @@ impl ValidateCommand {
                     Some(ts) => format!(
                         " · next: {}",
                         ts.iter()
-                            .map(|t| format!("{} → {}", t.pattern, describe(&plan, &t.action)))
+                            .map(|t| format!("{} → {}", t.pattern, plan.describe(&t.action)))
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
@@ -367,22 +367,5 @@ impl ValidateCommand {
         match result {
             Ok(c) | Err(c) => c,
         }
-    }
-}
-
-/// A transition's target, for `validate`.
-fn describe(plan: &crate::plan::JobPlan, action: &crate::domain::FlowAction) -> String {
-    use crate::domain::FlowAction;
-    match action {
-        FlowAction::To(i) => plan.steps[*i].name.clone(),
-        FlowAction::End { status, exit_code } if exit_code == status.as_str() => {
-            format!("end {status}")
-        }
-        FlowAction::End { status, exit_code } => format!("end {status} ({exit_code})"),
-        FlowAction::Stop {
-            restart_at: Some(i),
-            ..
-        } => format!("stop, restart at {}", plan.steps[*i].name),
-        FlowAction::Stop { .. } => "stop".into(),
     }
 }

@@ -56,6 +56,8 @@ pub(super) struct FlowRunner<'a, R> {
     pub(super) job_context: Mutex<ExecutionContext>,
     /// Every step handled, in the order they ended.
     pub(super) reports: Mutex<Vec<StepReport>>,
+    /// The transitions taken, as `step EXIT → target`, for the end-of-run summary.
+    pub(super) route: Mutex<Vec<String>>,
 }
 
 impl<R: JobRepository> FlowRunner<'_, R> {
@@ -186,6 +188,20 @@ impl<R: JobRepository> FlowRunner<'_, R> {
                 ));
             };
             info!(step = %step.name, exit_code = %exit.code, on = %transition.pattern, "transition");
+            self.route
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!(
+                    "{}{} {} → {}",
+                    step.name,
+                    if matches!(step.kind, StepKind::Decider(_)) {
+                        " (decider)"
+                    } else {
+                        ""
+                    },
+                    exit.code,
+                    self.plan.describe(&transition.action)
+                ));
             match &transition.action {
                 FlowAction::To(target) => {
                     // Spring abandons a failed step the flow moved past, so that a restart

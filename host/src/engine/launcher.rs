@@ -65,6 +65,8 @@ pub struct JobReport {
     pub restart: bool,
     /// Wall-clock time.
     pub duration: Duration,
+    /// The flow transitions taken (`load COMPLETED WITH SKIPS → error-report`), in order.
+    pub route: Vec<String>,
 }
 
 /// Why a job could not run at all.
@@ -190,6 +192,7 @@ pub async fn launch_with<R: JobRepository>(
             stop,
             job_context: Mutex::new(context),
             reports: Mutex::new(Vec::new()),
+            route: Mutex::new(Vec::new()),
         };
         let end = match runner.run(&plan.flow, start.unwrap_or(0)).await {
             Ok(end) => end,
@@ -205,6 +208,7 @@ pub async fn launch_with<R: JobRepository>(
         };
         let mut context = runner.job_context.into_inner().unwrap_or_else(|e| e.into_inner());
         let steps = runner.reports.into_inner().unwrap_or_else(|e| e.into_inner());
+        let route = runner.route.into_inner().unwrap_or_else(|e| e.into_inner());
         match &end.restart_at {
             Some(name) => context.put(RESTART_AT, serde_json::Value::String(name.clone())),
             None if end.status == BatchStatus::Completed => {
@@ -230,6 +234,7 @@ pub async fn launch_with<R: JobRepository>(
             steps,
             restart,
             duration: started.elapsed(),
+            route,
         })
     }
     .instrument(span)

@@ -52,6 +52,26 @@ pub struct JobPlan {
     pub max_concurrent_executions: Option<u32>,
 }
 
+impl JobPlan {
+    /// Where a transition leads, in words: `error-report`, `end COMPLETED (FOO)`,
+    /// `stop, restart at publish`.
+    pub fn describe(&self, action: &crate::domain::FlowAction) -> String {
+        use crate::domain::FlowAction;
+        match action {
+            FlowAction::To(i) => self.steps[*i].name.clone(),
+            FlowAction::End { status, exit_code } if exit_code == status.as_str() => {
+                format!("end {status}")
+            }
+            FlowAction::End { status, exit_code } => format!("end {status} ({exit_code})"),
+            FlowAction::Stop {
+                restart_at: Some(i),
+                ..
+            } => format!("stop, restart at {}", self.steps[*i].name),
+            FlowAction::Stop { .. } => "stop".into(),
+        }
+    }
+}
+
 /// A validated step.
 #[derive(Debug)]
 pub struct StepPlan {
