@@ -208,5 +208,6 @@ async fn inspect_remove_and_pin(backend: Backend) {
         "{}",
         stderr(&out)
     );
+    env.cleanup().await;
 }
 both_backends!(inspect_remove_and_pin_by_digest, inspect_remove_and_pin);

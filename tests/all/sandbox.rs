@@ -215,6 +215,7 @@ steps:
         "{}",
         stderr(&out)
     );
+    env.cleanup().await;
 }
 both_backends!(read_only_directory_grant, read_only_grant);
 

@@ -97,6 +97,7 @@ async fn stop_command(backend: Backend) {
     assert_exit(&env.run(&["stop", "2"]), 3);
     assert_success(&env.run(&["abandon", "1"]));
     assert_exit(&env.run(&["abandon", "2"]), 3);
+    env.cleanup().await;
 }
 both_backends!(stop_command_from_another_process, stop_command);
 
@@ -115,5 +116,6 @@ async fn sigterm(backend: Backend) {
     let out = finish(child);
     assert!(stderr(&out).contains("stop requested"), "{}", stderr(&out));
     assert_stopped_then_restarts(&env, out).await;
+    env.cleanup().await;
 }
 both_backends!(sigterm_stops_gracefully, sigterm);
