@@ -14,7 +14,7 @@ use super::ft::FtState;
 use super::launcher::RunListener;
 use super::reader::StepReader;
 use super::writer::StepWriter;
-use super::{Clock, StopFlag};
+use super::{Clock, Run, StopFlag};
 use crate::domain::{ExecutionContext, ExitStatus, SkippedItem, StepContribution, StepExecution};
 use crate::plan::{ChunkPlan, JobPlan, PluginPlan, ReaderPlan, StepPlan, WriterPlan};
 use crate::plugin::{
@@ -140,31 +140,22 @@ struct ChunkDone {
 }
 
 impl<'a, R: JobRepository> ChunkLoop<'a, R> {
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the run's collaborators, passed explicitly"
-    )]
     pub(super) fn new(
-        plan: &'a JobPlan,
+        run: Run<'a, R>,
         step: &'a StepPlan,
         chunk: &'a ChunkPlan,
         job_context: &'a ExecutionContext,
-        repo: &'a R,
-        runtime: &'a PluginRuntime,
-        listener: &'a dyn RunListener,
-        clock: &'a dyn Clock,
-        stop: &'a StopFlag,
     ) -> Self {
         ChunkLoop {
-            plan,
+            plan: run.plan,
             step,
             chunk,
             job_context,
-            repo,
-            runtime,
-            listener,
-            clock,
-            stop,
+            repo: run.repo,
+            runtime: run.runtime,
+            listener: run.listener,
+            clock: run.clock,
+            stop: run.stop,
         }
     }
 

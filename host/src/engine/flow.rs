@@ -12,14 +12,14 @@ use std::sync::Mutex;
 use futures::future::join_all;
 use tracing::{info, warn};
 
-use super::launcher::{RunListener, StepReport};
+use super::launcher::StepReport;
 use super::step::run_step;
-use super::{Clock, StopFlag, chunk};
+use super::{Run, chunk};
 use crate::domain::{
     BatchStatus, ExecutionContext, ExitStatus, FlowAction, JobExecution, StepExecution, select,
 };
-use crate::plan::{JobPlan, PluginPlan, StepKind, StepPlan};
-use crate::plugin::{DeciderInstance, PluginRuntime};
+use crate::plan::{PluginPlan, StepKind, StepPlan};
+use crate::plugin::DeciderInstance;
 use crate::repository::{JobRepository, RepositoryError};
 
 /// How a flow ended.
@@ -45,13 +45,8 @@ impl FlowEnd {
 
 /// Runs flows of one job execution.
 pub(super) struct FlowRunner<'a, R> {
-    pub(super) plan: &'a JobPlan,
+    pub(super) run: Run<'a, R>,
     pub(super) execution: &'a JobExecution,
-    pub(super) repo: &'a R,
-    pub(super) runtime: &'a PluginRuntime,
-    pub(super) listener: &'a dyn RunListener,
-    pub(super) clock: &'a dyn Clock,
-    pub(super) stop: &'a StopFlag,
     /// The job's ExecutionContext, shared by concurrent split flows.
     pub(super) job_context: Mutex<ExecutionContext>,
     /// Every step handled, in the order they ended.
@@ -69,8 +64,9 @@ impl<R: JobRepository> FlowRunner<'_, R> {
     }
 
     async fn stop_requested(&self) -> Result<bool, RepositoryError> {
-        Ok(self.stop.is_requested()
-            || self.repo.execution_status(self.execution.id).await? == Some(BatchStatus::Stopping))
+        Ok(self.run.stop.is_requested()
+            || self.run.repo.execution_status(self.execution.id).await?
+                == Some(BatchStatus::Stopping))
     }
 
     /// Runs `flow` from position `start` until it ends.
@@ -88,7 +84,7 @@ impl<R: JobRepository> FlowRunner<'_, R> {
                     ExitStatus::completed(),
                 ));
             };
-            let step = &self.plan.steps[index];
+            let step = &self.run.plan.steps[index];
             if self.stop_requested().await? {
                 return Ok(FlowEnd::new(
                     BatchStatus::Stopped,
@@ -100,19 +96,8 @@ impl<R: JobRepository> FlowRunner<'_, R> {
             }
             let (status, exit, execution) = match &step.kind {
                 StepKind::Chunk(_) | StepKind::Tasklet(_) => {
-                    let report = run_step(
-                        self.plan,
-                        step,
-                        self.execution,
-                        &self.context(),
-                        self.repo,
-                        self.runtime,
-                        self.listener,
-                        self.clock,
-                        self.stop,
-                    )
-                    .await?;
-                    self.listener.step_finished(&report);
+                    let report = run_step(self.run, step, self.execution, &self.context()).await?;
+                    self.run.listener.step_finished(&report);
                     let e = report.execution.clone();
                     if e.status == BatchStatus::Completed {
                         let mut ctx = self.job_context.lock().unwrap_or_else(|e| e.into_inner());
@@ -200,7 +185,7 @@ impl<R: JobRepository> FlowRunner<'_, R> {
                         ""
                     },
                     exit.code,
-                    self.plan.describe(&transition.action)
+                    self.run.plan.describe(&transition.action)
                 ));
             match &transition.action {
                 FlowAction::To(target) => {
@@ -210,7 +195,7 @@ impl<R: JobRepository> FlowRunner<'_, R> {
                         && failed.status == BatchStatus::Failed
                     {
                         failed.status = BatchStatus::Abandoned;
-                        self.repo.update_step_execution(&mut failed).await?;
+                        self.run.repo.update_step_execution(&mut failed).await?;
                     }
                     pos = flow
                         .iter()
@@ -240,7 +225,7 @@ impl<R: JobRepository> FlowRunner<'_, R> {
                     restart_at,
                     exit_code,
                 } => {
-                    let restart_at = restart_at.map(|i| self.plan.steps[i].name.clone());
+                    let restart_at = restart_at.map(|i| self.run.plan.steps[i].name.clone());
                     return Ok(FlowEnd {
                         status: BatchStatus::Stopped,
                         exit: ExitStatus {
@@ -296,8 +281,9 @@ impl<R: JobRepository> FlowRunner<'_, R> {
         last: Option<&StepExecution>,
     ) -> Result<String, String> {
         let context = self.context();
-        let setup = chunk::plugin_setup(self.plan, step, decider, &context)?;
-        let sandbox = chunk::plugin_sandbox(self.plan, step, self.runtime, "decider", decider);
+        let setup = chunk::plugin_setup(self.run.plan, step, decider, &context)?;
+        let sandbox =
+            chunk::plugin_sandbox(self.run.plan, step, self.run.runtime, "decider", decider);
         let mut instance = DeciderInstance::new(&decider.prepared, &sandbox)
             .await
             .map_err(|e| format!("{} cannot be instantiated: {e:#}", decider.label))?;

@@ -6,7 +6,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use super::flow::FlowRunner;
 use super::step::plugin_digests;
-use super::{Clock, StopFlag, SystemClock};
+use super::{Clock, Run, StopFlag, SystemClock};
 use crate::domain::{BatchStatus, ExitStatus, JobExecution, SkipPhase, StepExecution, now};
 use crate::plan::JobPlan;
 use crate::plugin::PluginRuntime;
@@ -183,13 +183,15 @@ pub async fn launch_with<R: JobRepository>(
         // same step next time instead of replaying the stop transition.
         let context = execution.context.clone();
         let runner = FlowRunner {
-            plan,
+            run: Run {
+                plan,
+                repo,
+                runtime,
+                listener,
+                clock,
+                stop,
+            },
             execution: &execution,
-            repo,
-            runtime,
-            listener,
-            clock,
-            stop,
             job_context: Mutex::new(context),
             reports: Mutex::new(Vec::new()),
             route: Mutex::new(Vec::new()),

@@ -21,6 +21,25 @@ use std::time::Duration;
 
 pub use launcher::{JobReport, LaunchError, RunListener, StepReport, launch, launch_with};
 
+/// The collaborators of one job run, passed as one value to the flow runner, the step runner,
+/// the chunk loop and the tasklet loop.
+pub(crate) struct Run<'a, R> {
+    pub(crate) plan: &'a crate::plan::JobPlan,
+    pub(crate) repo: &'a R,
+    pub(crate) runtime: &'a crate::plugin::PluginRuntime,
+    pub(crate) listener: &'a dyn RunListener,
+    pub(crate) clock: &'a dyn Clock,
+    pub(crate) stop: &'a StopFlag,
+}
+
+impl<R> Clone for Run<'_, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for Run<'_, R> {}
+
 /// A stop request from this process (Ctrl-C, SIGTERM). Other processes ask through the
 /// repository (`batch-host stop`); the engine checks both at every chunk boundary.
 #[derive(Debug, Clone, Default)]

@@ -3,14 +3,13 @@ use std::time::Instant;
 use serde_json::json;
 use tracing::{Instrument, info, info_span, warn};
 
+use super::Run;
 use super::chunk::{ChunkLoop, StepFailure, plugin_setup};
 use super::ft::FtState;
-use super::launcher::{RunListener, StepReport};
+use super::launcher::StepReport;
 use super::tasklet::TaskletRun;
-use super::{Clock, StopFlag};
 use crate::domain::{BatchStatus, ExecutionContext, ExitStatus, JobExecution, StepExecution, now};
 use crate::plan::{JobPlan, PluginPlan, ReaderPlan, StepKind, StepPlan, WriterPlan};
-use crate::plugin::PluginRuntime;
 use crate::repository::{JobRepository, RepositoryError};
 
 /// The components a step runs, by role: (role, label, digest).
@@ -44,21 +43,18 @@ pub(super) fn plugin_digests(step: &StepPlan) -> Vec<(String, String, String)> {
 /// Runs one step of `execution`, or reports it as already complete (Spring's
 /// `SimpleStepHandler.shouldStart`): a step that COMPLETED in an earlier execution of the same
 /// JobInstance is not run again; a step that failed restarts with its last committed context.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the run's collaborators, passed explicitly"
-)]
 pub(super) async fn run_step<R: JobRepository>(
-    plan: &JobPlan,
+    run: Run<'_, R>,
     step_plan: &StepPlan,
     execution: &JobExecution,
     job_context: &ExecutionContext,
-    repo: &R,
-    runtime: &PluginRuntime,
-    listener: &dyn RunListener,
-    clock: &dyn Clock,
-    stop: &StopFlag,
 ) -> Result<StepReport, RepositoryError> {
+    let Run {
+        plan,
+        repo,
+        listener,
+        ..
+    } = run;
     let started_at = Instant::now();
     let previous = repo
         .last_step_execution(&execution.instance, &step_plan.name)
@@ -130,33 +126,20 @@ pub(super) async fn run_step<R: JobRepository>(
     let outcome = match resolve_configs(plan, step_plan, job_context) {
         Err(message) => Err(StepFailure::Plugin(message)),
         Ok(()) => match &step_plan.kind {
-            StepKind::Chunk(chunk) => ChunkLoop::new(
-                plan,
-                step_plan,
-                chunk,
-                job_context,
-                repo,
-                runtime,
-                listener,
-                clock,
-                stop,
-            )
-            .run(&mut step, &mut ft_state)
-            .instrument(span.clone())
-            .await
-            .map(|exit| plugin_exit = exit),
+            StepKind::Chunk(chunk) => ChunkLoop::new(run, step_plan, chunk, job_context)
+                .run(&mut step, &mut ft_state)
+                .instrument(span.clone())
+                .await
+                .map(|exit| plugin_exit = exit),
             StepKind::Tasklet(tasklet) => {
-                let run = TaskletRun {
-                    plan,
+                let tasklet_run = TaskletRun {
+                    run,
                     step: step_plan,
                     tasklet,
                     job_context,
-                    repo,
-                    runtime,
-                    listener,
-                    stop,
                 };
-                run.run(&mut step)
+                tasklet_run
+                    .run(&mut step)
                     .instrument(span.clone())
                     .await
                     .map(|exit| plugin_exit = exit)

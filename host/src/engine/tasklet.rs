@@ -3,26 +3,21 @@
 
 use tracing::debug;
 
-use super::StopFlag;
+use super::Run;
 use super::chunk::{StepFailure, failure, plugin_sandbox, plugin_setup};
-use super::launcher::RunListener;
 use crate::domain::{BatchStatus, ExecutionContext, ExitStatus, StepExecution};
-use crate::plan::{JobPlan, PluginPlan, StepPlan};
-use crate::plugin::{PluginRuntime, RepeatStatus, TaskletInstance};
+use crate::plan::{PluginPlan, StepPlan};
+use crate::plugin::{RepeatStatus, TaskletInstance};
 use crate::repository::JobRepository;
 
 /// Context keys the host owns; a tasklet cannot change them.
 const HOST_PREFIX: &str = "batch.";
 
 pub(super) struct TaskletRun<'a, R> {
-    pub(super) plan: &'a JobPlan,
+    pub(super) run: Run<'a, R>,
     pub(super) step: &'a StepPlan,
     pub(super) tasklet: &'a PluginPlan,
     pub(super) job_context: &'a ExecutionContext,
-    pub(super) repo: &'a R,
-    pub(super) runtime: &'a PluginRuntime,
-    pub(super) listener: &'a dyn RunListener,
-    pub(super) stop: &'a StopFlag,
 }
 
 impl<R: JobRepository> TaskletRun<'_, R> {
@@ -31,10 +26,18 @@ impl<R: JobRepository> TaskletRun<'_, R> {
         &self,
         step: &mut StepExecution,
     ) -> Result<Option<ExitStatus>, StepFailure> {
+        let Run {
+            plan,
+            repo,
+            runtime,
+            listener,
+            stop,
+            ..
+        } = self.run;
         let plugin = self.tasklet;
-        let setup = plugin_setup(self.plan, self.step, plugin, self.job_context)
-            .map_err(StepFailure::Plugin)?;
-        let sandbox = plugin_sandbox(self.plan, self.step, self.runtime, "tasklet", plugin);
+        let setup =
+            plugin_setup(plan, self.step, plugin, self.job_context).map_err(StepFailure::Plugin)?;
+        let sandbox = plugin_sandbox(plan, self.step, runtime, "tasklet", plugin);
         let mut instance = TaskletInstance::new(&plugin.prepared, &sandbox)
             .await
             .map_err(|e| {
@@ -78,19 +81,19 @@ impl<R: JobRepository> TaskletRun<'_, R> {
             }
             step.context = context;
             step.commit_count += 1;
-            if let Err(e) = self.repo.commit_chunk(step, &[], &[]).await {
+            if let Err(e) = repo.commit_chunk(step, &[], &[]).await {
                 step.commit_count -= 1;
                 return Err(e.into());
             }
             debug!(call, repeat = ?out.repeat, "tasklet call committed");
-            self.listener.chunk_committed(step);
+            listener.chunk_committed(step);
             if out.repeat == RepeatStatus::Finished {
                 return Ok(out
                     .exit_status
                     .map(|(code, description)| ExitStatus { code, description }));
             }
-            let stopping = self.stop.is_requested()
-                || self.repo.execution_status(step.job_execution_id).await?
+            let stopping = stop.is_requested()
+                || repo.execution_status(step.job_execution_id).await?
                     == Some(BatchStatus::Stopping);
             if stopping {
                 return Err(StepFailure::Stopped);
