@@ -23,6 +23,27 @@ fn executions(env: &Env, tenant: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Registers `target/components/<name>.wasm` in `tenant`'s registry (extra args: `--version`).
+fn register_as(env: &Env, tenant: &str, name: &str, extra: &[&str]) {
+    let path = component(name);
+    let mut args = vec![
+        "--tenant",
+        tenant,
+        "plugin",
+        "register",
+        path.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    assert_success(&env.run(&args));
+}
+
+/// `execution ID --json` of a tenant.
+fn execution_json(env: &Env, tenant: &str, id: &str) -> Value {
+    let out = env.run(&["--tenant", tenant, "execution", id, "--json"]);
+    assert_success(&out);
+    serde_json::from_str(stdout(&out).trim()).unwrap()
+}
+
 fn tasklet_job(name: &str) -> String {
     format!(
         "name: {name}\nsteps:\n  - name: work\n    tasklet: {{ plugin: testkit-tasklet, config: {{ append: {{ file: {name}.txt, line: done }} }} }}\n"
@@ -33,15 +54,7 @@ async fn isolation(backend: Backend) {
     let Some(env) = Env::new(backend).await else {
         return;
     };
-    let tasklet = component("testkit-tasklet");
-    let out = env.run(&[
-        "--tenant",
-        "acme",
-        "plugin",
-        "register",
-        tasklet.to_str().unwrap(),
-    ]);
-    assert_success(&out);
+    register_as(&env, "acme", "testkit-tasklet", &[]);
     env.write("job.yaml", &tasklet_job("isolated"));
 
     // Another tenant sees no plugin and cannot plan the job.
@@ -76,13 +89,7 @@ async fn isolation(backend: Backend) {
         assert!(stderr(&out).contains("1"), "{}", stderr(&out));
     }
     // The same job name and parameters are a different JobInstance per tenant.
-    env.run(&[
-        "--tenant",
-        "globex",
-        "plugin",
-        "register",
-        tasklet.to_str().unwrap(),
-    ]);
+    register_as(&env, "globex", "testkit-tasklet", &[]);
     assert_success(&env.run(&["--tenant", "globex", "run", "job.yaml"]));
     assert_eq!(executions(&env, "globex").len(), 1);
     assert_eq!(executions(&env, "acme").len(), 1);
@@ -107,14 +114,7 @@ async fn quotas(backend: Backend) {
         "limits:\n  defaults: { cpu-per-call: 20s }\ntenants:\n  acme:\n    max-concurrent-executions: 1\n    ceilings: { memory: 64MiB, cpu-per-call: 30s }\n",
     );
     let config = config.to_str().unwrap().to_owned();
-    let tasklet = component("testkit-tasklet");
-    env.run(&[
-        "--tenant",
-        "acme",
-        "plugin",
-        "register",
-        tasklet.to_str().unwrap(),
-    ]);
+    register_as(&env, "acme", "testkit-tasklet", &[]);
 
     // Above the tenant's memory ceiling: refused before anything runs, naming the limit.
     env.write(
@@ -162,13 +162,7 @@ async fn quotas(backend: Backend) {
         stderr(&out)
     );
     // Another tenant is not limited by acme's quota.
-    env.run(&[
-        "--tenant",
-        "globex",
-        "plugin",
-        "register",
-        tasklet.to_str().unwrap(),
-    ]);
+    register_as(&env, "globex", "testkit-tasklet", &[]);
     assert_success(&env.run(&[
         "--config",
         &config,
@@ -198,14 +192,7 @@ async fn hostile_neighbour(backend: Backend) {
             "testkit-reader",
             "testkit-writer",
         ] {
-            let path = component(p);
-            assert_success(&env.run(&[
-                "--tenant",
-                tenant,
-                "plugin",
-                "register",
-                path.to_str().unwrap(),
-            ]));
+            register_as(&env, tenant, p, &[]);
         }
     }
     env.write("members.csv", &members_csv(3_000, &[]));
@@ -265,9 +252,7 @@ async fn hostile_neighbour(backend: Backend) {
     );
     // The hostile job ran every step to its typed fault, and the host stayed up to record it.
     assert_success(&evil);
-    let out = env.run(&["--tenant", "evil", "execution", "1", "--json"]);
-    assert_success(&out);
-    let json: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let json = execution_json(&env, "evil", "1");
     let steps_json = json["steps"].as_array().unwrap();
     let message = |name: &str| -> String {
         steps_json
@@ -325,18 +310,6 @@ async fn shared_catalogue(backend: Backend) {
     let Some(env) = Env::new(backend).await else {
         return;
     };
-    let register = |tenant: &str, name: &str, extra: &[&str]| {
-        let path = component(name);
-        let mut args = vec![
-            "--tenant",
-            tenant,
-            "plugin",
-            "register",
-            path.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        assert_success(&env.run(&args));
-    };
     // Without a catalogue, nothing is found and no catalogue is created.
     env.write("job.yaml", &tasklet_job("catalogued"));
     assert_exit(&env.run(&["--tenant", "acme", "run", "job.yaml"]), 2);
@@ -352,24 +325,18 @@ async fn shared_catalogue(backend: Backend) {
     }
 
     // The operator puts the tasklet into the shared catalogue: every tenant's jobs find it.
-    register("shared", "testkit-tasklet", &[]);
+    register_as(&env, "shared", "testkit-tasklet", &[]);
     let out = env.run(&["--tenant", "acme", "run", "job.yaml"]);
     assert_success(&out);
-    let exec: Value = serde_json::from_str(
-        stdout(&env.run(&["--tenant", "acme", "execution", "1", "--json"])).trim(),
-    )
-    .unwrap();
+    let exec = execution_json(&env, "acme", "1");
     assert_eq!(
         exec["steps"][0]["plugins"][0]["plugin"],
         "testkit-tasklet@0.1.0 (shared)"
     );
     // The tenant's own registration wins over the catalogue's.
-    register("globex", "testkit-tasklet", &["--version", "7.0.0"]);
+    register_as(&env, "globex", "testkit-tasklet", &["--version", "7.0.0"]);
     assert_success(&env.run(&["--tenant", "globex", "run", "job.yaml"]));
-    let exec: Value = serde_json::from_str(
-        stdout(&env.run(&["--tenant", "globex", "execution", "1", "--json"])).trim(),
-    )
-    .unwrap();
+    let exec = execution_json(&env, "globex", "1");
     assert_eq!(
         exec["steps"][0]["plugins"][0]["plugin"],
         "testkit-tasklet@7.0.0"
