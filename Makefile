@@ -3,6 +3,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 DEMO_DIR := target/demo
+# The demo's host home (repository and artifact key), beside its work directory, never inside it.
+DEMO_HOME := target/demo-home
+DEMO_ENV := env -u BATCH_HOST_REPOSITORY BATCH_HOST_HOME=$(CURDIR)/$(DEMO_HOME)
 DEMO_ROWS ?= 120000
 DEMO_INVALID ?= 300
 BIN := target/release/batch-host
@@ -40,21 +43,21 @@ fmt:
 
 ## demo: build, generate a realistic members CSV, register the plugins, run the job on SQLite
 demo: build plugins
-	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	@rm -rf $(DEMO_DIR) $(DEMO_HOME) && mkdir -p $(DEMO_DIR)
 	python3 tests/data/gen-members.py --rows $(DEMO_ROWS) --invalid $(DEMO_INVALID) --out $(DEMO_DIR)/members.csv
 	cp tests/jobs/member-migration.yaml $(DEMO_DIR)/job.yaml
 	cd $(DEMO_DIR) && for p in csv-reader member-processor jsonl-writer report-tasklet; do \
-		../../$(BIN) plugin register ../components/$$p.wasm || exit 1; done
-	cd $(DEMO_DIR) && ../../$(BIN) plugin list
-	cd $(DEMO_DIR) && ../../$(BIN) run job.yaml --param run.date=$$(date +%F),date
+		$(DEMO_ENV) ../../$(BIN) plugin register ../components/$$p.wasm || exit 1; done
+	cd $(DEMO_DIR) && $(DEMO_ENV) ../../$(BIN) plugin list
+	cd $(DEMO_DIR) && $(DEMO_ENV) ../../$(BIN) run job.yaml --param run.date=$$(date +%F),date
 	@echo
 	@echo "Output: $(DEMO_DIR)/out/members.jsonl ($$(wc -l < $(DEMO_DIR)/out/members.jsonl) lines), reports: $$(cd $(DEMO_DIR) && ls out/*.md | tr '\n' ' ')"
 	@cat $(DEMO_DIR)/out/summary.md
-	@echo "Repository (Spring Batch 5 tables): $(DEMO_DIR)/batch-host.db"
-	@python3 -c "import sqlite3; c = sqlite3.connect('$(DEMO_DIR)/batch-host.db'); \
+	@echo "Repository (Spring Batch 5 tables): $(DEMO_HOME)/batch-host.db (outside the work directory $(DEMO_DIR), which plugins see)"
+	@python3 -c "import sqlite3; c = sqlite3.connect('$(DEMO_HOME)/batch-host.db'); \
 	  [print(r) for r in c.execute('select STEP_EXECUTION_ID, STEP_NAME, STATUS, EXIT_CODE, READ_COUNT, WRITE_COUNT, PROCESS_SKIP_COUNT, COMMIT_COUNT, ROLLBACK_COUNT from BATCH_STEP_EXECUTION')]"
-	@echo "The first skipped members (all of them: cd $(DEMO_DIR) && ../../$(BIN) skipped 1):"
-	@cd $(DEMO_DIR) && ../../$(BIN) skipped 1 | head -6
+	@echo "The first skipped members (all of them: BATCH_HOST_HOME=$(DEMO_HOME) $(BIN) skipped 1):"
+	@cd $(DEMO_DIR) && $(DEMO_ENV) ../../$(BIN) skipped 1 | head -6
 
 ## bench: items/s of member-migration over 1M rows (Wasm vs native, per-item vs batched)
 bench: plugins

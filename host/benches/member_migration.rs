@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use batch_host::engine::{RunListener, launch};
 use batch_host::plan::{self, PlanOptions};
 use batch_host::plugin::{
-    PluginRuntime, PoolSize, ProcessorInstance, ReaderInstance, RuntimeOptions, Setup,
+    Grant, Interrupt, PluginRuntime, PoolSize, ProcessorInstance, ReaderInstance, RuntimeOptions,
+    Setup,
 };
 use batch_host::repository::{JobRepository, SqlRepository};
 use batch_host::spec::JobSpec;
@@ -149,19 +150,27 @@ async fn main() {
         .await
         .unwrap()
         .unwrap();
-    let (artifact, _) = repo
+    let stored = repo
         .plugin_artifact(&plan_proc.digest, runtime.engine_hash())
         .await
         .unwrap()
         .unwrap();
     let prepared = runtime
-        .load(&artifact, batch_host::plugin::Role::Processor)
+        .load(
+            &plan_proc.digest,
+            &stored.artifact,
+            &stored.seal,
+            batch_host::plugin::Role::Processor,
+        )
         .unwrap();
+    let grant = Grant::open(dir.path(), dir.path()).unwrap();
+    let interrupt = Interrupt::default();
     let sandbox = runtime.sandbox(
-        dir.path(),
+        &grant,
         false,
         "bench/processor".into(),
         Default::default(),
+        &interrupt,
     );
     let setup = Setup {
         config: serde_json::json!({}),
@@ -193,13 +202,18 @@ async fn main() {
     );
 
     let reader_rec = repo.find_plugin("csv-reader", None).await.unwrap().unwrap();
-    let (artifact, _) = repo
+    let stored = repo
         .plugin_artifact(&reader_rec.digest, runtime.engine_hash())
         .await
         .unwrap()
         .unwrap();
     let prepared = runtime
-        .load(&artifact, batch_host::plugin::Role::Reader)
+        .load(
+            &reader_rec.digest,
+            &stored.artifact,
+            &stored.seal,
+            batch_host::plugin::Role::Reader,
+        )
         .unwrap();
     let rsetup = Setup {
         config: serde_json::json!({"path": "members.csv"}),
@@ -247,6 +261,7 @@ async fn main() {
             instances: 8,
             max_memory: 256 << 20,
         }),
+        artifact_key: None,
     })
     .unwrap();
     for (name, rt) in [("on demand", &runtime), ("pooled", &pooled)] {
@@ -257,10 +272,11 @@ async fn main() {
         .unwrap();
         let prepared = rt.compile(&wasm).unwrap().prepared;
         let sandbox = rt.sandbox(
-            dir.path(),
+            &grant,
             false,
             "bench/instantiate".into(),
             Default::default(),
+            &interrupt,
         );
         let t = Instant::now();
         for _ in 0..N {

@@ -9,10 +9,14 @@
 //!   acme:
 //!     max-concurrent-executions: 2
 //!     ceilings: { cpu-per-call: 5s, memory: 128MiB }
+//! artifact-key-file: /etc/batch-host/artifact.key   # default: in the host's home directory
 //! ```
+//!
+//! Also the host's home directory ([`home`]): where the default repository and the artifact key
+//! live, outside every directory a job grants its plugins.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -39,6 +43,30 @@ pub struct HostPolicy {
     pub ceilings: Limits,
     /// How many executions of this tenant may run at once.
     pub max_concurrent_executions: Option<u32>,
+    /// The key that seals precompiled plugin code (created on first use).
+    pub artifact_key_file: PathBuf,
+}
+
+/// The host's home directory: `BATCH_HOST_HOME`, else `$XDG_DATA_HOME/batch-host`, else
+/// `~/.local/share/batch-host`. The default repository (`batch-host.db`) and the artifact key
+/// (`artifact.key`) live here — never in a job's work directory, which plugins can see.
+pub fn home() -> PathBuf {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = var("BATCH_HOST_HOME") {
+        return dir;
+    }
+    if let Some(data) = var("XDG_DATA_HOME") {
+        return data.join("batch-host");
+    }
+    match var("HOME") {
+        Some(home) => home.join(".local/share/batch-host"),
+        None => PathBuf::from("/var/lib/batch-host"),
+    }
+}
+
+/// The repository used when none is given: `sqlite:<home>/batch-host.db`.
+pub fn default_repository() -> String {
+    format!("sqlite:{}", home().join("batch-host.db").display())
 }
 
 impl Default for HostPolicy {
@@ -48,6 +76,7 @@ impl Default for HostPolicy {
             defaults: Limits::default(),
             ceilings: Limits::ceilings(),
             max_concurrent_executions: None,
+            artifact_key_file: home().join("artifact.key"),
         }
     }
 }
@@ -59,6 +88,8 @@ struct HostConfigSpec {
     limits: Option<LimitsConfigSpec>,
     #[serde(default)]
     tenants: BTreeMap<String, Spanned<TenantSpec>>,
+    #[serde(default, rename = "artifact-key-file")]
+    artifact_key_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,10 +139,15 @@ fn apply(
         })
     };
     let s = &spec.value;
-    if let Some(t) = &s.cpu_per_call {
-        match parse_duration(t) {
-            Some(d) if d >= Duration::from_millis(10) => limits.cpu_per_call = d,
-            _ => bad("cpu-per-call", t, "duration of at least 10ms"),
+    for (name, value, slot) in [
+        ("cpu-per-call", &s.cpu_per_call, &mut limits.cpu_per_call),
+        ("wall-per-call", &s.wall_per_call, &mut limits.wall_per_call),
+    ] {
+        if let Some(t) = value {
+            match parse_duration(t) {
+                Some(d) if d >= Duration::from_millis(10) => *slot = d,
+                _ => bad(name, t, "duration of at least 10ms"),
+            }
         }
     }
     if let Some(t) = &s.memory {
@@ -120,10 +156,19 @@ fn apply(
             _ => bad("memory", t, "size"),
         }
     }
-    if let Some(t) = &s.max_item_size {
-        match parse_size(t) {
-            Some(n) if n > 0 => limits.max_item_size = n,
-            _ => bad("max-item-size", t, "size"),
+    for (name, value, slot) in [
+        ("max-item-size", &s.max_item_size, &mut limits.max_item_size),
+        (
+            "max-context-size",
+            &s.max_context_size,
+            &mut limits.max_context_size,
+        ),
+    ] {
+        if let Some(t) = value {
+            match parse_size(t) {
+                Some(n) if n > 0 => *slot = n,
+                _ => bad(name, t, "size"),
+            }
         }
     }
     if let Some(t) = &s.fuel_per_item {
@@ -225,10 +270,21 @@ pub fn load(path: Option<&Path>, tenant: &str) -> Result<HostPolicy, Vec<Diagnos
             policy.ceilings = policy.ceilings.min(own);
         }
     }
+    if let Some(key) = &spec.artifact_key_file {
+        // Relative to the configuration file, like every path an operator writes there.
+        policy.artifact_key_file = path.parent().unwrap_or(Path::new("")).join(key);
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
     policy.defaults = policy.defaults.min(policy.ceilings);
+    if policy.defaults.wall_per_call < policy.defaults.cpu_per_call {
+        // Room on the wall clock for the compute a call may use.
+        policy.defaults.wall_per_call = policy
+            .defaults
+            .cpu_per_call
+            .min(policy.ceilings.wall_per_call);
+    }
     Ok(policy)
 }
 

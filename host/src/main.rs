@@ -6,7 +6,20 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     restore_sigpipe();
+    raise_file_limit();
     batch_host::cli::Cli::parse().execute()
+}
+
+/// Raises the soft limit on open files to the hard limit. Each plugin instance may hold up to
+/// `MAX_HANDLES` resources; with the common soft limit of 1024 a few instances together could
+/// run the process out of descriptors, and another plugin's `open` would then fail.
+fn raise_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
 }
 
 /// Rust ignores SIGPIPE, so `batch-host skipped 1 | head` would panic on the closed pipe.

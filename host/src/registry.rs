@@ -3,8 +3,8 @@
 //! Used by `batch-host plugin register` and by anything else that registers components.
 
 use crate::domain::now;
-use crate::plugin::{InvalidPlugin, PluginRuntime, digest};
-use crate::repository::{JobRepository, PluginRecord, RepositoryError};
+use crate::plugin::{Compiled, InvalidPlugin, PluginRuntime, digest};
+use crate::repository::{JobRepository, PluginRecord, RepositoryError, StoredArtifact};
 
 /// Why a component could not be registered.
 #[derive(Debug, thiserror::Error)]
@@ -36,12 +36,16 @@ pub async fn register<R: JobRepository>(
         registered_at: now(),
     };
     repo.register_plugin(&record, wasm).await?;
-    repo.put_plugin_artifact(
-        &record.digest,
-        runtime.engine_hash(),
-        &record.world,
-        &compiled.artifact,
-    )
-    .await?;
+    repo.put_plugin_artifact(&record.digest, runtime.engine_hash(), &stored(&compiled))
+        .await?;
     Ok(record)
+}
+
+/// A freshly compiled artifact as the repository keeps it.
+pub(crate) fn stored(compiled: &Compiled) -> StoredArtifact {
+    StoredArtifact {
+        artifact: compiled.artifact.clone(),
+        world: compiled.role.world().to_owned(),
+        seal: compiled.seal.clone(),
+    }
 }

@@ -3,16 +3,14 @@
 //! input row exactly once, in order, both in a file (`jsonl-writer`) and in the repository
 //! database (the built-in `sql-table` writer, committed with the chunk).
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
 
 fn spawn_run(env: &Env) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_batch-host"))
+    env.command()
         .args(["run", "job.yaml", "--param", "run.id=1,long"])
-        .current_dir(env.path())
-        .env("BATCH_HOST_REPOSITORY", &env.url)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -320,10 +320,8 @@ async fn racing_runs(backend: Backend) {
     // Two `run` commands for the same instance at the same moment: the database lets exactly
     // one of them start; the other is refused as already running (or already complete).
     let spawn = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_batch-host"))
+        env.command()
             .args(["run", "job.yaml", "--param", "run.id=1,long"])
-            .current_dir(env.path())
-            .env("BATCH_HOST_REPOSITORY", &env.url)
             .output()
     };
     let (a, b) = std::thread::scope(|s| {

@@ -18,6 +18,7 @@ mod operator;
 mod registry;
 mod restart;
 mod sandbox;
+mod security;
 mod stop;
 mod tenants;
 mod ui;

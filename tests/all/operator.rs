@@ -106,10 +106,10 @@ async fn restart_by_execution_id_uses_what_the_repository_recorded() {
 
     // No job.yaml path: the repository knows the file, the work directory and the parameters.
     let elsewhere = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_batch-host"))
+    let out = env
+        .command()
         .args(["restart", "1"])
         .current_dir(elsewhere.path())
-        .env("BATCH_HOST_REPOSITORY", &env.url)
         .output()
         .unwrap();
     assert_success(&out);

@@ -25,10 +25,9 @@ fn slow_job(env: &Env) {
     reason = "returned to the caller, which waits for it"
 )]
 async fn start_run(env: &Env) -> std::process::Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_batch-host"))
+    let mut child = env
+        .command()
         .args(["run", "job.yaml", "--param", "run.id=1,long"])
-        .current_dir(env.path())
-        .env("BATCH_HOST_REPOSITORY", &env.url)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

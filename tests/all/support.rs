@@ -29,9 +29,12 @@ pub enum Backend {
     Postgres,
 }
 
-/// One test's world: a work directory and an empty repository.
+/// One test's world, laid out as the documented workflow lays it: a work directory (`work/`,
+/// what plugins see), the host's home (`home/`: artifact key) and, on SQLite, the repository
+/// (`repo/repo.db`) beside it, outside every grant.
 pub struct Env {
     pub dir: tempfile::TempDir,
+    work: PathBuf,
     pub url: String,
     pub backend: Backend,
     pg_admin: Option<(String, String)>,
@@ -43,11 +46,16 @@ impl Env {
     /// A fresh environment, or `None` when the backend is not available here.
     pub async fn new(backend: Backend) -> Option<Env> {
         let dir = tempfile::tempdir().expect("tempdir");
+        let work = dir.path().join("work");
+        for sub in ["work", "repo"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("test folders");
+        }
         match backend {
             Backend::Sqlite => {
-                let url = format!("sqlite:{}", dir.path().join("repo.db").display());
+                let url = format!("sqlite:{}", dir.path().join("repo/repo.db").display());
                 Some(Env {
                     dir,
+                    work,
                     url,
                     backend,
                     pg_admin: None,
@@ -76,6 +84,7 @@ impl Env {
                 let url = format!("{base}/{db}");
                 Some(Env {
                     dir,
+                    work,
                     url,
                     backend,
                     pg_admin: Some((admin, db)),
@@ -84,28 +93,45 @@ impl Env {
         }
     }
 
+    /// The work directory: job files, inputs and outputs (what plugins see).
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.work
+    }
+
+    /// The folder of the SQLite repository files (every tenant's).
+    pub fn repo_dir(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+
+    /// The host's home directory (`BATCH_HOST_HOME`): the artifact key.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// The binary, set up to run in the work directory against this repository and home.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_batch-host"));
+        cmd.current_dir(self.path())
+            .env("BATCH_HOST_REPOSITORY", &self.url)
+            .env("BATCH_HOST_HOME", self.home())
+            .env_remove("BATCH_HOST_LOG")
+            .env_remove("BATCH_HOST_CONFIG")
+            .env_remove("BATCH_HOST_TENANT");
+        cmd
     }
 
     /// Runs the binary in the work directory against this repository.
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_batch-host"))
+        self.command()
             .args(args)
-            .current_dir(self.path())
-            .env("BATCH_HOST_REPOSITORY", &self.url)
-            .env_remove("BATCH_HOST_LOG")
             .output()
             .expect("run batch-host")
     }
 
     /// Starts the binary in the background (stdout and stderr captured).
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
-        Command::new(env!("CARGO_BIN_EXE_batch-host"))
+        self.command()
             .args(args)
-            .current_dir(self.path())
-            .env("BATCH_HOST_REPOSITORY", &self.url)
-            .env_remove("BATCH_HOST_LOG")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -315,7 +315,7 @@ async fn shared_catalogue(backend: Backend) {
     assert_exit(&env.run(&["--tenant", "acme", "run", "job.yaml"]), 2);
     if backend == Backend::Sqlite {
         assert!(
-            std::fs::read_dir(env.path()).unwrap().all(|e| !e
+            std::fs::read_dir(env.repo_dir()).unwrap().all(|e| !e
                 .unwrap()
                 .file_name()
                 .to_string_lossy()

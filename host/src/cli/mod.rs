@@ -8,6 +8,8 @@ mod skipped;
 
 use std::process::ExitCode;
 
+use std::os::unix::fs::DirBuilderExt as _;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::repository::{RepositoryError, SqlRepository};
@@ -42,14 +44,10 @@ pub struct Cli {
 #[derive(Debug, Args)]
 struct GlobalArgs {
     /// The job repository: `sqlite:PATH` (created if missing) or `postgres://USER@HOST/DB`.
-    #[arg(
-        long,
-        global = true,
-        env = "BATCH_HOST_REPOSITORY",
-        default_value = "sqlite:batch-host.db",
-        value_name = "URL"
-    )]
-    repository: String,
+    /// Default: `sqlite:` + `batch-host.db` in the host's home directory (`BATCH_HOST_HOME`, else
+    /// `~/.local/share/batch-host`), outside every work directory plugins can see.
+    #[arg(long, global = true, env = "BATCH_HOST_REPOSITORY", value_name = "URL")]
+    repository: Option<String>,
     /// The tenant: its plugins, jobs, executions and dead letters are invisible to every other
     /// tenant (a separate SQLite file or PostgreSQL schema; see docs/security.md).
     #[arg(
@@ -141,6 +139,69 @@ impl Cli {
     }
 }
 
+impl GlobalArgs {
+    /// The repository URL: `--repository`, or the default in the host's home directory.
+    fn repository(&self) -> String {
+        self.repository
+            .clone()
+            .unwrap_or_else(crate::config::default_repository)
+    }
+
+    /// The files of the host no plugin may reach: the repository (a SQLite file's whole folder,
+    /// which holds every tenant's file and the journal files), the artifact key and the host
+    /// configuration.
+    fn protected(&self, policy: &crate::config::HostPolicy) -> Vec<crate::plan::Protected> {
+        use crate::plan::Protected;
+        let mut out = Vec::new();
+        let url = self.repository();
+        if let Some(file) = crate::repository::sqlite_file(&url) {
+            out.push(Protected {
+                what: format!("the repository `{url}` (every tenant's SQLite file lies in its folder)"),
+                path: file,
+                folder: true,
+                hint: "keep the repository outside the work directory: leave out `--repository` (and BATCH_HOST_REPOSITORY) to use the default in the host's home directory, point it at another folder, or pass `--workdir DIR` for a folder that does not hold it".into(),
+            });
+        }
+        out.push(Protected {
+            what: format!(
+                "the artifact key `{}` (it seals precompiled plugin code)",
+                policy.artifact_key_file.display()
+            ),
+            path: policy.artifact_key_file.clone(),
+            folder: false,
+            hint: "set `artifact-key-file` in the host configuration to a path outside every work directory, or move the job".into(),
+        });
+        if let Some(config) = &self.config {
+            out.push(Protected {
+                what: format!("the host configuration `{}`", config.display()),
+                path: config.clone(),
+                folder: false,
+                hint: "keep the host configuration outside the work directory".into(),
+            });
+        }
+        out
+    }
+}
+
+/// A plugin runtime sealing precompiled code with the host's artifact key.
+fn plugin_runtime(
+    policy: &crate::config::HostPolicy,
+    options: crate::plugin::RuntimeOptions,
+) -> Result<crate::plugin::PluginRuntime, u8> {
+    let key = crate::plugin::ArtifactKey::load_or_create(&policy.artifact_key_file).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::INTERNAL
+    })?;
+    crate::plugin::PluginRuntime::with_options(crate::plugin::RuntimeOptions {
+        artifact_key: Some(key),
+        ..options
+    })
+    .map_err(|e| {
+        eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
+        exit::INTERNAL
+    })
+}
+
 /// The host policy for the tenant, or prints why it cannot be read.
 fn host_policy(global: &GlobalArgs) -> Result<crate::config::HostPolicy, u8> {
     crate::config::load(global.config.as_deref(), &global.tenant).map_err(|problems| {
@@ -160,14 +221,30 @@ async fn connect(global: &GlobalArgs) -> Result<SqlRepository, u8> {
         );
         return Err(exit::INVALID_INPUT);
     }
-    SqlRepository::connect_tenant(&global.repository, &global.tenant)
+    let url = global.repository();
+    if global.repository.is_none() {
+        // The default repository's folder is the host's own: made private on first use.
+        let home = crate::config::home();
+        if let Err(e) = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&home)
+        {
+            eprintln!(
+                "error: cannot create the host's home directory `{}`: {e}; set BATCH_HOST_HOME or pass --repository",
+                home.display()
+            );
+            return Err(exit::INTERNAL);
+        }
+    }
+    SqlRepository::connect_tenant(&url, &global.tenant)
         .await
         .map_err(|e| {
             let code = match e {
                 RepositoryError::BadUrl(_) => exit::INVALID_INPUT,
                 _ => exit::INTERNAL,
             };
-            eprintln!("error: repository `{}`: {e}", global.repository);
+            eprintln!("error: repository `{url}`: {e}");
             code
         })
 }

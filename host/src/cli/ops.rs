@@ -137,7 +137,7 @@ impl ExecutionsCommand {
             let executions = repo.find_executions(&filter).await?;
             if self.json {
                 for e in &executions {
-                    println!("{}", execution_json(e));
+                    println!("{}", super::output::json_line(&execution_json(e)));
                 }
                 return Ok(exit::OK);
             }
@@ -191,7 +191,7 @@ impl ExecutionCommand {
             if self.json {
                 let mut v = execution_json(&e);
                 v["steps"] = Value::Array(steps.iter().map(step_json).collect());
-                println!("{v}");
+                println!("{}", super::output::json_line(&v));
                 return Ok(exit::OK);
             }
             println!("Job execution {} of `{}` (instance {}, key {})", e.id, e.instance.job_name, e.instance.id, e.instance.job_key);
@@ -217,7 +217,11 @@ impl ExecutionCommand {
                     println!("    {role:<9} {label} sha256:{digest}");
                 }
                 for (k, v) in s.context.iter() {
-                    println!("    context {k} = {v}");
+                    println!(
+                        "    context {} = {}",
+                        crate::domain::neutralise(k, crate::domain::GuestField::LogLine),
+                        super::output::json_line(v)
+                    );
                 }
             }
             Ok(exit::OK)

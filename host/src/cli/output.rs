@@ -10,6 +10,26 @@ use crate::domain::{JobExecution, StepExecution};
 use crate::engine::{JobReport, RunListener, StepReport};
 use crate::repository::{JobRepository, SqlRepository};
 
+/// `value` as one line of JSON that is safe on a terminal: characters JSON allows raw inside
+/// strings but a terminal may act on (DEL, C1 controls, bidirectional and zero-width format
+/// characters — guest data such as contexts and payloads may hold them) become `\uXXXX`.
+pub(super) fn json_line(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    if !text.chars().any(crate::domain::is_unsafe_char) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if crate::domain::is_unsafe_char(c) {
+            // Raw C0 characters never appear in serialized JSON; the rest fit in one `\u`.
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A spinner on a terminal; a log line every 10 s otherwise.
 pub(super) struct Progress {
     bar: Option<ProgressBar>,

@@ -3,7 +3,6 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::{GlobalArgs, connect, exit};
-use crate::plugin::PluginRuntime;
 use crate::registry::{self, RegisterError};
 use crate::repository::JobRepository;
 
@@ -74,10 +73,8 @@ impl RegisterCommand {
             );
             return Err(exit::INVALID_INPUT);
         }
-        let runtime = PluginRuntime::new().map_err(|e| {
-            eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
-            exit::INTERNAL
-        })?;
+        let policy = super::host_policy(global)?;
+        let runtime = super::plugin_runtime(&policy, Default::default())?;
         let repo = connect(global).await?;
         let result = registry::register(&repo, &runtime, &wasm, &name, &self.version).await;
         repo.close().await;
@@ -206,10 +203,8 @@ impl InspectCommand {
             );
             return Err(exit::INVALID_INPUT);
         };
-        let runtime = PluginRuntime::new().map_err(|e| {
-            eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
-            exit::INTERNAL
-        })?;
+        let policy = super::host_policy(global)?;
+        let runtime = super::plugin_runtime(&policy, Default::default())?;
         let (imports, exports) = match wasm.as_deref().map(|w| runtime.interfaces(w)) {
             Some(Ok(io)) => io,
             Some(Err(e)) => {

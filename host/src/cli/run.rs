@@ -54,23 +54,28 @@ impl JobArgs {
             eprintln!("error: {e}");
             exit::INVALID_INPUT
         })?;
-        let runtime = new_runtime(RuntimeOptions {
-            fuel: policy.defaults.fuel_per_item.is_some() || spec.sets_fuel(),
-            pool: Some(PoolSize {
-                instances: spec.max_instances(),
-                max_memory: policy.ceilings.memory,
-            }),
-        })?;
+        let runtime = super::plugin_runtime(
+            &policy,
+            RuntimeOptions {
+                fuel: policy.defaults.fuel_per_item.is_some() || spec.sets_fuel(),
+                pool: Some(PoolSize {
+                    instances: spec.max_instances(),
+                    max_memory: policy.ceilings.memory,
+                }),
+                artifact_key: None,
+            },
+        )?;
         let options = PlanOptions {
             params: self.params.clone(),
             workdir: self.workdir.clone(),
             allow_code_change: self.allow_code_change,
+            protected: global.protected(&policy),
             policy,
         };
         let catalogue = if global.tenant == crate::config::SHARED_TENANT {
             None
         } else {
-            SqlRepository::connect_existing_tenant(&global.repository, crate::config::SHARED_TENANT)
+            SqlRepository::connect_existing_tenant(&global.repository(), crate::config::SHARED_TENANT)
                 .await
                 .map_err(|e| {
                     eprintln!("error: the shared plugin catalogue: {e}");
@@ -100,34 +105,36 @@ impl JobArgs {
     }
 }
 
-/// Ctrl-C or SIGTERM: finish the current chunk, close the streams, mark the job STOPPED.
+/// Ctrl-C or SIGTERM: finish the current chunk, close the streams, mark the job STOPPED. A
+/// second one interrupts the plugin call in progress: its chunk rolls back, the job ends STOPPED
+/// at once (restartable from the last committed chunk).
 fn watch_signals(stop: StopFlag) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        eprintln!("warning: cannot watch for Ctrl-C and SIGTERM; `batch-host stop` still works");
+        return;
+    };
     tokio::spawn(async move {
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-        eprintln!("stop requested: finishing the current chunk, then stopping (restartable)");
+        eprintln!(
+            "stop requested: finishing the current chunk, then stopping (restartable); press Ctrl-C again to interrupt at once"
+        );
         stop.request();
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!(
+            "interrupting: the chunk in progress rolls back; the job stops now (restartable)"
+        );
+        stop.interrupt();
     });
-}
-
-fn new_runtime(options: RuntimeOptions) -> Result<PluginRuntime, u8> {
-    PluginRuntime::with_options(options).map_err(|e| {
-        eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
-        exit::INTERNAL
-    })
 }
 
 /// `batch-host run JOB.yaml`: runs the job; after a failure, the same command restarts it from

@@ -50,7 +50,7 @@ impl SkippedCommand {
                         "kind": item.kind, "message": item.message, "position": item.position,
                         "chunk": item.chunk, "payload": payload,
                     });
-                    println!("{line}");
+                    println!("{}", super::output::json_line(&line));
                 }
             }
             Format::Table => {

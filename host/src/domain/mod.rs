@@ -13,6 +13,7 @@ mod skipped;
 mod status;
 mod step;
 mod subst;
+mod text;
 
 pub use context::ExecutionContext;
 pub use error::ItemError;
@@ -23,6 +24,10 @@ pub use skipped::{SkipPhase, SkippedItem, TableRow};
 pub use status::{BatchStatus, ExitStatus};
 pub use step::{StepContribution, StepExecution};
 pub use subst::{Placeholder, PlaceholderSource, placeholders, substitute};
+pub use text::{
+    EXIT_CODE_CHARS, GuestField, KIND_CHARS, MESSAGE_CHARS, fit, is_unsafe_char, neutralise,
+    neutralise_bytes,
+};
 
 /// A database identifier of a JobInstance, JobExecution or StepExecution.
 pub type Id = i64;

@@ -18,7 +18,7 @@ use super::{Clock, Run, StopFlag};
 use crate::domain::{ExecutionContext, ExitStatus, SkippedItem, StepContribution, StepExecution};
 use crate::plan::{ChunkPlan, JobPlan, PluginPlan, ReaderPlan, StepPlan, WriterPlan};
 use crate::plugin::{
-    PluginError, PluginRuntime, ProcessOutcome, ProcessorInstance, ReaderInstance, Setup,
+    Grant, PluginError, ProcessOutcome, ProcessorInstance, ReaderInstance, Setup,
     WriterInstance,
 };
 use crate::repository::{JobRepository, RepositoryError};
@@ -32,6 +32,9 @@ pub(crate) enum StepFailure {
     Repository(RepositoryError),
     /// A stop was requested; the last chunk committed.
     Stopped,
+    /// The process was interrupted (a second stop signal) during a plugin call; the chunk in
+    /// progress rolled back.
+    Interrupted,
 }
 
 impl From<RepositoryError> for StepFailure {
@@ -70,6 +73,9 @@ pub(super) fn failure(
     what: String,
     e: &PluginError,
 ) -> StepFailure {
+    if matches!(e, PluginError::Interrupted) {
+        return StepFailure::Interrupted;
+    }
     let e = e.to_item_error();
     StepFailure::Plugin(format!(
         "{role} {} {what}: {}: {}",
@@ -97,19 +103,29 @@ pub(super) fn plugin_setup(
     })
 }
 
+/// Opens the directory `step` grants its plugins, as it is now (see [`Grant`]).
+pub(super) fn open_grant(plan: &JobPlan, step: &StepPlan) -> Result<Grant, StepFailure> {
+    Grant::open(
+        &plan.workdir,
+        step.directory.as_deref().unwrap_or(&plan.workdir),
+    )
+    .map_err(|e| StepFailure::Plugin(e.to_string()))
+}
+
 /// The sandbox of one plugin instance of `step`.
-pub(super) fn plugin_sandbox(
-    plan: &JobPlan,
+pub(super) fn plugin_sandbox<R>(
+    run: &Run<'_, R>,
     step: &StepPlan,
-    runtime: &PluginRuntime,
+    grant: &Grant,
     role: &str,
     plugin: &PluginPlan,
 ) -> crate::plugin::Sandbox {
-    runtime.sandbox(
-        step.directory.as_deref().unwrap_or(&plan.workdir),
+    run.runtime.sandbox(
+        grant,
         step.read_only,
         format!("{}/{role} {}", step.name, plugin.label),
         step.limits,
+        run.stop.interrupt_handle(),
     )
 }
 
@@ -121,13 +137,15 @@ pub(super) struct Plugins {
 }
 
 pub(super) struct ChunkLoop<'a, R> {
+    pub(super) run: Run<'a, R>,
+    /// The step's directory grant, opened when it started.
+    pub(super) grant: &'a Grant,
     pub(super) plan: &'a JobPlan,
     pub(super) step: &'a StepPlan,
     pub(super) chunk: &'a ChunkPlan,
     /// The job context at step start, for `${job.context.*}` in configs.
     pub(super) job_context: &'a ExecutionContext,
     pub(super) repo: &'a R,
-    pub(super) runtime: &'a PluginRuntime,
     pub(super) listener: &'a dyn RunListener,
     pub(super) clock: &'a dyn Clock,
     pub(super) stop: &'a StopFlag,
@@ -142,17 +160,19 @@ struct ChunkDone {
 impl<'a, R: JobRepository> ChunkLoop<'a, R> {
     pub(super) fn new(
         run: Run<'a, R>,
+        grant: &'a Grant,
         step: &'a StepPlan,
         chunk: &'a ChunkPlan,
         job_context: &'a ExecutionContext,
     ) -> Self {
         ChunkLoop {
+            run,
+            grant,
             plan: run.plan,
             step,
             chunk,
             job_context,
             repo: run.repo,
-            runtime: run.runtime,
             listener: run.listener,
             clock: run.clock,
             stop: run.stop,
@@ -170,7 +190,7 @@ impl<'a, R: JobRepository> ChunkLoop<'a, R> {
     }
 
     fn sandbox(&self, role: &str, plugin: &PluginPlan) -> crate::plugin::Sandbox {
-        plugin_sandbox(self.plan, self.step, self.runtime, role, plugin)
+        plugin_sandbox(&self.run, self.step, self.grant, role, plugin)
     }
 
     /// Replaces a trapped processor with a fresh, initialised instance.

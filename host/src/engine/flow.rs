@@ -282,8 +282,11 @@ impl<R: JobRepository> FlowRunner<'_, R> {
     ) -> Result<String, String> {
         let context = self.context();
         let setup = chunk::plugin_setup(self.run.plan, step, decider, &context)?;
-        let sandbox =
-            chunk::plugin_sandbox(self.run.plan, step, self.run.runtime, "decider", decider);
+        let grant = chunk::open_grant(self.run.plan, step).map_err(|f| match f {
+            chunk::StepFailure::Plugin(message) => message,
+            other => format!("{other:?}"),
+        })?;
+        let sandbox = chunk::plugin_sandbox(&self.run, step, &grant, "decider", decider);
         let mut instance = DeciderInstance::new(&decider.prepared, &sandbox)
             .await
             .map_err(|e| format!("{} cannot be instantiated: {e:#}", decider.label))?;

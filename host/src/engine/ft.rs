@@ -532,6 +532,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
                 self.restart_processor(p).await?;
                 Ok(Err(trap.to_item_error()))
             }
+            Err(PluginError::Interrupted) => Err(StepFailure::Interrupted),
         }
     }
 
@@ -569,6 +570,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
                 self.restart_writer(p, step).await?;
                 Ok(Err(trap.to_item_error()))
             }
+            Err(PluginError::Interrupted) => Err(StepFailure::Interrupted),
         }
     }
 

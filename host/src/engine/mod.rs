@@ -41,19 +41,40 @@ impl<R> Clone for Run<'_, R> {
 impl<R> Copy for Run<'_, R> {}
 
 /// A stop request from this process (Ctrl-C, SIGTERM). Other processes ask through the
-/// repository (`batch-host stop`); the engine checks both at every chunk boundary.
+/// repository (`batch-host stop`); the engine checks both at every chunk boundary. An
+/// [`interrupt`](Self::interrupt) (the second signal) also cuts the plugin call in progress.
 #[derive(Debug, Clone, Default)]
-pub struct StopFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+pub struct StopFlag {
+    requested: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    interrupt: crate::plugin::Interrupt,
+}
 
 impl StopFlag {
     /// Asks the running job to stop after the current chunk.
     pub fn request(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.requested
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// True once a stop was requested.
     pub fn is_requested(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
+        self.requested.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stops now: the plugin call in progress is cut, its chunk rolls back, and the step ends
+    /// STOPPED (restartable from its last committed chunk). No plugin code runs afterwards.
+    pub fn interrupt(&self) {
+        self.request();
+        self.interrupt.trigger();
+    }
+
+    /// True once [`interrupt`](Self::interrupt) was called.
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupt.is_triggered()
+    }
+
+    pub(crate) fn interrupt_handle(&self) -> &crate::plugin::Interrupt {
+        &self.interrupt
     }
 }
 

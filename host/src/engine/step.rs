@@ -4,7 +4,7 @@ use serde_json::json;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::Run;
-use super::chunk::{ChunkLoop, StepFailure, plugin_setup};
+use super::chunk::{ChunkLoop, StepFailure, open_grant, plugin_setup};
 use super::ft::FtState;
 use super::launcher::StepReport;
 use super::tasklet::TaskletRun;
@@ -123,10 +123,13 @@ pub(super) async fn run_step<R: JobRepository>(
     let span = info_span!("batch.step", step = %step_plan.name, step_execution_id = step.id);
     let mut ft_state = FtState::default();
     let mut plugin_exit = None;
-    let outcome = match resolve_configs(plan, step_plan, job_context) {
-        Err(message) => Err(StepFailure::Plugin(message)),
-        Ok(()) => match &step_plan.kind {
-            StepKind::Chunk(chunk) => ChunkLoop::new(run, step_plan, chunk, job_context)
+    let grant = resolve_configs(plan, step_plan, job_context)
+        .map_err(StepFailure::Plugin)
+        .and_then(|()| open_grant(plan, step_plan));
+    let outcome = match grant {
+        Err(failure) => Err(failure),
+        Ok(grant) => match &step_plan.kind {
+            StepKind::Chunk(chunk) => ChunkLoop::new(run, &grant, step_plan, chunk, job_context)
                 .run(&mut step, &mut ft_state)
                 .instrument(span.clone())
                 .await
@@ -134,6 +137,7 @@ pub(super) async fn run_step<R: JobRepository>(
             StepKind::Tasklet(tasklet) => {
                 let tasklet_run = TaskletRun {
                     run,
+                    grant: &grant,
                     step: step_plan,
                     tasklet,
                     job_context,
@@ -167,6 +171,13 @@ pub(super) async fn run_step<R: JobRepository>(
             step.status = BatchStatus::Stopped;
             step.exit_status = ExitStatus::stopped()
                 .with_description("stopped on request; run the same command to restart");
+        }
+        Err(StepFailure::Interrupted) => {
+            info!("step interrupted by a second stop signal; its chunk in progress rolled back");
+            step.status = BatchStatus::Stopped;
+            step.exit_status = ExitStatus::stopped().with_description(
+                "interrupted by a second stop signal during a plugin call; the chunk in progress rolled back; run the same command to restart",
+            );
         }
         Err(StepFailure::Plugin(message)) => {
             warn!(%message, "step failed");

@@ -5,6 +5,7 @@ use tracing::debug;
 
 use super::Run;
 use super::chunk::{StepFailure, failure, plugin_sandbox, plugin_setup};
+use crate::plugin::Grant;
 use crate::domain::{BatchStatus, ExecutionContext, ExitStatus, StepExecution};
 use crate::plan::{PluginPlan, StepPlan};
 use crate::plugin::{RepeatStatus, TaskletInstance};
@@ -15,6 +16,7 @@ const HOST_PREFIX: &str = "batch.";
 
 pub(super) struct TaskletRun<'a, R> {
     pub(super) run: Run<'a, R>,
+    pub(super) grant: &'a Grant,
     pub(super) step: &'a StepPlan,
     pub(super) tasklet: &'a PluginPlan,
     pub(super) job_context: &'a ExecutionContext,
@@ -29,7 +31,6 @@ impl<R: JobRepository> TaskletRun<'_, R> {
         let Run {
             plan,
             repo,
-            runtime,
             listener,
             stop,
             ..
@@ -37,7 +38,7 @@ impl<R: JobRepository> TaskletRun<'_, R> {
         let plugin = self.tasklet;
         let setup =
             plugin_setup(plan, self.step, plugin, self.job_context).map_err(StepFailure::Plugin)?;
-        let sandbox = plugin_sandbox(plan, self.step, runtime, "tasklet", plugin);
+        let sandbox = plugin_sandbox(&self.run, self.step, self.grant, "tasklet", plugin);
         let mut instance = TaskletInstance::new(&plugin.prepared, &sandbox)
             .await
             .map_err(|e| {

@@ -263,6 +263,23 @@ pub struct PlanOptions {
     pub allow_code_change: bool,
     /// The host's defaults, ceilings and quotas for the tenant.
     pub policy: HostPolicy,
+    /// Files no plugin may ever reach, with what they are ("the repository `…`"): a job that
+    /// grants a directory holding one of them is refused.
+    pub protected: Vec<Protected>,
+}
+
+/// A file of the host's that must lie outside every directory granted to plugins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protected {
+    /// What it is, for messages: "the repository `sqlite:…`".
+    pub what: String,
+    /// The file (it need not exist yet).
+    pub path: PathBuf,
+    /// Its whole folder is protected (a SQLite repository: its `-wal`/`-shm` files and every
+    /// tenant's file lie next to it).
+    pub folder: bool,
+    /// How to fix a job that trips it.
+    pub hint: String,
 }
 
 struct Collector<'a> {
@@ -458,6 +475,16 @@ pub async fn compile_with_catalogue<R: JobRepository>(
         let directory = step.directory.as_ref().and_then(|d| {
             plan_directory(d, workdir.as_deref(), &format!("{field}.directory"), &mut c)
         });
+        if kinds[3] {
+            // A split grants nothing itself; its member steps are checked as steps.
+        } else if let Some(granted) = directory.as_deref().or(workdir.as_deref()) {
+            let at = step.directory.as_ref().map_or(location(&step.name), location);
+            let field = match step.directory {
+                Some(_) => format!("{field}.directory"),
+                None => format!("{field} (work directory)"),
+            };
+            check_protected(granted, &options.protected, at, field, &mut c);
+        }
         if let Some(kind) = kind {
             steps.push(StepPlan {
                 name: name.clone(),
@@ -509,6 +536,54 @@ pub async fn compile_with_catalogue<R: JobRepository>(
         tenant: options.policy.tenant.clone(),
         max_concurrent_executions: options.policy.max_concurrent_executions,
     })
+}
+
+/// Refuses a grant that holds one of the host's protected files.
+fn check_protected(
+    granted: &Path,
+    protected: &[Protected],
+    at: (u64, u64),
+    field: String,
+    c: &mut Collector<'_>,
+) {
+    for p in protected {
+        let target = match p.folder {
+            true => p.path.parent().unwrap_or(&p.path),
+            false => &p.path,
+        };
+        if lexically_resolved(target).starts_with(granted) {
+            c.push(
+                at,
+                field.clone(),
+                format!(
+                    "{} lies inside `{}`, the directory this step grants its plugins: a plugin could read or change it",
+                    p.what,
+                    granted.display()
+                ),
+                Some(p.hint.clone()),
+            );
+        }
+    }
+}
+
+/// `path` made absolute with symlinks resolved as far as it exists (a file that is not there
+/// yet — a repository about to be created — is judged by its folder).
+fn lexically_resolved(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            return rest.iter().rev().fold(real, |acc, part| acc.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return absolute,
+        }
+    }
 }
 
 /// Resolves a step's `directory` inside the work directory.
@@ -820,22 +895,39 @@ fn plan_limits(
         )
     };
     let v = &spec.value;
-    if let Some(text) = &v.cpu_per_call {
-        let problem = match parse_duration(text) {
-            Some(d) if d > ceiling.cpu_per_call => {
-                Some(over(text, format!("{:?}", ceiling.cpu_per_call)))
-            }
-            Some(d) if d >= Duration::from_millis(10) => {
-                limits.cpu_per_call = d;
-                None
-            }
-            _ => Some(bad(
-                text,
-                "duration",
-                "`250ms`, `2s` or `1m` (at least 10ms)",
-            )),
-        };
-        problems.extend(problem.map(|(m, h)| ("cpu-per-call", m, h)));
+    for (name, value, slot, max) in [
+        (
+            "cpu-per-call",
+            &v.cpu_per_call,
+            &mut limits.cpu_per_call,
+            ceiling.cpu_per_call,
+        ),
+        (
+            "wall-per-call",
+            &v.wall_per_call,
+            &mut limits.wall_per_call,
+            ceiling.wall_per_call,
+        ),
+    ] {
+        if let Some(text) = value {
+            let problem = match parse_duration(text) {
+                Some(d) if d > max => Some(over(text, format!("{max:?}"))),
+                Some(d) if d >= Duration::from_millis(10) => {
+                    *slot = d;
+                    None
+                }
+                _ => Some(bad(
+                    text,
+                    "duration",
+                    "`250ms`, `2s` or `1m` (at least 10ms)",
+                )),
+            };
+            problems.extend(problem.map(|(m, h)| (name, m, h)));
+        }
+    }
+    if v.wall_per_call.is_none() && limits.wall_per_call < limits.cpu_per_call {
+        // A job that raises its CPU budget gets the wall-clock room to use it.
+        limits.wall_per_call = limits.cpu_per_call.min(ceiling.wall_per_call);
     }
     for (name, value, slot, max) in [
         ("memory", &v.memory, &mut limits.memory, ceiling.memory),
@@ -844,6 +936,12 @@ fn plan_limits(
             &v.max_item_size,
             &mut limits.max_item_size,
             ceiling.max_item_size,
+        ),
+        (
+            "max-context-size",
+            &v.max_context_size,
+            &mut limits.max_context_size,
+            ceiling.max_context_size,
         ),
     ] {
         if let Some(text) = value {
@@ -1363,12 +1461,22 @@ impl<R: JobRepository> Resolver<'_, R> {
             return Ok(Ok(p.clone()));
         }
         let engine = self.runtime.engine_hash().to_owned();
-        if let Some((artifact, world)) = self.repo.plugin_artifact(digest, &engine).await?
-            && let Some(role) = Role::from_world(&world)
-            && let Ok(p) = self.runtime.load(&artifact, role)
+        if let Some(stored) = self.repo.plugin_artifact(digest, &engine).await?
+            && let Some(role) = Role::from_world(&stored.world)
         {
-            self.cache.insert(digest.to_owned(), p.clone());
-            return Ok(Ok(p));
+            match self
+                .runtime
+                .load(digest, &stored.artifact, &stored.seal, role)
+            {
+                Ok(p) => {
+                    self.cache.insert(digest.to_owned(), p.clone());
+                    return Ok(Ok(p));
+                }
+                Err(e) => tracing::warn!(
+                    component = digest,
+                    "{e}; compiling the component again and replacing the stored code"
+                ),
+            }
         }
         let wasm = match wasm {
             Some(w) => w,
@@ -1381,10 +1489,15 @@ impl<R: JobRepository> Resolver<'_, R> {
                 }
             },
         };
+        if crate::plugin::digest(&wasm) != digest {
+            return Ok(Err(format!(
+                "the registry's bytes of component {digest} do not have that sha256; register the component again"
+            )));
+        }
         match self.runtime.compile(&wasm) {
             Ok(compiled) => {
                 self.repo
-                    .put_plugin_artifact(digest, &engine, compiled.role.world(), &compiled.artifact)
+                    .put_plugin_artifact(digest, &engine, &crate::registry::stored(&compiled))
                     .await?;
                 self.cache
                     .insert(digest.to_owned(), compiled.prepared.clone());

@@ -1,6 +1,9 @@
 //! Plugin instances: one `Store` each, with a WASI context that sees one directory.
+//!
+//! This is the host's side of the boundary: every string a guest returns is neutralised and
+//! bounded here (`domain::neutralise`), every count and size checked, and every call guarded by
+//! its CPU, fuel and wall-clock limits before the engine sees a result.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use wasmtime::Store;
@@ -9,8 +12,16 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use super::Prepared;
 use super::bindings::{decider, log, processor, reader, tasklet, types, writer};
-use super::output::{GuestOutput, Stream};
-use crate::domain::{ExecutionContext, ItemError, JobParameters};
+use super::grant::Grant;
+use super::guard::{Cut, Interrupt, guard};
+use super::output::{Budget, GuestOutput, Stream};
+use crate::domain::{ExecutionContext, GuestField, ItemError, JobParameters, neutralise};
+
+/// Resources (open files, directories, streams, pollables) one instance may hold at once — about
+/// a thousand open files, as a file takes a few entries. The cap keeps one plugin from exhausting
+/// the process's descriptors and making another plugin's `open` fail: past it, the plugin's own
+/// `open` fails (WASI reports it as "out of memory") or its call traps as `wasm.handles`.
+pub const MAX_HANDLES: usize = 4096;
 
 /// Why a guest stopped abnormally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +32,8 @@ pub enum TrapKind {
     Timeout,
     /// The guest tried to grow its memory past `limits.memory`: `wasm.memory`.
     Memory,
+    /// The guest held more than [`MAX_HANDLES`] resources: `wasm.handles`.
+    Handles,
 }
 
 impl TrapKind {
@@ -30,6 +43,7 @@ impl TrapKind {
             TrapKind::Trap => "wasm.trap",
             TrapKind::Timeout => "wasm.timeout",
             TrapKind::Memory => "wasm.memory",
+            TrapKind::Handles => "wasm.handles",
         }
     }
 }
@@ -43,6 +57,10 @@ pub enum PluginError {
     /// The guest trapped, timed out or ran out of memory. The instance is unusable afterwards.
     #[error("{kind}: {message}", kind = .0.kind(), message = .1)]
     Trap(TrapKind, String),
+    /// The process was interrupted (a second Ctrl-C or SIGTERM) during the call. The instance is
+    /// unusable afterwards; the step ends STOPPED.
+    #[error("host.interrupted: the call was interrupted by a second stop signal")]
+    Interrupted,
 }
 
 impl PluginError {
@@ -51,19 +69,49 @@ impl PluginError {
         match self {
             PluginError::Failed(e) => e.clone(),
             PluginError::Trap(k, m) => ItemError::new(k.kind(), m.clone()),
+            PluginError::Interrupted => ItemError::new(
+                "host.interrupted",
+                "the call was interrupted by a second stop signal",
+            ),
         }
     }
+}
+
+/// A guest's own error, neutralised and bounded.
+fn guest_error(kind: &str, message: &str) -> ItemError {
+    ItemError::new(
+        neutralise(kind, GuestField::ErrorKind),
+        neutralise(message, GuestField::ErrorMessage),
+    )
+}
+
+/// A host-side refusal of what the plugin returned (`plugin.protocol`).
+fn protocol(message: String) -> PluginError {
+    PluginError::Failed(ItemError::new("plugin.protocol", message))
+}
+
+/// An exit status a guest chose: `(code, description)`, neutralised and bounded.
+fn guest_exit(e: types::ExitStatus) -> (String, String) {
+    (
+        neutralise(&e.code, GuestField::ExitCode),
+        neutralise(&e.description, GuestField::ExitDescription),
+    )
 }
 
 /// Resource limits of one plugin instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Wall-clock budget of one call into the guest, enforced with epoch interruption.
+    /// Compute budget of one call into the guest, enforced with epoch interruption (time the
+    /// guest spends suspended in a host call is not charged).
     pub cpu_per_call: std::time::Duration,
+    /// Wall-clock budget of one call, whatever the guest does (computes, sleeps, blocks).
+    pub wall_per_call: std::time::Duration,
     /// Largest linear memory the guest may grow to, in bytes.
     pub memory: usize,
     /// Largest item a plugin may hand to the host, in bytes.
     pub max_item_size: usize,
+    /// Largest ExecutionContext a plugin may hand to the host (keys plus JSON values), in bytes.
+    pub max_context_size: usize,
     /// Deterministic budget: WebAssembly fuel per item of a call (calls without items count as
     /// one item). `None`: unlimited.
     pub fuel_per_item: Option<u64>,
@@ -73,8 +121,10 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             cpu_per_call: std::time::Duration::from_secs(60),
+            wall_per_call: std::time::Duration::from_secs(300),
             memory: 256 << 20,
             max_item_size: 16 << 20,
+            max_context_size: 1 << 20,
             fuel_per_item: None,
         }
     }
@@ -85,8 +135,10 @@ impl Limits {
     pub fn ceilings() -> Self {
         Limits {
             cpu_per_call: std::time::Duration::from_secs(600),
+            wall_per_call: std::time::Duration::from_secs(3600),
             memory: 4 << 30,
             max_item_size: 1 << 30,
+            max_context_size: 64 << 20,
             fuel_per_item: None,
         }
     }
@@ -95,8 +147,10 @@ impl Limits {
     pub fn min(self, other: Limits) -> Limits {
         Limits {
             cpu_per_call: self.cpu_per_call.min(other.cpu_per_call),
+            wall_per_call: self.wall_per_call.min(other.wall_per_call),
             memory: self.memory.min(other.memory),
             max_item_size: self.max_item_size.min(other.max_item_size),
+            max_context_size: self.max_context_size.min(other.max_context_size),
             fuel_per_item: match (self.fuel_per_item, other.fuel_per_item) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -148,30 +202,34 @@ pub struct Setup {
     pub step_name: String,
 }
 
-/// The directory a plugin instance may see, its limits, and its label for logs.
+/// The directory a plugin instance may see, its limits, what interrupts it, and its label for
+/// logs.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
-    workdir: PathBuf,
+    grant: Grant,
     read_only: bool,
     fuel: bool,
     label: Arc<str>,
     limits: Limits,
+    interrupt: Interrupt,
 }
 
 impl Sandbox {
     pub(super) fn new(
-        workdir: PathBuf,
+        grant: Grant,
         read_only: bool,
         fuel: bool,
         label: String,
         limits: Limits,
+        interrupt: Interrupt,
     ) -> Self {
         Sandbox {
-            workdir,
+            grant,
             read_only,
             fuel,
             label: label.into(),
             limits,
+            interrupt,
         }
     }
 }
@@ -188,6 +246,10 @@ pub struct PluginState {
     ticks_left: u64,
     /// The engine meters fuel.
     fuel: bool,
+    /// Cuts running calls (the second stop signal).
+    interrupt: Interrupt,
+    /// What the `log` import may still write.
+    log: Budget,
 }
 
 impl wasmtime_wasi_io::IoView for PluginState {
@@ -236,6 +298,56 @@ fn on_epoch(
     Ok(wasmtime::UpdateDeadline::Yield(1))
 }
 
+/// Runs one export call under the instance's guards: arms the CPU deadline and fuel for
+/// `$items` items, then cuts the call at its wall-clock limit or on interrupt. Evaluates to
+/// `Result<wasmtime::Result<_>, PluginError>`.
+macro_rules! guarded {
+    ($self:ident, $items:expr, $store:ident => $call:expr) => {{
+        arm_items(&mut $self.store, $items);
+        let wall = $self.store.data().limits.wall_per_call;
+        let interrupt = $self.store.data().interrupt.clone();
+        let outcome = {
+            let $store = &mut $self.store;
+            guard(wall, &interrupt, $call).await
+        };
+        outcome.map_err(|cut| cut_error(&$self.store, cut))
+    }};
+}
+
+fn cut_error(store: &Store<PluginState>, cut: Cut) -> PluginError {
+    match cut {
+        Cut::Interrupted => PluginError::Interrupted,
+        Cut::Wall => PluginError::Trap(
+            TrapKind::Timeout,
+            format!(
+                "the call took longer than its wall-clock limit of {:?} (limits.wall-per-call); the plugin may be sleeping or blocked",
+                store.data().limits.wall_per_call
+            ),
+        ),
+    }
+}
+
+/// Rejects a context larger than the sandbox allows, before it is parsed or stored.
+fn check_context_size(
+    store: &Store<PluginState>,
+    entries: &[types::ContextEntry],
+) -> Result<(), PluginError> {
+    let max = store.data().limits.max_context_size;
+    let size: usize = entries
+        .iter()
+        .map(|e| e.key.len() + e.value.len())
+        .fold(0, usize::saturating_add);
+    if size > max {
+        return Err(PluginError::Failed(ItemError::new(
+            "wasm.context-size",
+            format!(
+                "the plugin returned an ExecutionContext of {size} bytes; the limit is {max} bytes (limits.max-context-size)"
+            ),
+        )));
+    }
+    Ok(())
+}
+
 /// Rejects an item larger than the sandbox allows.
 fn check_size(store: &Store<PluginState>, item: &[u8]) -> Result<(), ItemError> {
     let max = store.data().limits.max_item_size;
@@ -264,20 +376,30 @@ impl types::Host for PluginState {}
 
 impl log::Host for PluginState {
     fn log(&mut self, level: log::Level, message: String, fields: Vec<(String, String)>) {
-        guest_log(&self.label, level, &message, &fields);
+        let size = fields
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .fold(message.len(), usize::saturating_add);
+        if self.log.admit(size) {
+            guest_log(&self.label, level, &message, &fields);
+        }
     }
 }
 
-/// Forwards a guest log record to `tracing`, tagged with the plugin label.
+/// Forwards a guest log record to `tracing`, tagged with the plugin label; the message and the
+/// fields are neutralised and bounded (one record is at most one log line's worth).
 fn guest_log(plugin: &str, level: log::Level, message: &str, fields: &[(String, String)]) {
+    let message = neutralise(message, GuestField::LogLine);
     let fields = if fields.is_empty() {
         String::new()
     } else {
-        fields
+        let joined = fields
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .take(64)
+            .map(|(k, v)| format!("{}={v}", neutralise(k, GuestField::LogFieldName)))
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(" ");
+        neutralise(&joined, GuestField::LogLine)
     };
     match level {
         log::Level::Trace => tracing::trace!(target: "batch.plugin", plugin, %fields, "{message}"),
@@ -306,14 +428,16 @@ fn new_store(pre: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Store<PluginSt
         true => FsPerms::ReadOnly,
         false => FsPerms::ReadWrite,
     };
-    wasi.preopened_dir(&sandbox.workdir, ".", perms)?
+    wasi.preopened_dir(sandbox.grant.fd_path(), ".", perms)?
         .stdout(GuestOutput::new(sandbox.label.clone(), Stream::Stdout))
         .stderr(stderr.clone());
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_HANDLES);
     let mut store = Store::new(
         engine,
         PluginState {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
+            table,
             label: sandbox.label.clone(),
             stderr,
             limiter: MemoryLimiter {
@@ -323,6 +447,8 @@ fn new_store(pre: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Store<PluginSt
             limits: sandbox.limits,
             ticks_left: 1,
             fuel: sandbox.fuel,
+            interrupt: sandbox.interrupt.clone(),
+            log: Budget::new(sandbox.label.clone(), Stream::Log),
         },
     );
     store.limiter(|s| &mut s.limiter);
@@ -331,21 +457,35 @@ fn new_store(pre: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Store<PluginSt
     Ok(store)
 }
 
-/// Turns the two-level result of an export call into `PluginError`.
+/// Turns the result of a guarded export call into `PluginError`.
 fn flatten<T>(
     store: &Store<PluginState>,
-    r: wasmtime::Result<Result<T, types::PluginError>>,
+    r: Result<wasmtime::Result<Result<T, types::PluginError>>, PluginError>,
 ) -> Result<T, PluginError> {
-    match r {
+    match r? {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(PluginError::Failed(ItemError::new(e.kind, e.message))),
+        Ok(Err(e)) => Err(PluginError::Failed(guest_error(&e.kind, &e.message))),
         Err(trap) => Err(trap_error(store, &trap)),
     }
 }
 
+/// [`flatten`] for an export that cannot return a plugin error.
+fn flatten_ok<T>(
+    store: &Store<PluginState>,
+    r: Result<wasmtime::Result<T>, PluginError>,
+) -> Result<T, PluginError> {
+    r?.map_err(|trap| trap_error(store, &trap))
+}
+
 fn trap_error(store: &Store<PluginState>, err: &wasmtime::Error) -> PluginError {
     let trap = err.downcast_ref::<wasmtime::Trap>();
-    let kind = if matches!(
+    let table_full = matches!(
+        err.downcast_ref::<wasmtime::component::ResourceTableError>(),
+        Some(wasmtime::component::ResourceTableError::Full)
+    ) || format!("{err:#}").contains("resource table has no free keys");
+    let kind = if table_full {
+        TrapKind::Handles
+    } else if matches!(
         trap,
         Some(&wasmtime::Trap::Interrupt) | Some(&wasmtime::Trap::OutOfFuel)
     ) {
@@ -368,6 +508,9 @@ fn trap_error(store: &Store<PluginState>, err: &wasmtime::Error) -> PluginError 
             "the plugin tried to grow its memory past {} bytes (limits.memory)",
             store.data().limits.memory
         ),
+        (TrapKind::Handles, _) => format!(
+            "the plugin held more than {MAX_HANDLES} open files, directories or streams at once (limit per instance); it must close what it no longer uses"
+        ),
         (_, Some(trap)) => trap.to_string(),
         (_, None) => format!("{err:#}"),
     };
@@ -380,7 +523,8 @@ fn trap_error(store: &Store<PluginState>, err: &wasmtime::Error) -> PluginError 
             .unwrap_or(0);
         message.push_str(&format!("; guest stderr: {}", &tail[start..]));
     }
-    PluginError::Trap(kind, message)
+    // Trap texts carry guest-chosen names (a backtrace's function names) and the stderr tail.
+    PluginError::Trap(kind, neutralise(&message, GuestField::ErrorMessage))
 }
 
 fn wire_setup(setup: &Setup) -> types::PluginSetup {
@@ -427,16 +571,26 @@ fn wire_context(ctx: &ExecutionContext) -> Vec<types::ContextEntry> {
         .collect()
 }
 
-fn domain_context(entries: Vec<types::ContextEntry>) -> Result<ExecutionContext, PluginError> {
+/// Longest context key a plugin may use, in bytes.
+const MAX_CONTEXT_KEY: usize = 256;
+
+fn domain_context(
+    store: &Store<PluginState>,
+    entries: Vec<types::ContextEntry>,
+) -> Result<ExecutionContext, PluginError> {
+    check_context_size(store, &entries)?;
     let mut ctx = ExecutionContext::new();
     for e in entries {
+        if e.key.len() > MAX_CONTEXT_KEY || e.key.chars().any(crate::domain::is_unsafe_char) {
+            return Err(protocol(format!(
+                "the plugin returned context key `{}`; keys are at most {MAX_CONTEXT_KEY} bytes without control characters",
+                neutralise(&e.key, GuestField::LogFieldName)
+            )));
+        }
         let value = serde_json::from_str(&e.value).map_err(|err| {
-            PluginError::Failed(ItemError::new(
-                "plugin.protocol",
-                format!(
-                    "the plugin returned context key `{}` whose value is not JSON: {err}",
-                    e.key
-                ),
+            protocol(format!(
+                "the plugin returned context key `{}` whose value is not JSON: {err}",
+                e.key
             ))
         })?;
         ctx.put(e.key, value);
@@ -469,12 +623,10 @@ macro_rules! common_calls {
     ($bindings:ident) => {
         /// Calls `init` with the plugin's config and the job parameters.
         pub async fn init(&mut self, setup: &Setup) -> Result<(), PluginError> {
-            arm(&mut self.store);
-            let r = self
+            let r = guarded!(self, 1, store => self
                 .bindings
                 .batch_plugin_lifecycle()
-                .call_init(&mut self.store, &wire_setup(setup))
-                .await;
+                .call_init(store, &wire_setup(setup)));
             flatten(&self.store, r)
         }
     };
@@ -483,24 +635,20 @@ macro_rules! common_calls {
 
         /// ItemStream `open` with the last committed context.
         pub async fn open(&mut self, ctx: &ExecutionContext) -> Result<(), PluginError> {
-            arm(&mut self.store);
-            let r = self
+            let r = guarded!(self, 1, store => self
                 .bindings
                 .batch_plugin_item_stream()
-                .call_open(&mut self.store, &wire_context(ctx))
-                .await;
+                .call_open(store, &wire_context(ctx)));
             flatten(&self.store, r)
         }
 
         /// ItemStream `update`: the state to commit with the current chunk.
         pub async fn update(&mut self) -> Result<ExecutionContext, PluginError> {
-            arm(&mut self.store);
-            let r = self
+            let r = guarded!(self, 1, store => self
                 .bindings
                 .batch_plugin_item_stream()
-                .call_update(&mut self.store)
-                .await;
-            domain_context(flatten(&self.store, r)?)
+                .call_update(store));
+            domain_context(&self.store, flatten(&self.store, r)?)
         }
 
         /// ItemStream `after-step`: the exit status `(code, description)` the plugin sets for
@@ -509,24 +657,20 @@ macro_rules! common_calls {
             &mut self,
             step: &crate::domain::StepExecution,
         ) -> Result<Option<(String, String)>, PluginError> {
-            arm(&mut self.store);
-            let r = self
+            let r = guarded!(self, 1, store => self
                 .bindings
                 .batch_plugin_item_stream()
-                .call_after_step(&mut self.store, &wire_summary(step))
-                .await;
-            let exit = flatten(&self.store, r.map(Ok))?;
-            Ok(exit.map(|e| (e.code, e.description)))
+                .call_after_step(store, &wire_summary(step)));
+            let exit = flatten_ok(&self.store, r)?;
+            Ok(exit.map(guest_exit))
         }
 
         /// ItemStream `close`.
         pub async fn close(&mut self) -> Result<(), PluginError> {
-            arm(&mut self.store);
-            let r = self
+            let r = guarded!(self, 1, store => self
                 .bindings
                 .batch_plugin_item_stream()
-                .call_close(&mut self.store)
-                .await;
+                .call_close(store));
             flatten(&self.store, r)
         }
     };
@@ -543,7 +687,12 @@ macro_rules! instantiate {
             );
         };
         let mut store = new_store($prepared, $sandbox)?;
-        let bindings = pre.instantiate_async(&mut store).await?;
+        // Instantiation runs the component's start functions: guest code, guarded like a call.
+        let (wall, interrupt) = ($sandbox.limits.wall_per_call, $sandbox.interrupt.clone());
+        let bindings = match guard(wall, &interrupt, pre.instantiate_async(&mut store)).await {
+            Ok(bindings) => bindings?,
+            Err(cut) => anyhow::bail!("{}", cut_error(&store, cut)),
+        };
         Ok(Self { store, bindings })
     }};
 }
@@ -564,12 +713,10 @@ impl ReaderInstance {
 
     /// Reads one item (`None` at the end); the per-item form of [`read_batch`](Self::read_batch).
     pub async fn read(&mut self) -> Result<Option<Vec<u8>>, PluginError> {
-        arm(&mut self.store);
-        let r = self
+        let r = guarded!(self, 1, store => self
             .bindings
             .batch_plugin_item_reader()
-            .call_read(&mut self.store)
-            .await;
+            .call_read(store));
         let out = flatten(&self.store, r)?;
         if let Some(item) = &out {
             check_size(&self.store, item).map_err(PluginError::Failed)?;
@@ -580,20 +727,24 @@ impl ReaderInstance {
     /// Reads up to `max` items in one call.
     pub async fn read_batch(&mut self, max: u32) -> Result<ReadBatch, PluginError> {
         use reader::exports::batch::plugin::item_reader::ReadOutcome;
-        arm_items(&mut self.store, max as usize);
-        let r = self
+        let r = guarded!(self, max as usize, store => self
             .bindings
             .batch_plugin_item_reader()
-            .call_read_batch(&mut self.store, max)
-            .await;
-        let batch = flatten(&self.store, r.map(Ok))?;
+            .call_read_batch(store, max));
+        let batch = flatten_ok(&self.store, r)?;
+        if batch.outcomes.len() > max as usize {
+            return Err(protocol(format!(
+                "read-batch returned {} outcomes when asked for at most {max}",
+                batch.outcomes.len()
+            )));
+        }
         Ok(ReadBatch {
             outcomes: batch
                 .outcomes
                 .into_iter()
                 .map(|o| match o {
                     ReadOutcome::Item(item) => check_size(&self.store, &item).map(|()| item),
-                    ReadOutcome::Error(e) => Err(ItemError::new(e.kind, e.message)),
+                    ReadOutcome::Error(e) => Err(guest_error(&e.kind, &e.message)),
                 })
                 .collect(),
             end: batch.end,
@@ -618,12 +769,10 @@ impl ProcessorInstance {
     /// Processes one item: `Some` to pass on, `None` when filtered.
     #[allow(clippy::ptr_arg, reason = "the generated binding takes `&Vec<u8>`")]
     pub async fn process(&mut self, item: &Vec<u8>) -> Result<Option<Vec<u8>>, PluginError> {
-        arm(&mut self.store);
-        let r = self
+        let r = guarded!(self, 1, store => self
             .bindings
             .batch_plugin_item_processor()
-            .call_process(&mut self.store, item)
-            .await;
+            .call_process(store, item));
         let out = flatten(&self.store, r)?;
         if let Some(item) = &out {
             check_size(&self.store, item).map_err(PluginError::Failed)?;
@@ -637,21 +786,16 @@ impl ProcessorInstance {
         items: &[Vec<u8>],
     ) -> Result<Vec<ProcessOutcome>, PluginError> {
         use processor::exports::batch::plugin::item_processor::ProcessOutcome as O;
-        arm_items(&mut self.store, items.len());
-        let r = self
+        let r = guarded!(self, items.len(), store => self
             .bindings
             .batch_plugin_item_processor()
-            .call_process_batch(&mut self.store, items)
-            .await;
-        let outcomes = flatten(&self.store, r.map(Ok))?;
+            .call_process_batch(store, items));
+        let outcomes = flatten_ok(&self.store, r)?;
         if outcomes.len() != items.len() {
-            return Err(PluginError::Failed(ItemError::new(
-                "plugin.protocol",
-                format!(
-                    "process-batch returned {} outcomes for {} items",
-                    outcomes.len(),
-                    items.len()
-                ),
+            return Err(protocol(format!(
+                "process-batch returned {} outcomes for {} items",
+                outcomes.len(),
+                items.len()
             )));
         }
         Ok(outcomes
@@ -662,7 +806,7 @@ impl ProcessorInstance {
                     Err(e) => ProcessOutcome::Error(e),
                 },
                 O::Filtered => ProcessOutcome::Filtered,
-                O::Error(e) => ProcessOutcome::Error(ItemError::new(e.kind, e.message)),
+                O::Error(e) => ProcessOutcome::Error(guest_error(&e.kind, &e.message)),
             })
             .collect())
     }
@@ -684,45 +828,37 @@ impl WriterInstance {
 
     /// Writes one chunk.
     pub async fn write(&mut self, items: &[Vec<u8>]) -> Result<(), PluginError> {
-        arm_items(&mut self.store, items.len());
-        let r = self
+        let r = guarded!(self, items.len(), store => self
             .bindings
             .batch_plugin_item_writer()
-            .call_write(&mut self.store, items)
-            .await;
+            .call_write(store, items));
         flatten(&self.store, r)
     }
 
     /// ChunkListener `before-chunk`.
     pub async fn before_chunk(&mut self) -> Result<(), PluginError> {
-        arm(&mut self.store);
-        let r = self
+        let r = guarded!(self, 1, store => self
             .bindings
             .batch_plugin_chunk_listener()
-            .call_before_chunk(&mut self.store)
-            .await;
+            .call_before_chunk(store));
         flatten(&self.store, r)
     }
 
     /// ChunkListener `after-chunk`: the chunk committed.
     pub async fn after_chunk(&mut self) -> Result<(), PluginError> {
-        arm(&mut self.store);
-        let r = self
+        let r = guarded!(self, 1, store => self
             .bindings
             .batch_plugin_chunk_listener()
-            .call_after_chunk(&mut self.store)
-            .await;
+            .call_after_chunk(store));
         flatten(&self.store, r)
     }
 
     /// ChunkListener `after-chunk-error`: the chunk rolled back.
     pub async fn after_chunk_error(&mut self) -> Result<(), PluginError> {
-        arm(&mut self.store);
-        let r = self
+        let r = guarded!(self, 1, store => self
             .bindings
             .batch_plugin_chunk_listener()
-            .call_after_chunk_error(&mut self.store)
-            .await;
+            .call_after_chunk_error(store));
         flatten(&self.store, r)
     }
 }
@@ -767,20 +903,18 @@ impl TaskletInstance {
         context: &ExecutionContext,
     ) -> Result<TaskletExecution, PluginError> {
         use tasklet::exports::batch::plugin::step_tasklet::RepeatStatus as R;
-        arm(&mut self.store);
-        let r = self
+        let r = guarded!(self, 1, store => self
             .bindings
             .batch_plugin_step_tasklet()
-            .call_execute(&mut self.store, &wire_context(context))
-            .await;
+            .call_execute(store, &wire_context(context)));
         let out = flatten(&self.store, r)?;
         Ok(TaskletExecution {
             repeat: match out.repeat {
                 R::Finished => RepeatStatus::Finished,
                 R::Continuable => RepeatStatus::Continuable,
             },
-            context: domain_context(out.context)?,
-            exit_status: out.exit_status.map(|e| (e.code, e.description)),
+            context: domain_context(&self.store, out.context)?,
+            exit_status: out.exit_status.map(guest_exit),
         })
     }
 }
@@ -806,12 +940,11 @@ impl DeciderInstance {
         last: Option<&crate::domain::StepExecution>,
     ) -> Result<String, PluginError> {
         let last = last.map(wire_summary);
-        arm(&mut self.store);
-        let r = self
+        let r = guarded!(self, 1, store => self
             .bindings
             .batch_plugin_flow_decider()
-            .call_decide(&mut self.store, &wire_context(job_context), last.as_ref())
-            .await;
-        flatten(&self.store, r)
+            .call_decide(store, &wire_context(job_context), last.as_ref()));
+        // The answer is routed on like an exit code, and shown and stored as one.
+        flatten(&self.store, r).map(|answer| neutralise(&answer, GuestField::ExitCode))
     }
 }

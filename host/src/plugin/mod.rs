@@ -11,23 +11,28 @@
 //! error (`{kind, message}`), [`PluginError::Trap`] a trap (guest panic, bad memory access, …),
 //! always fatal for the instance.
 
+mod artifact;
 mod bindings;
+mod grant;
+mod guard;
 mod instance;
 mod output;
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 use wasmtime_wasi::WasiView as _;
 
+pub use artifact::{ArtifactKey, KeyError};
+pub use grant::{Grant, GrantError};
+pub use guard::Interrupt;
 pub use instance::{
-    DeciderInstance, Limits, PluginError, ProcessOutcome, ProcessorInstance, ReadBatch,
-    ReaderInstance, RepeatStatus, Sandbox, Setup, TaskletExecution, TaskletInstance, TrapKind,
-    WriterInstance,
+    DeciderInstance, Limits, MAX_HANDLES, PluginError, ProcessOutcome, ProcessorInstance,
+    ReadBatch, ReaderInstance, RepeatStatus, Sandbox, Setup, TaskletExecution, TaskletInstance,
+    TrapKind, WriterInstance,
 };
 
 use instance::PluginState;
@@ -123,6 +128,19 @@ pub enum InvalidPlugin {
     Link(String),
 }
 
+/// Why a precompiled artifact was not loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Its seal does not verify under this host's key.
+    #[error(
+        "the precompiled code failed authentication (changed in the repository, or sealed by another host's key)"
+    )]
+    Unauthenticated,
+    /// It verified but could not be loaded.
+    #[error(transparent)]
+    Invalid(InvalidPlugin),
+}
+
 /// A component compiled and pre-linked for one role. Cheap to clone.
 #[derive(Clone)]
 pub enum Prepared {
@@ -164,6 +182,8 @@ pub struct Compiled {
     pub role: Role,
     /// Precompiled native code for this engine.
     pub artifact: Vec<u8>,
+    /// The artifact's seal under this runtime's [`ArtifactKey`]; store it with the artifact.
+    pub seal: String,
     /// The prepared component.
     pub prepared: Prepared,
 }
@@ -184,12 +204,14 @@ pub struct PoolSize {
 }
 
 /// How to build a [`PluginRuntime`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct RuntimeOptions {
     /// Meter fuel (for `limits.fuel-per-item`).
     pub fuel: bool,
     /// Use the pooling allocator with this many slots; `None`: allocate on demand.
     pub pool: Option<PoolSize>,
+    /// Seals and authenticates precompiled artifacts; `None`: a key of this process only.
+    pub artifact_key: Option<ArtifactKey>,
 }
 
 /// The wasmtime engine and linker shared by every plugin of the process.
@@ -198,6 +220,7 @@ pub struct PluginRuntime {
     fuel: bool,
     linker: Linker<PluginState>,
     engine_hash: String,
+    key: ArtifactKey,
 }
 
 impl fmt::Debug for PluginRuntime {
@@ -257,7 +280,10 @@ impl PluginRuntime {
     /// `limits.fuel-per-item`, and about 20 % slower guest code (docs/performance.md), so it is
     /// only switched on for jobs that use it. Artifacts of the two engines are kept apart.
     pub fn with_fuel(fuel: bool) -> anyhow::Result<Self> {
-        Self::with_options(RuntimeOptions { fuel, pool: None })
+        Self::with_options(RuntimeOptions {
+            fuel,
+            ..RuntimeOptions::default()
+        })
     }
 
     /// A runtime with fuel metering and/or the pooling instance allocator.
@@ -305,12 +331,16 @@ impl PluginRuntime {
         bindings::log::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let engine_hash = format!("wasmtime-48-{:016x}", hasher.finish());
+        // Artifacts are kept per engine configuration and per key: hosts with different keys
+        // sharing one repository each keep (and trust) only their own.
+        let key = options.artifact_key.unwrap_or_else(ArtifactKey::ephemeral);
+        let engine_hash = format!("wasmtime-48-{:016x}+k{}", hasher.finish(), key.id());
         Ok(PluginRuntime {
             engine,
             fuel,
             linker,
             engine_hash,
+            key,
         })
     }
 
@@ -319,7 +349,8 @@ impl PluginRuntime {
         self.fuel
     }
 
-    /// Identifies this engine's configuration; precompiled artifacts are keyed by it.
+    /// Identifies this engine's configuration and artifact key; precompiled artifacts are keyed
+    /// by it.
     pub fn engine_hash(&self) -> &str {
         &self.engine_hash
     }
@@ -341,9 +372,13 @@ impl PluginRuntime {
         let artifact = component
             .serialize()
             .map_err(|e| InvalidPlugin::Link(format!("{e:#}")))?;
+        let seal = self
+            .key
+            .seal(&digest(wasm), &self.engine_hash, role.world(), &artifact);
         Ok(Compiled {
             role,
             artifact,
+            seal,
             prepared,
         })
     }
@@ -364,18 +399,31 @@ impl PluginRuntime {
         Ok((imports, exports))
     }
 
-    /// Loads a precompiled artifact this host produced with [`compile`](Self::compile).
+    /// Loads a precompiled artifact of the component `digest` that a host holding this
+    /// runtime's key produced with [`compile`](Self::compile), after checking its seal.
     ///
-    /// Artifacts come only from the repository's `BH_PLUGIN_ARTIFACT` table, written by the host
-    /// itself and keyed by [`engine_hash`](Self::engine_hash); never from users.
-    pub fn load(&self, artifact: &[u8], role: Role) -> Result<Prepared, InvalidPlugin> {
-        // SAFETY: `artifact` was produced by `Component::serialize` in `compile` with an engine of
-        // the same configuration (the key includes `engine_hash`), and is stored in the host's own
-        // repository table; users have no way to supply one.
-        #[allow(unsafe_code)]
+    /// [`LoadError::Unauthenticated`] means the bytes are not what this key sealed (tampered
+    /// with, or sealed by another key): compile the component again instead.
+    pub fn load(
+        &self,
+        digest: &str,
+        artifact: &[u8],
+        seal: &str,
+        role: Role,
+    ) -> Result<Prepared, LoadError> {
+        if !self
+            .key
+            .verify(digest, &self.engine_hash, role.world(), artifact, seal)
+        {
+            return Err(LoadError::Unauthenticated);
+        }
+        // SAFETY: the seal verified: these are the exact bytes `Component::serialize` produced
+        // in `compile` under this key, for an engine of this configuration (both are in
+        // `engine_hash`, which the seal covers).
+        #[allow(unsafe_code, reason = "deserializing code this host compiled and sealed")]
         let component = unsafe { Component::deserialize(&self.engine, artifact) }
-            .map_err(|e| InvalidPlugin::Link(format!("{e:#}")))?;
-        self.prepare(&component, role)
+            .map_err(|e| LoadError::Invalid(InvalidPlugin::Link(format!("{e:#}"))))?;
+        self.prepare(&component, role).map_err(LoadError::Invalid)
     }
 
     fn role_of(&self, component: &Component) -> Result<Role, InvalidPlugin> {
@@ -434,9 +482,23 @@ impl PluginRuntime {
     }
 
     /// A sandbox description for a plugin instance: the one directory it may see (read-only or
-    /// not), and its limits.
-    pub fn sandbox(&self, dir: &Path, read_only: bool, label: String, limits: Limits) -> Sandbox {
-        Sandbox::new(dir.to_path_buf(), read_only, self.fuel, label, limits)
+    /// not), its limits, and what interrupts its calls.
+    pub fn sandbox(
+        &self,
+        grant: &Grant,
+        read_only: bool,
+        label: String,
+        limits: Limits,
+        interrupt: &Interrupt,
+    ) -> Sandbox {
+        Sandbox::new(
+            grant.clone(),
+            read_only,
+            self.fuel,
+            label,
+            limits,
+            interrupt.clone(),
+        )
     }
 }
 

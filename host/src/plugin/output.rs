@@ -1,7 +1,8 @@
 //! Guest stdout and stderr: forwarded line by line to the host's log, within a byte budget per
 //! instance. A flood never blocks or kills the guest: past the budget the bytes are counted and
 //! dropped, and one warning says how many. The last bytes of stderr are kept for error messages
-//! (a Rust panic message lands there just before the trap).
+//! (a Rust panic message lands there just before the trap). The `log` import is held to the
+//! same budget ([`Budget`]), and every line is neutralised (control characters escaped) first.
 
 use std::collections::VecDeque;
 use std::io;
@@ -27,14 +28,66 @@ const TAIL: usize = 2000;
 pub(super) enum Stream {
     Stdout,
     Stderr,
+    /// The `batch:plugin/log` import.
+    Log,
+}
+
+/// Bytes one plugin instance may still put into the host's log through one stream; past the
+/// budget, bytes are counted and dropped, and one warning (when the instance goes) says how many.
+pub(super) struct Budget {
+    plugin: Arc<str>,
+    stream: Stream,
+    forwarded: usize,
+    dropped: usize,
+}
+
+impl Budget {
+    pub(super) fn new(plugin: Arc<str>, stream: Stream) -> Self {
+        Budget {
+            plugin,
+            stream,
+            forwarded: 0,
+            dropped: 0,
+        }
+    }
+
+    /// True when `bytes` more fit the budget (and charges them); false counts them as dropped.
+    pub(super) fn admit(&mut self, bytes: usize) -> bool {
+        if self.forwarded + bytes > LOG_BUDGET {
+            self.dropped = self.dropped.saturating_add(bytes);
+            return false;
+        }
+        self.forwarded += bytes;
+        true
+    }
+
+    /// True once nothing more fits.
+    fn spent(&self) -> bool {
+        self.forwarded >= LOG_BUDGET
+    }
+
+    pub(super) fn plugin(&self) -> &str {
+        &self.plugin
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        if self.dropped > 0 {
+            tracing::warn!(
+                target: "batch.plugin",
+                plugin = &*self.plugin,
+                stream = ?self.stream,
+                dropped_bytes = self.dropped,
+                "the plugin wrote more than the {LOG_BUDGET}-byte log budget; the rest was dropped"
+            );
+        }
+    }
 }
 
 struct State {
-    plugin: Arc<str>,
-    stream: Stream,
+    budget: Budget,
     line: Vec<u8>,
-    forwarded: usize,
-    dropped: usize,
     tail: VecDeque<u8>,
 }
 
@@ -44,30 +97,31 @@ impl State {
             return;
         }
         let line = std::mem::take(&mut self.line);
-        if self.forwarded + line.len() > LOG_BUDGET {
-            self.dropped += line.len();
+        if !self.budget.admit(line.len()) {
             return;
         }
-        self.forwarded += line.len();
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\n', '\r']);
-        let plugin = &*self.plugin;
-        match self.stream {
-            Stream::Stdout => tracing::info!(target: "batch.plugin.stdout", plugin, "{text}"),
+        let line = line.strip_suffix(b"\n").unwrap_or(&line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let text = crate::domain::neutralise_bytes(line, crate::domain::GuestField::LogLine);
+        let plugin = self.budget.plugin();
+        match self.budget.stream {
             Stream::Stderr => tracing::warn!(target: "batch.plugin.stderr", plugin, "{text}"),
+            Stream::Stdout | Stream::Log => {
+                tracing::info!(target: "batch.plugin.stdout", plugin, "{text}")
+            }
         }
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        if self.stream == Stream::Stderr {
+        if self.budget.stream == Stream::Stderr {
             self.tail.extend(bytes.iter().rev().take(TAIL).rev());
             let excess = self.tail.len().saturating_sub(TAIL);
             self.tail.drain(..excess);
         }
         for chunk in bytes.split_inclusive(|b| *b == b'\n') {
             // Past the budget, skip the per-line work entirely.
-            if self.forwarded >= LOG_BUDGET {
-                self.dropped += chunk.len();
+            if self.budget.spent() {
+                self.budget.admit(chunk.len());
                 continue;
             }
             self.line.extend_from_slice(chunk);
@@ -81,15 +135,6 @@ impl State {
 impl Drop for State {
     fn drop(&mut self) {
         self.emit();
-        if self.dropped > 0 {
-            tracing::warn!(
-                target: "batch.plugin",
-                plugin = &*self.plugin,
-                stream = ?self.stream,
-                dropped_bytes = self.dropped,
-                "the plugin wrote more than the {LOG_BUDGET}-byte log budget; the rest was dropped"
-            );
-        }
     }
 }
 
@@ -100,11 +145,8 @@ pub(super) struct GuestOutput(Arc<Mutex<State>>);
 impl GuestOutput {
     pub(super) fn new(plugin: Arc<str>, stream: Stream) -> Self {
         GuestOutput(Arc::new(Mutex::new(State {
-            plugin,
-            stream,
+            budget: Budget::new(plugin, stream),
             line: Vec::new(),
-            forwarded: 0,
-            dropped: 0,
             tail: VecDeque::new(),
         })))
     }
@@ -193,8 +235,8 @@ mod tests {
             .write(Bytes::from_static(b"panicked at the end"))
             .unwrap();
         let state = out.state();
-        assert!(state.forwarded <= LOG_BUDGET);
-        assert!(state.dropped > 1_000_000, "{}", state.dropped);
+        assert!(state.budget.forwarded <= LOG_BUDGET);
+        assert!(state.budget.dropped > 1_000_000, "{}", state.budget.dropped);
         drop(state);
         assert!(out.tail().ends_with("panicked at the end"));
         assert!(out.tail().len() <= TAIL);

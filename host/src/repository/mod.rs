@@ -278,22 +278,40 @@ pub trait JobRepository {
     /// The component bytes for `digest`.
     async fn plugin_wasm(&self, digest: &str) -> Result<Option<Vec<u8>>, RepositoryError>;
 
-    /// A precompiled artifact for `digest` built by an engine with configuration hash `engine`,
-    /// with the world it exports.
+    /// The precompiled artifact for `digest` built by an engine (and artifact key) `engine`.
     async fn plugin_artifact(
         &self,
         digest: &str,
         engine: &str,
-    ) -> Result<Option<(Vec<u8>, String)>, RepositoryError>;
+    ) -> Result<Option<StoredArtifact>, RepositoryError>;
 
-    /// Stores a precompiled artifact (idempotent).
+    /// Stores a precompiled artifact, replacing one of the same digest and engine (whose seal
+    /// did not verify, or the same bytes again).
     async fn put_plugin_artifact(
         &self,
         digest: &str,
         engine: &str,
-        world: &str,
-        artifact: &[u8],
+        artifact: &StoredArtifact,
     ) -> Result<(), RepositoryError>;
+}
+
+/// The database file of a `sqlite:` repository URL (`None` for PostgreSQL and `:memory:`).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let file = rest.split_once('?').map_or(rest, |(f, _)| f);
+    (!file.is_empty() && file != ":memory:").then(|| std::path::PathBuf::from(file))
+}
+
+/// A precompiled artifact as the repository keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredArtifact {
+    /// Native code.
+    pub artifact: Vec<u8>,
+    /// The world the component exports.
+    pub world: String,
+    /// The host's seal over digest, engine, world and code (hex HMAC-SHA256).
+    pub seal: String,
 }
 
 /// Splits a serialized context the way Spring Batch's `JdbcExecutionContextDao` does: up to
@@ -311,7 +329,18 @@ pub(crate) fn split_context(serialized: String) -> (String, Option<String>) {
 
 /// Truncates an exit message to the 2500 characters the column holds.
 pub(crate) fn exit_message(message: &str) -> String {
-    message.chars().take(2500).collect()
+    crate::domain::fit(message, crate::domain::MESSAGE_CHARS)
+}
+
+/// An exit code cut to the width the host allows (the code a plugin sets is bounded already;
+/// this keeps every write within the column whatever its source).
+pub(crate) fn exit_code(code: &str) -> String {
+    crate::domain::fit(code, crate::domain::EXIT_CODE_CHARS)
+}
+
+/// An error kind cut to the dead-letter table's `KIND` column.
+pub(crate) fn error_kind(kind: &str) -> String {
+    crate::domain::fit(kind, crate::domain::KIND_CHARS)
 }
 
 /// Which job parameters to record: the type, value and identifying flag of each.

@@ -19,8 +19,8 @@ use sqlx::sqlite::{
 use sqlx::{Pool, Row, Transaction};
 
 use super::{
-    ExecutionFilter, JobRepository, PluginRecord, Recovery, RepositoryError, exit_message,
-    param_rows, split_context,
+    ExecutionFilter, JobRepository, PluginRecord, Recovery, RepositoryError, StoredArtifact,
+    error_kind, exit_code, exit_message, param_rows, split_context,
 };
 use crate::domain::{
     BatchStatus, ExecutionContext, ExitStatus, Id, JobExecution, JobInstance, JobParameter,
@@ -539,7 +539,7 @@ impl JobRepository for SqlRepository {
             let mut tx = pool.begin_write().await?;
             let n = sqlx::query("UPDATE BATCH_JOB_EXECUTION SET START_TIME = $1, END_TIME = $2, STATUS = $3, EXIT_CODE = $4, EXIT_MESSAGE = $5, LAST_UPDATED = $6, VERSION = VERSION + 1 WHERE JOB_EXECUTION_ID = $7 AND VERSION = $8")
                 .bind(execution.start_time.map(ts)).bind(execution.end_time.map(ts))
-                .bind(execution.status.as_str()).bind(&execution.exit_status.code)
+                .bind(execution.status.as_str()).bind(exit_code(&execution.exit_status.code))
                 .bind(exit_message(&execution.exit_status.description)).bind(ts(updated))
                 .bind(execution.id).bind(execution.version)
                 .execute(&mut *tx).await?.rows_affected();
@@ -713,7 +713,7 @@ impl JobRepository for SqlRepository {
                 .bind(step.status.as_str())
                 .bind(step.commit_count).bind(step.read_count).bind(step.filter_count).bind(step.write_count)
                 .bind(step.read_skip_count).bind(step.write_skip_count).bind(step.process_skip_count).bind(step.rollback_count)
-                .bind(&step.exit_status.code).bind(exit_message(&step.exit_status.description))
+                .bind(exit_code(&step.exit_status.code)).bind(exit_message(&step.exit_status.description))
                 .bind(step.last_updated.map(ts))
                 .execute(&mut *tx).await?;
             let (short, long) = split_context(step.context.to_jackson_json());
@@ -750,7 +750,7 @@ impl JobRepository for SqlRepository {
                 .bind(step.start_time.map(ts)).bind(step.end_time.map(ts)).bind(step.status.as_str())
                 .bind(step.commit_count).bind(step.read_count).bind(step.filter_count).bind(step.write_count)
                 .bind(step.read_skip_count).bind(step.write_skip_count).bind(step.process_skip_count).bind(step.rollback_count)
-                .bind(&step.exit_status.code).bind(exit_message(&step.exit_status.description))
+                .bind(exit_code(&step.exit_status.code)).bind(exit_message(&step.exit_status.description))
                 .bind(ts(updated)).bind(step.id).bind(step.version)
                 .execute(&mut *tx).await?.rows_affected();
             if n == 0 {
@@ -762,7 +762,7 @@ impl JobRepository for SqlRepository {
             for item in skipped {
                 sqlx::query("INSERT INTO BH_SKIPPED_ITEM (JOB_EXECUTION_ID, STEP_EXECUTION_ID, STEP_NAME, PHASE, KIND, MESSAGE, PAYLOAD, ITEM_POSITION, CHUNK_NUMBER, CREATED_AT) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
                     .bind(step.job_execution_id).bind(step.id).bind(&step.step_name)
-                    .bind(item.phase.as_str()).bind(&item.kind).bind(exit_message(&item.message))
+                    .bind(item.phase.as_str()).bind(error_kind(&item.kind)).bind(exit_message(&item.message))
                     .bind(item.payload.as_deref()).bind(item.position).bind(item.chunk).bind(ts(updated))
                     .execute(&mut *tx).await?;
             }
@@ -880,12 +880,16 @@ impl JobRepository for SqlRepository {
         &self,
         digest: &str,
         engine: &str,
-    ) -> Result<Option<(Vec<u8>, String)>, RepositoryError> {
+    ) -> Result<Option<StoredArtifact>, RepositoryError> {
         on_db!(self, pool => {
-            let row = sqlx::query("SELECT ARTIFACT, WORLD FROM BH_PLUGIN_ARTIFACT WHERE DIGEST = $1 AND ENGINE = $2")
+            let row = sqlx::query("SELECT ARTIFACT, WORLD, SEAL FROM BH_PLUGIN_ARTIFACT WHERE DIGEST = $1 AND ENGINE = $2")
                 .bind(digest).bind(engine).fetch_optional(pool).await?;
             match row {
-                Some(r) => Ok(Some((r.try_get(0)?, r.try_get(1)?))),
+                Some(r) => Ok(Some(StoredArtifact {
+                    artifact: r.try_get(0)?,
+                    world: r.try_get(1)?,
+                    seal: r.try_get(2)?,
+                })),
                 None => Ok(None),
             }
         })
@@ -895,12 +899,11 @@ impl JobRepository for SqlRepository {
         &self,
         digest: &str,
         engine: &str,
-        world: &str,
-        artifact: &[u8],
+        a: &StoredArtifact,
     ) -> Result<(), RepositoryError> {
         on_db!(self, pool => {
-            sqlx::query("INSERT INTO BH_PLUGIN_ARTIFACT (DIGEST, ENGINE, WORLD, ARTIFACT, CREATED_AT) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (DIGEST, ENGINE) DO NOTHING")
-                .bind(digest).bind(engine).bind(world).bind(artifact).bind(ts(now()))
+            sqlx::query("INSERT INTO BH_PLUGIN_ARTIFACT (DIGEST, ENGINE, WORLD, ARTIFACT, CREATED_AT, SEAL) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (DIGEST, ENGINE) DO UPDATE SET WORLD = excluded.WORLD, ARTIFACT = excluded.ARTIFACT, CREATED_AT = excluded.CREATED_AT, SEAL = excluded.SEAL")
+                .bind(digest).bind(engine).bind(&a.world).bind(&a.artifact).bind(ts(now())).bind(&a.seal)
                 .execute(pool).await?;
             Ok(())
         })

@@ -139,12 +139,19 @@ pub struct LimitsSpec {
     /// Budget of one plugin call, such as `2s` → `wasm.timeout` when exceeded.
     #[serde(default)]
     pub cpu_per_call: Option<String>,
+    /// Wall-clock budget of one plugin call, whatever the plugin does (computes, sleeps,
+    /// blocks), such as `30s` → `wasm.timeout` when exceeded.
+    #[serde(default)]
+    pub wall_per_call: Option<String>,
     /// Largest memory of one plugin instance, such as `64MiB` → `wasm.memory`.
     #[serde(default)]
     pub memory: Option<String>,
     /// Largest item a plugin may produce, such as `1MiB` → `wasm.item-size`.
     #[serde(default)]
     pub max_item_size: Option<String>,
+    /// Largest ExecutionContext a plugin may return, such as `256KiB` → `wasm.context-size`.
+    #[serde(default)]
+    pub max_context_size: Option<String>,
     /// Deterministic budget per item, in WebAssembly fuel, such as `50M` → `wasm.timeout`.
     #[serde(default)]
     pub fuel_per_item: Option<String>,

@@ -1,7 +1,9 @@
 //! Test guest: misbehaves on every item, as config `mode` says — `loop` (spins forever),
 //! `memory` (allocates without bound), `recursion` (unbounded recursion), `big-item` (returns an
 //! 8 MiB item), `stdout` (floods stdout with 64 MiB, then passes the item on), `env` (reports
-//! the environment it sees), `files` (reports which host paths it can open).
+//! the environment it sees), `files` (reports which host paths it can open), `sleep` (sleeps for
+//! an hour: a blocking WASI call, no compute), `fd-leak` (opens `inside.txt` 20,000 times and
+//! keeps every handle), `error-text` (fails with a 20 MiB message full of terminal escapes).
 
 use batch_sdk::{Error, ItemProcessor, Setup};
 use serde::Deserialize;
@@ -15,6 +17,7 @@ struct Config {
 /// The processor.
 pub struct Hostile {
     mode: String,
+    hoard: Vec<std::fs::File>,
 }
 
 #[inline(never)]
@@ -30,7 +33,10 @@ impl ItemProcessor for Hostile {
 
     fn init(setup: &Setup) -> Result<Self, Error> {
         let c: Config = setup.config()?;
-        Ok(Hostile { mode: c.mode })
+        Ok(Hostile {
+            mode: c.mode,
+            hoard: Vec::new(),
+        })
     }
 
     fn process(&mut self, item: Value) -> Result<Option<Value>, Error> {
@@ -78,6 +84,26 @@ impl ItemProcessor for Hostile {
                     "link-out": probe("link-out"),
                     "inside.txt": probe("inside.txt"),
                 })))
+            }
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Ok(Some(item))
+            }
+            "fd-leak" => {
+                for n in 0..20_000 {
+                    let f = std::fs::File::open("inside.txt").map_err(|e| {
+                        Error::io("leak", format!("open number {} failed: {e}", n + 1))
+                    })?;
+                    self.hoard.push(f);
+                }
+                Ok(Some(item))
+            }
+            "error-text" => {
+                let evil = "\x1b]0;pwned\x07\x1b[31mRED\r\nERROR forged log line\u{9b}2J\u{202e}";
+                Err(Error::new(
+                    format!("validation.x{evil}"),
+                    evil.repeat((20 << 20) / evil.len()),
+                ))
             }
             other => Err(Error::config(format!("unknown mode `{other}`"))),
         }
