@@ -51,7 +51,11 @@ pub struct HostPolicy {
 /// `~/.local/share/batch-host`. The default repository (`batch-host.db`) and the artifact key
 /// (`artifact.key`) live here — never in a job's work directory, which plugins can see.
 pub fn home() -> PathBuf {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(dir) = var("BATCH_HOST_HOME") {
         return dir;
     }

@@ -126,7 +126,11 @@ async fn host_files_inside_a_grant(backend: Backend) {
         .output()
         .unwrap();
     assert_exit(&out, 2);
-    assert!(stderr(&out).contains("the artifact key"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the artifact key"),
+        "{}",
+        stderr(&out)
+    );
     env.write("host.yaml", "limits: { defaults: { memory: 64MiB } }\n");
     let out = env.run(&["--config", "host.yaml", "run", "job.yaml"]);
     assert_exit(&out, 2);
@@ -138,7 +142,10 @@ async fn host_files_inside_a_grant(backend: Backend) {
     assert!(!env.path().join("x.txt").exists(), "nothing ran");
     env.cleanup().await;
 }
-both_backends!(host_files_inside_a_grant_are_refused, host_files_inside_a_grant);
+both_backends!(
+    host_files_inside_a_grant_are_refused,
+    host_files_inside_a_grant
+);
 
 #[test]
 fn the_default_layout_keeps_every_host_file_out_of_reach() {
@@ -227,7 +234,10 @@ async fn tampered_artifact(backend: Backend) {
     let sizes = env
         .rows("SELECT CAST(LENGTH(ARTIFACT) AS BIGINT) FROM BH_PLUGIN_ARTIFACT")
         .await;
-    assert!(sizes.iter().all(|r| r[0].parse::<u64>().unwrap() > 4), "{sizes:?}");
+    assert!(
+        sizes.iter().all(|r| r[0].parse::<u64>().unwrap() > 4),
+        "{sizes:?}"
+    );
     let out = env.run(&["run", "job.yaml", "--param", "run=2"]);
     assert_success(&out);
     assert!(!stderr(&out).contains("authentication"), "{}", stderr(&out));
@@ -251,7 +261,12 @@ async fn wall_time(backend: Backend) {
     let Some(env) = Env::new(backend).await else {
         return;
     };
-    env.register(&["hostile-tasklet", "hostile-reader", "hostile-processor", "testkit-writer"]);
+    env.register(&[
+        "hostile-tasklet",
+        "hostile-reader",
+        "hostile-processor",
+        "testkit-writer",
+    ]);
     env.write("inside.txt", "x");
     // A tasklet asleep in a WASI call, a reader asleep in `open`, a processor asleep on every
     // item (skipped as `wasm.timeout`, each time on a fresh instance).
@@ -265,7 +280,11 @@ async fn wall_time(backend: Backend) {
     for step in ["tasklet", "reader"] {
         // Failed, and ABANDONED because the flow moved on past it (Spring's rule).
         let (status, code, message) = step_row(&env, step).await;
-        assert_eq!((status.as_str(), code.as_str()), ("ABANDONED", "FAILED"), "{step}");
+        assert_eq!(
+            (status.as_str(), code.as_str()),
+            ("ABANDONED", "FAILED"),
+            "{step}"
+        );
         assert!(
             message.contains("wasm.timeout")
                 && message.contains("wall-clock limit of 1s (limits.wall-per-call)"),
@@ -275,20 +294,28 @@ async fn wall_time(backend: Backend) {
     let rows = env
         .rows("SELECT STATUS, PROCESS_SKIP_COUNT, WRITE_COUNT FROM BATCH_STEP_EXECUTION WHERE STEP_NAME = 'processor'")
         .await;
-    assert_eq!(rows, vec![vec!["COMPLETED".to_owned(), "3".into(), "0".into()]]);
+    assert_eq!(
+        rows,
+        vec![vec!["COMPLETED".to_owned(), "3".into(), "0".into()]]
+    );
     let kinds = env.rows("SELECT KIND FROM BH_SKIPPED_ITEM").await;
     assert_eq!(kinds, vec![vec!["wasm.timeout".to_owned()]; 3]);
     env.cleanup().await;
 }
-both_backends!(a_sleeping_or_blocked_guest_is_cut_at_its_wall_limit, wall_time);
+both_backends!(
+    a_sleeping_or_blocked_guest_is_cut_at_its_wall_limit,
+    wall_time
+);
 
 /// Status of the newest step execution, or "" before there is one.
 async fn newest_step(env: &Env) -> (String, String) {
-    env.rows("SELECT STATUS, COMMIT_COUNT FROM BATCH_STEP_EXECUTION ORDER BY STEP_EXECUTION_ID DESC")
-        .await
-        .first()
-        .map(|r| (r[0].clone(), r[1].clone()))
-        .unwrap_or_default()
+    env.rows(
+        "SELECT STATUS, COMMIT_COUNT FROM BATCH_STEP_EXECUTION ORDER BY STEP_EXECUTION_ID DESC",
+    )
+    .await
+    .first()
+    .map(|r| (r[0].clone(), r[1].clone()))
+    .unwrap_or_default()
 }
 
 async fn second_signal(backend: Backend) {
@@ -307,13 +334,22 @@ async fn second_signal(backend: Backend) {
     let pid = child.id().to_string();
     let started = std::time::Instant::now();
     while newest_step(&env).await != ("STARTED".into(), "3".into()) {
-        assert!(started.elapsed() < Duration::from_secs(60), "the run never got going");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run never got going"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // The first signal asks for a stop at the chunk boundary, which the sleeping call never
     // reaches; the second interrupts the call.
     let kill = |sig: &str| {
-        assert!(std::process::Command::new("kill").args([sig, &pid]).status().unwrap().success());
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
     };
     kill("-TERM");
     std::thread::sleep(Duration::from_millis(500));
@@ -321,10 +357,17 @@ async fn second_signal(backend: Backend) {
     kill("-INT");
     let out = env.wait_bounded(child, Duration::from_secs(30));
     assert_exit(&out, 5);
-    assert!(stderr(&out).contains("press Ctrl-C again to interrupt at once"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("press Ctrl-C again to interrupt at once"),
+        "{}",
+        stderr(&out)
+    );
     let (status, _, message) = step_row(&env, "read").await;
     assert_eq!(status, "STOPPED");
-    assert!(message.contains("interrupted by a second stop signal"), "{message}");
+    assert!(
+        message.contains("interrupted by a second stop signal"),
+        "{message}"
+    );
     let job_status = env.rows("SELECT STATUS FROM BATCH_JOB_EXECUTION").await;
     assert_eq!(job_status, vec![vec!["STOPPED".to_owned()]]);
 
@@ -334,7 +377,11 @@ async fn second_signal(backend: Backend) {
     let ids: Vec<u64> = env
         .read("out.jsonl")
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(ids, (1..=50).collect::<Vec<_>>());
     env.cleanup().await;
@@ -365,26 +412,51 @@ async fn guest_text(backend: Backend) {
     assert_no_raw_escapes("run stdout", &text_out);
     assert_no_raw_escapes("run stderr", &text_err);
     // 20 MiB of error text and 128 MiB of log records became a bounded stream.
-    assert!(out.stdout.len() < 64 << 10, "{} bytes of stdout", out.stdout.len());
-    assert!(out.stderr.len() < (1 << 20) + (256 << 10), "{} bytes of stderr", out.stderr.len());
-    assert!(text_err.contains("log budget; the rest was dropped"), "{}", &text_err[..2000.min(text_err.len())]);
-    assert!(text_out.contains("EVIL\\u{1b}]0;title\\u{7}X\\r\\nFORGED"), "{text_out}");
+    assert!(
+        out.stdout.len() < 64 << 10,
+        "{} bytes of stdout",
+        out.stdout.len()
+    );
+    assert!(
+        out.stderr.len() < (1 << 20) + (256 << 10),
+        "{} bytes of stderr",
+        out.stderr.len()
+    );
+    assert!(
+        text_err.contains("log budget; the rest was dropped"),
+        "{}",
+        &text_err[..2000.min(text_err.len())]
+    );
+    assert!(
+        text_out.contains("EVIL\\u{1b}]0;title\\u{7}X\\r\\nFORGED"),
+        "{text_out}"
+    );
 
     // Stored within Spring's column widths, and COMPLETED rather than stuck in STARTED.
     let (status, code, message) = step_row(&env, "error-text").await;
     assert_eq!(status, "ABANDONED");
-    assert!(message.chars().count() <= 2500 && message.contains("truncated"), "{message}");
+    assert!(
+        message.chars().count() <= 2500 && message.contains("truncated"),
+        "{message}"
+    );
     assert_no_raw_escapes("EXIT_MESSAGE", &message);
     assert_eq!(code, "FAILED");
     let (status, code, message) = step_row(&env, "exit-text").await;
     assert_eq!(status, "COMPLETED");
-    assert!(code.chars().count() <= 100 && code.starts_with("CODE\\u{1b}]0;pwned"), "{code}");
+    assert!(
+        code.chars().count() <= 100 && code.starts_with("CODE\\u{1b}]0;pwned"),
+        "{code}"
+    );
     assert!(message.chars().count() <= 2500);
     assert_no_raw_escapes("EXIT_CODE", &code);
     let skipped = env.rows("SELECT KIND, MESSAGE FROM BH_SKIPPED_ITEM").await;
     assert_eq!(skipped.len(), 2);
     for row in &skipped {
-        assert!(row[0].starts_with("validation.x\\u{1b}]0;pwned") && row[0].chars().count() <= 200, "{}", row[0]);
+        assert!(
+            row[0].starts_with("validation.x\\u{1b}]0;pwned") && row[0].chars().count() <= 200,
+            "{}",
+            row[0]
+        );
         assert!(row[1].chars().count() <= 2500);
         assert_no_raw_escapes("dead letter", &format!("{}{}", row[0], row[1]));
     }
@@ -441,7 +513,11 @@ async fn state_and_counts(backend: Backend) {
     // Every step fails with its fault; the flow moves on (the failed step is then ABANDONED).
     for step in ["tasklet-context", "reader-context"] {
         let (status, code, message) = step_row(&env, step).await;
-        assert_eq!((status.as_str(), code.as_str()), ("ABANDONED", "FAILED"), "{step}");
+        assert_eq!(
+            (status.as_str(), code.as_str()),
+            ("ABANDONED", "FAILED"),
+            "{step}"
+        );
         assert!(
             message.contains("wasm.context-size")
                 && message.contains("the limit is 1048576 bytes (limits.max-context-size)"),
@@ -450,20 +526,27 @@ async fn state_and_counts(backend: Backend) {
     }
     for step in ["too-many-plain", "too-many-ft"] {
         let (status, code, message) = step_row(&env, step).await;
-        assert_eq!((status.as_str(), code.as_str()), ("ABANDONED", "FAILED"), "{step}");
+        assert_eq!(
+            (status.as_str(), code.as_str()),
+            ("ABANDONED", "FAILED"),
+            "{step}"
+        );
         assert!(
             message.contains("read-batch returned 5010 outcomes when asked for at most 10"),
             "{step}: {message}"
         );
     }
-    let writes = env.rows("SELECT CAST(SUM(WRITE_COUNT) AS BIGINT) FROM BATCH_STEP_EXECUTION").await;
+    let writes = env
+        .rows("SELECT CAST(SUM(WRITE_COUNT) AS BIGINT) FROM BATCH_STEP_EXECUTION")
+        .await;
     assert_eq!(writes[0][0], "0", "no item of a refused batch was written");
     // The leak hits the processor's own cap (a few hundred opens in, far below the process's
     // descriptor limit): its own fault, not the writer's.
     let (status, _, message) = step_row(&env, "fd-leak").await;
     assert_eq!(status, "FAILED");
     assert!(
-        message.starts_with("processor hostile-processor") && message.contains("io.leak: open number"),
+        message.starts_with("processor hostile-processor")
+            && message.contains("io.leak: open number"),
         "{message}"
     );
     let opened: u32 = message
@@ -477,7 +560,10 @@ async fn state_and_counts(backend: Backend) {
     let stored = env
         .rows("SELECT CAST(MAX(LENGTH(COALESCE(SERIALIZED_CONTEXT, SHORT_CONTEXT))) AS BIGINT) FROM BATCH_STEP_EXECUTION_CONTEXT")
         .await;
-    assert!(stored[0][0].parse::<u64>().unwrap() < 64 << 10, "{stored:?}");
+    assert!(
+        stored[0][0].parse::<u64>().unwrap() < 64 << 10,
+        "{stored:?}"
+    );
     env.cleanup().await;
 }
 both_backends!(unbounded_state_and_counts_are_refused, state_and_counts);

@@ -122,10 +122,7 @@ impl Env {
 
     /// Runs the binary in the work directory against this repository.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.command()
-            .args(args)
-            .output()
-            .expect("run batch-host")
+        self.command().args(args).output().expect("run batch-host")
     }
 
     /// Starts the binary in the background (stdout and stderr captured).
@@ -177,6 +174,14 @@ impl Env {
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).unwrap();
         }
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Writes an operator's file (a host configuration) beside the work directory, where no
+    /// plugin can reach it.
+    pub fn write_outside(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
         std::fs::write(&p, text).unwrap();
         p
     }

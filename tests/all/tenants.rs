@@ -109,7 +109,7 @@ async fn quotas(backend: Backend) {
     let Some(env) = Env::new(backend).await else {
         return;
     };
-    let config = env.write(
+    let config = env.write_outside(
         "host.yaml",
         "limits:\n  defaults: { cpu-per-call: 20s }\ntenants:\n  acme:\n    max-concurrent-executions: 1\n    ceilings: { memory: 64MiB, cpu-per-call: 30s }\n",
     );

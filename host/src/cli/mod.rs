@@ -188,10 +188,11 @@ fn plugin_runtime(
     policy: &crate::config::HostPolicy,
     options: crate::plugin::RuntimeOptions,
 ) -> Result<crate::plugin::PluginRuntime, u8> {
-    let key = crate::plugin::ArtifactKey::load_or_create(&policy.artifact_key_file).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::INTERNAL
-    })?;
+    let key =
+        crate::plugin::ArtifactKey::load_or_create(&policy.artifact_key_file).map_err(|e| {
+            eprintln!("error: {e}");
+            exit::INTERNAL
+        })?;
     crate::plugin::PluginRuntime::with_options(crate::plugin::RuntimeOptions {
         artifact_key: Some(key),
         ..options

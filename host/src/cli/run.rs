@@ -75,12 +75,15 @@ impl JobArgs {
         let catalogue = if global.tenant == crate::config::SHARED_TENANT {
             None
         } else {
-            SqlRepository::connect_existing_tenant(&global.repository(), crate::config::SHARED_TENANT)
-                .await
-                .map_err(|e| {
-                    eprintln!("error: the shared plugin catalogue: {e}");
-                    exit::INTERNAL
-                })?
+            SqlRepository::connect_existing_tenant(
+                &global.repository(),
+                crate::config::SHARED_TENANT,
+            )
+            .await
+            .map_err(|e| {
+                eprintln!("error: the shared plugin catalogue: {e}");
+                exit::INTERNAL
+            })?
         };
         let plan = plan::compile_with_catalogue(
             spec,

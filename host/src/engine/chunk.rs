@@ -18,8 +18,7 @@ use super::{Clock, Run, StopFlag};
 use crate::domain::{ExecutionContext, ExitStatus, SkippedItem, StepContribution, StepExecution};
 use crate::plan::{ChunkPlan, JobPlan, PluginPlan, ReaderPlan, StepPlan, WriterPlan};
 use crate::plugin::{
-    Grant, PluginError, ProcessOutcome, ProcessorInstance, ReaderInstance, Setup,
-    WriterInstance,
+    Grant, PluginError, ProcessOutcome, ProcessorInstance, ReaderInstance, Setup, WriterInstance,
 };
 use crate::repository::{JobRepository, RepositoryError};
 

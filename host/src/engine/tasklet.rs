@@ -5,9 +5,9 @@ use tracing::debug;
 
 use super::Run;
 use super::chunk::{StepFailure, failure, plugin_sandbox, plugin_setup};
-use crate::plugin::Grant;
 use crate::domain::{BatchStatus, ExecutionContext, ExitStatus, StepExecution};
 use crate::plan::{PluginPlan, StepPlan};
+use crate::plugin::Grant;
 use crate::plugin::{RepeatStatus, TaskletInstance};
 use crate::repository::JobRepository;
 

@@ -478,7 +478,10 @@ pub async fn compile_with_catalogue<R: JobRepository>(
         if kinds[3] {
             // A split grants nothing itself; its member steps are checked as steps.
         } else if let Some(granted) = directory.as_deref().or(workdir.as_deref()) {
-            let at = step.directory.as_ref().map_or(location(&step.name), location);
+            let at = step
+                .directory
+                .as_ref()
+                .map_or(location(&step.name), location);
             let field = match step.directory {
                 Some(_) => format!("{field}.directory"),
                 None => format!("{field} (work directory)"),

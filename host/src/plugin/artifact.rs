@@ -84,10 +84,9 @@ impl ArtifactKey {
                         mode: mode & 0o777,
                     });
                 }
-                let key: [u8; KEY_BYTES] =
-                    bytes.try_into().map_err(|_| KeyError::Malformed {
-                        path: path.to_path_buf(),
-                    })?;
+                let key: [u8; KEY_BYTES] = bytes.try_into().map_err(|_| KeyError::Malformed {
+                    path: path.to_path_buf(),
+                })?;
                 Ok(ArtifactKey::from_bytes(key))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::create(path),
@@ -166,7 +165,11 @@ impl ArtifactKey {
 
     /// The seal of an artifact, hex.
     pub fn seal(&self, digest: &str, engine: &str, world: &str, artifact: &[u8]) -> String {
-        hex::encode(self.mac(digest, engine, world, artifact).finalize().into_bytes())
+        hex::encode(
+            self.mac(digest, engine, world, artifact)
+                .finalize()
+                .into_bytes(),
+        )
     }
 
     /// True when `seal` is this key's seal of the artifact (compared in constant time).

@@ -141,6 +141,9 @@ mod tests {
         let e = Grant::open(&work, &work.join("missing")).unwrap_err();
         assert!(e.to_string().contains("does not exist"), "{e}");
         let e = Grant::open(&work, &tmp.path().join("outside")).unwrap_err();
-        assert!(e.to_string().contains("not inside the work directory"), "{e}");
+        assert!(
+            e.to_string().contains("not inside the work directory"),
+            "{e}"
+        );
     }
 }

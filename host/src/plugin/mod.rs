@@ -420,7 +420,10 @@ impl PluginRuntime {
         // SAFETY: the seal verified: these are the exact bytes `Component::serialize` produced
         // in `compile` under this key, for an engine of this configuration (both are in
         // `engine_hash`, which the seal covers).
-        #[allow(unsafe_code, reason = "deserializing code this host compiled and sealed")]
+        #[allow(
+            unsafe_code,
+            reason = "deserializing code this host compiled and sealed"
+        )]
         let component = unsafe { Component::deserialize(&self.engine, artifact) }
             .map_err(|e| LoadError::Invalid(InvalidPlugin::Link(format!("{e:#}"))))?;
         self.prepare(&component, role).map_err(LoadError::Invalid)

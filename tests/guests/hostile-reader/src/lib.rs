@@ -11,10 +11,10 @@ wit_bindgen::generate!({ world: "reader", path: "../../../wit" });
 
 use std::cell::RefCell;
 
+use batch::plugin::types::{ContextEntry, ExitStatus, PluginError, PluginSetup, StepSummary};
 use exports::batch::plugin::item_reader::{Batch, Guest as ItemReader, ReadOutcome};
 use exports::batch::plugin::item_stream::Guest as ItemStream;
 use exports::batch::plugin::lifecycle::Guest as Lifecycle;
-use batch::plugin::types::{ContextEntry, ExitStatus, PluginError, PluginSetup, StepSummary};
 
 struct State {
     mode: String,

@@ -37,7 +37,8 @@ struct Config {
 
 /// Text built to attack a terminal and a log: an OSC title change with BEL, CSI colours, a
 /// carriage return that overwrites the line, a forged log line, a C1 CSI and a bidi override.
-pub const EVIL: &str = "\x1b]0;pwned\x07\x1b[31mRED\r\nERROR forged log line\u{9b}2J\u{202e}gnp.exe";
+pub const EVIL: &str =
+    "\x1b]0;pwned\x07\x1b[31mRED\r\nERROR forged log line\u{9b}2J\u{202e}gnp.exe";
 
 /// The tasklet.
 pub struct Hostile {
