@@ -121,18 +121,18 @@ fn watch_signals(stop: StopFlag) {
         return;
     };
     tokio::spawn(async move {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
+        let mut next = async || {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        };
+        next().await;
         eprintln!(
             "stop requested: finishing the current chunk, then stopping (restartable); press Ctrl-C again to interrupt at once"
         );
         stop.request();
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
+        next().await;
         eprintln!(
             "interrupting: the chunk in progress rolls back; the job stops now (restartable)"
         );
