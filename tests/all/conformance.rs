@@ -1,5 +1,5 @@
 //! Spring Batch 5.x fault-tolerance conformance: each scenario mirrors a Spring Batch test (or a
-//! rule of ../shared/docs/spring-batch-semantics.md derived from one), runs the real testkit
+//! rule of docs/fault-tolerance.md derived from one), runs the real testkit
 //! components through `batch-host run`, and checks the step status, the committed output, the
 //! processor/writer call logs where Spring asserts calls, and all eight counters read back from
 //! `BATCH_STEP_EXECUTION`.

@@ -13,10 +13,14 @@
 
 mod artifact;
 mod bindings;
+mod convert;
+mod error;
 mod grant;
 mod guard;
 mod instance;
+mod limits;
 mod output;
+mod state;
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -35,7 +39,7 @@ pub use instance::{
     TrapKind, WriterInstance,
 };
 
-use instance::PluginState;
+use state::PluginState;
 
 /// The role a component plays, determined by the world it exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
