@@ -19,7 +19,7 @@ use batch_host::plugin::{
     Grant, Interrupt, PluginRuntime, PoolSize, ProcessorInstance, ReaderInstance, RuntimeOptions,
     Setup,
 };
-use batch_host::repository::{JobRepository, SqlRepository};
+use batch_host::repository::{PluginStore, SqlRepository};
 use batch_host::spec::JobSpec;
 use batch_sdk::ItemProcessor;
 

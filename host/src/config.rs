@@ -21,9 +21,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::plan::{parse_count, parse_duration, parse_size};
 use crate::plugin::Limits;
-use crate::spec::{Diagnostic, LimitsSpec, Spanned, location};
+use crate::spec::{
+    Diagnostic, LimitsSpec, Spanned, location, parse_count, parse_duration, parse_size, show_size,
+};
 
 /// The tenant every command uses unless `--tenant` says otherwise.
 pub const DEFAULT_TENANT: &str = "default";
@@ -123,6 +124,145 @@ pub fn valid_tenant(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
+/// A problem with one field of a `limits` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LimitProblem {
+    /// The field (`memory`, `cpu-per-call`, …).
+    pub(crate) field: &'static str,
+    /// What is wrong.
+    pub(crate) message: String,
+    /// How to fix it.
+    pub(crate) hint: String,
+}
+
+/// The ceilings a `limits` section must stay under, and whose they are (for messages).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ceilings<'a> {
+    pub(crate) limits: &'a Limits,
+    pub(crate) whose: &'a str,
+}
+
+/// Applies the fields of `spec` onto `limits`, the one reading of a `limits` section (a job's or
+/// the host configuration's defaults and ceilings). Problems come back in field order.
+pub(crate) fn resolve_limits(
+    spec: &LimitsSpec,
+    mut limits: Limits,
+    ceiling: Option<Ceilings<'_>>,
+) -> (Limits, Vec<LimitProblem>) {
+    let mut problems = Vec::new();
+    let over = |text: &str, max: String| {
+        let whose = ceiling.map_or("this host", |c| c.whose);
+        (
+            format!("`{text}` exceeds the ceiling of {max} for {whose}"),
+            "the host configuration sets the ceilings (docs/security.md); lower the limit or ask the operator".to_owned(),
+        )
+    };
+    let bad = |text: &str, what: &str, example: &str| {
+        (
+            format!("`{text}` is not a {what}"),
+            format!("write e.g. {example}"),
+        )
+    };
+    let max = |pick: fn(&Limits) -> Option<u128>| ceiling.and_then(|c| pick(c.limits));
+    let mut push = |field, problem: Option<(String, String)>| {
+        if let Some((message, hint)) = problem {
+            problems.push(LimitProblem {
+                field,
+                message,
+                hint,
+            });
+        }
+    };
+    for (name, value, slot, cap) in [
+        (
+            "cpu-per-call",
+            &spec.cpu_per_call,
+            &mut limits.cpu_per_call,
+            max(|l| Some(l.cpu_per_call.as_nanos())),
+        ),
+        (
+            "wall-per-call",
+            &spec.wall_per_call,
+            &mut limits.wall_per_call,
+            max(|l| Some(l.wall_per_call.as_nanos())),
+        ),
+    ] {
+        if let Some(text) = value {
+            push(
+                name,
+                match parse_duration(text) {
+                    Some(d) if cap.is_some_and(|m| d.as_nanos() > m) => Some(over(
+                        text,
+                        format!("{:?}", Duration::from_nanos(cap.unwrap_or(0) as u64)),
+                    )),
+                    Some(d) if d >= Duration::from_millis(10) => {
+                        *slot = d;
+                        None
+                    }
+                    _ => Some(bad(
+                        text,
+                        "duration",
+                        "`250ms`, `2s` or `1m` (at least 10ms)",
+                    )),
+                },
+            );
+        }
+    }
+    for (name, value, slot, cap) in [
+        (
+            "memory",
+            &spec.memory,
+            &mut limits.memory,
+            max(|l| Some(l.memory as u128)),
+        ),
+        (
+            "max-item-size",
+            &spec.max_item_size,
+            &mut limits.max_item_size,
+            max(|l| Some(l.max_item_size as u128)),
+        ),
+        (
+            "max-context-size",
+            &spec.max_context_size,
+            &mut limits.max_context_size,
+            max(|l| Some(l.max_context_size as u128)),
+        ),
+    ] {
+        if let Some(text) = value {
+            push(
+                name,
+                match parse_size(text) {
+                    Some(n) if cap.is_some_and(|m| n as u128 > m) => {
+                        Some(over(text, show_size(cap.unwrap_or(0) as usize)))
+                    }
+                    Some(n) if n > 0 => {
+                        *slot = n;
+                        None
+                    }
+                    _ => Some(bad(text, "size", "`64MiB` or `1GiB`")),
+                },
+            );
+        }
+    }
+    if let Some(text) = &spec.fuel_per_item {
+        let cap = max(|l| l.fuel_per_item.map(u128::from));
+        push(
+            "fuel-per-item",
+            match parse_count(text) {
+                Some(n) if cap.is_some_and(|m| u128::from(n) > m) => {
+                    Some(over(text, cap.unwrap_or(0).to_string()))
+                }
+                Some(n) if n > 0 => {
+                    limits.fuel_per_item = Some(n);
+                    None
+                }
+                _ => Some(bad(text, "count", "`50M` or `2G`")),
+            },
+        );
+    }
+    (limits, problems)
+}
+
 /// Applies the fields of `spec` onto `limits`; problems go to `errors`.
 fn apply(
     spec: &Spanned<LimitsSpec>,
@@ -132,55 +272,16 @@ fn apply(
     errors: &mut Vec<Diagnostic>,
 ) {
     let (line, column) = location(spec);
-    let mut bad = |name: &str, text: &str, what: &str| {
-        errors.push(Diagnostic {
-            file: file.to_path_buf(),
-            line,
-            column,
-            field: format!("{field}.{name}"),
-            message: format!("`{text}` is not a {what}"),
-            hint: Some("write e.g. `2s`, `64MiB` or `50M`".into()),
-        })
-    };
-    let s = &spec.value;
-    for (name, value, slot) in [
-        ("cpu-per-call", &s.cpu_per_call, &mut limits.cpu_per_call),
-        ("wall-per-call", &s.wall_per_call, &mut limits.wall_per_call),
-    ] {
-        if let Some(t) = value {
-            match parse_duration(t) {
-                Some(d) if d >= Duration::from_millis(10) => *slot = d,
-                _ => bad(name, t, "duration of at least 10ms"),
-            }
-        }
-    }
-    if let Some(t) = &s.memory {
-        match parse_size(t) {
-            Some(n) if n > 0 => limits.memory = n,
-            _ => bad("memory", t, "size"),
-        }
-    }
-    for (name, value, slot) in [
-        ("max-item-size", &s.max_item_size, &mut limits.max_item_size),
-        (
-            "max-context-size",
-            &s.max_context_size,
-            &mut limits.max_context_size,
-        ),
-    ] {
-        if let Some(t) = value {
-            match parse_size(t) {
-                Some(n) if n > 0 => *slot = n,
-                _ => bad(name, t, "size"),
-            }
-        }
-    }
-    if let Some(t) = &s.fuel_per_item {
-        match parse_count(t) {
-            Some(n) if n > 0 => limits.fuel_per_item = Some(n),
-            _ => bad("fuel-per-item", t, "count"),
-        }
-    }
+    let (resolved, problems) = resolve_limits(&spec.value, *limits, None);
+    *limits = resolved;
+    errors.extend(problems.into_iter().map(|p| Diagnostic {
+        file: file.to_path_buf(),
+        line,
+        column,
+        field: format!("{field}.{}", p.field),
+        message: p.message,
+        hint: Some(p.hint),
+    }));
 }
 
 /// Reads the host configuration at `path` and returns the policy of `tenant`.

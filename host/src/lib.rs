@@ -1,21 +1,31 @@
 //! # batch-host
 //!
-//! Runs Spring-Batch-style jobs whose readers, processors and writers are WebAssembly
-//! components. The data flow, one module per arrow:
+//! Runs Spring-Batch-style jobs whose readers, processors, writers, tasklets and deciders are
+//! WebAssembly components. The data flow, one module per arrow (each imports only those below):
 //!
 //! ```text
-//! job.yaml ─ spec (parse, line:col errors) ─ plan (validate all, compile + pre-link plugins)
-//!          ─ engine::launch (JobInstance / JobExecution, restart rules)
-//!          ─ engine flow runner (transitions on exit codes, deciders, concurrent splits)
-//!          ─ engine step runner (skip COMPLETED steps, open plugins with the last committed context)
-//!          ─ engine chunk loop (read ≤ N → process → write) or tasklet loop
-//!          ─ plugin calls (wasmtime; only `plugin` touches it)
-//!          ─ repository commit (counters + ExecutionContext in one transaction; only
-//!            `repository` touches SQL)
+//! job.yaml ─ spec (parse, line:col errors; units)
+//!          ─ plan (validate all, report all problems at once; resolve plugins in the registry,
+//!                  compile + pre-link them)
+//!          ─ engine::JobOperator (start, next instance, restart, stop, abandon, recover)
+//!          ─ engine launcher (JobInstance / JobExecution, restart rules, heartbeat)
+//!          ─ engine flow (transitions on exit codes, deciders, concurrent splits)
+//!          ─ engine step (skip COMPLETED steps, start limit, restart context)
+//!          ─ engine chunk loop (simple or fault tolerant) or tasklet loop
+//!          ─ engine plugins (setup, grant, sandbox, role wrappers)
+//!          ─ plugin (wasmtime; only `plugin` touches it)
+//!          ─ repository (counters + ExecutionContext in one transaction; only `repository`
+//!            touches SQL)
 //! ```
 //!
 //! `domain` holds Spring Batch's model (`JobInstance`, `JobExecution`, `StepExecution`,
-//! `ExecutionContext`, `BatchStatus`, `ExitStatus`) and imports none of wasmtime, SQL or YAML.
+//! `ExecutionContext`, `BatchStatus`, `ExitStatus`, the plugin `Role`) and imports none of
+//! wasmtime, SQL or YAML; `policy` decides skip/retry/no-rollback over error kinds; `config`
+//! reads the host configuration (sandbox defaults, ceilings, quotas); `registry` is the plugin
+//! catalogue; `cli` is the command line and the only module that prints.
+//!
+//! To embed the host, start with the re-exports below: parse a [`JobSpec`], [`compile`] it into
+//! a [`JobPlan`] against a [`SqlRepository`], and [`JobOperator::start`] it.
 
 #![deny(unsafe_code)]
 
@@ -29,3 +39,10 @@ pub mod policy;
 pub mod registry;
 pub mod repository;
 pub mod spec;
+
+pub use engine::{JobOperator, JobReport, LaunchError, OperatorError, RunListener, StopFlag};
+pub use plan::{JobPlan, PlanFailure, PlanOptions, compile};
+pub use plugin::PluginRuntime;
+pub use registry::Catalogue;
+pub use repository::{JobExplorer, JobRepository, PluginStore, SqlRepository};
+pub use spec::JobSpec;

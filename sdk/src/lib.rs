@@ -1,15 +1,18 @@
 //! # batch-sdk: write batch-host plugins in Rust
 //!
 //! A batch-host plugin is a WebAssembly component that plays one role: in a chunk-oriented step
-//! an [`ItemReader`], an [`ItemProcessor`] or an [`ItemWriter`]; or a whole tasklet step
-//! (`Tasklet`, feature `tasklet`); or a flow `Decider` (feature `decider`). This crate is the only thing a
+//! an `ItemReader` (feature `reader`), an `ItemProcessor` (`processor`) or an `ItemWriter`
+//! (`writer`); or a whole tasklet step, `Tasklet` (`tasklet`); or a flow `Decider` (`decider`). This crate is the only thing a
 //! plugin crate depends on. It hides the WIT bindings (package `batch:plugin@0.1.0`) behind
 //! idiomatic traits, typed items ([`Item`], JSON through serde by default), errors with dotted
 //! kinds ([`Error`]), logging ([`log`]) and one macro per role that exports your type as a
 //! component of the right world.
 //!
-//! Enable the cargo feature of your plugin's role (`reader`, `processor` or `writer`): each
-//! feature generates exactly one WIT world, so the component you build exports that world only.
+//! Enable the cargo feature of your plugin's role (`reader`, `processor`, `writer`, `tasklet`
+//! or `decider`): each feature generates exactly one WIT world, so the component you build
+//! exports that world only. Building a component (`wasm32`) with two role features on is a
+//! compile error; native builds (the host's tests, `cargo clippy --workspace`) may enable
+//! several, since cargo unifies the features of a workspace.
 //!
 //! ## A complete processor
 //!
@@ -67,6 +70,26 @@
 //! Readers and writers additionally implement Spring Batch's ItemStream methods `open`, `update`
 //! and `close` (all with defaults): `update` returns the [`ExecutionContext`] the host saves with
 //! every committed chunk, and `open` receives it back after a restart.
+
+// A component carries exactly one world: two role features in one wasm build is a mistake.
+#[cfg(all(
+    target_family = "wasm",
+    any(
+        all(feature = "reader", feature = "processor"),
+        all(feature = "reader", feature = "writer"),
+        all(feature = "reader", feature = "tasklet"),
+        all(feature = "reader", feature = "decider"),
+        all(feature = "processor", feature = "writer"),
+        all(feature = "processor", feature = "tasklet"),
+        all(feature = "processor", feature = "decider"),
+        all(feature = "writer", feature = "tasklet"),
+        all(feature = "writer", feature = "decider"),
+        all(feature = "tasklet", feature = "decider"),
+    )
+))]
+compile_error!(
+    "batch-sdk: enable exactly one role feature (reader, processor, writer, tasklet or decider); a component exports one world"
+);
 
 mod context;
 mod error;

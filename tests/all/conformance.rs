@@ -19,7 +19,10 @@ struct Counts {
     rollback: i64,
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one conformance case per row of the table"
+)]
 const fn n(
     read: i64,
     write: i64,

@@ -1,4 +1,5 @@
-//! Operator commands (Spring's JobExplorer): `jobs`, `executions`, `execution`.
+//! `cli` → operator commands: `jobs`, `executions`, `execution` (Spring's JobExplorer) and
+//! `stop`, `abandon`, `recover` (through the engine's JobOperator).
 
 use std::collections::BTreeMap;
 
@@ -7,7 +8,8 @@ use serde_json::{Value, json};
 
 use super::{GlobalArgs, connect, exit};
 use crate::domain::{JobExecution, StepExecution, Timestamp};
-use crate::repository::{ExecutionFilter, JobRepository, Recovery, RepositoryError, SqlRepository};
+use crate::engine::{JobOperator, OperatorError};
+use crate::repository::{ExecutionFilter, JobExplorer, RepositoryError, SqlRepository};
 
 fn time(t: Option<Timestamp>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -47,7 +49,7 @@ fn step_json(s: &StepExecution) -> Value {
         "commit": s.commit_count, "rollback": s.rollback_count,
         "start_time": s.start_time.map(|t| t.to_rfc3339()), "end_time": s.end_time.map(|t| t.to_rfc3339()),
         "context": s.context.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect::<BTreeMap<_, _>>(),
-        "plugins": s.plugins.iter().map(|(role, label, digest)| json!({ "role": role, "plugin": label, "sha256": digest })).collect::<Vec<_>>(),
+        "plugins": s.plugins.iter().map(|p| json!({ "role": p.role.world(), "plugin": p.label, "sha256": p.digest })).collect::<Vec<_>>(),
     })
 }
 
@@ -213,8 +215,8 @@ impl ExecutionCommand {
                 if !s.exit_status.description.is_empty() {
                     println!("    message: {}", s.exit_status.description);
                 }
-                for (role, label, digest) in &s.plugins {
-                    println!("    {role:<9} {label} sha256:{digest}");
+                for p in &s.plugins {
+                    println!("    {:<9} {} sha256:{}", p.role, p.label, p.digest);
                 }
                 for (k, v) in s.context.iter() {
                     println!(
@@ -241,24 +243,30 @@ pub(super) struct StopCommand {
 impl StopCommand {
     pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
         with_repo(global, |repo| async move {
-            if repo.request_stop(self.id).await? {
-                println!(
-                    "job execution {} will stop after its current chunk (STOPPING)",
-                    self.id
-                );
-                return Ok(exit::OK);
+            match JobOperator::new(&repo).stop(self.id).await {
+                Ok(()) => {
+                    println!(
+                        "job execution {} will stop after its current chunk (STOPPING)",
+                        self.id
+                    );
+                    Ok(exit::OK)
+                }
+                Err(e) => refused(e),
             }
-            let status = repo.execution_status(self.id).await?;
-            match status {
-                None => eprintln!("error: no job execution {}", self.id),
-                Some(s) => eprintln!(
-                    "error: job execution {} is not running (status {s})",
-                    self.id
-                ),
-            }
-            Ok(exit::REFUSED)
         })
         .await
+    }
+}
+
+/// A refusal of `stop` or `abandon`: printed, exit code REFUSED (a repository failure is
+/// INTERNAL).
+fn refused(e: OperatorError) -> Result<u8, RepositoryError> {
+    match e {
+        OperatorError::Repository(e) => Err(e),
+        e => {
+            eprintln!("error: {e}");
+            Ok(exit::REFUSED)
+        }
     }
 }
 
@@ -273,19 +281,16 @@ pub(super) struct AbandonCommand {
 impl AbandonCommand {
     pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
         with_repo(global, |repo| async move {
-            if repo.abandon(self.id).await? {
-                println!("job execution {} is ABANDONED; its instance will not be restarted", self.id);
-                return Ok(exit::OK);
+            match JobOperator::new(&repo).abandon(self.id).await {
+                Ok(()) => {
+                    println!(
+                        "job execution {} is ABANDONED; its instance will not be restarted",
+                        self.id
+                    );
+                    Ok(exit::OK)
+                }
+                Err(e) => refused(e),
             }
-            let status = repo.execution_status(self.id).await?;
-            match status {
-                None => eprintln!("error: no job execution {}", self.id),
-                Some(s) => eprintln!(
-                    "error: job execution {} is {s}; only FAILED or STOPPED executions can be abandoned (stop a running one first)",
-                    self.id
-                ),
-            }
-            Ok(exit::REFUSED)
         })
         .await
     }
@@ -304,33 +309,34 @@ pub(super) struct RecoverCommand {
 }
 
 fn parse_stale(s: &str) -> Result<std::time::Duration, String> {
-    crate::plan::parse_duration(s).ok_or_else(|| format!("`{s}` is not a duration like 60s"))
+    crate::spec::parse_duration(s)
+        .ok_or_else(|| format!("`{s}` is not a duration like 60s or 1m30s"))
 }
 
 impl RecoverCommand {
     pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
         with_repo(global, |repo| async move {
-            Ok(match repo.recover(self.id, self.stale_after).await? {
-                Recovery::Recovered => {
-                    println!("job execution {} marked FAILED; run its job again to restart it", self.id);
-                    exit::OK
-                }
-                Recovery::Alive { seconds_ago } => {
-                    eprintln!(
-                        "error: job execution {} is alive (heartbeat {seconds_ago}s ago); stop it with `batch-host stop {}`",
-                        self.id, self.id
+            match JobOperator::new(&repo)
+                .recover(self.id, self.stale_after)
+                .await
+            {
+                Ok(()) => {
+                    println!(
+                        "job execution {} marked FAILED; run its job again to restart it",
+                        self.id
                     );
-                    exit::REFUSED
+                    Ok(exit::OK)
                 }
-                Recovery::NotRunning(s) => {
-                    eprintln!("error: job execution {} is not running (status {s}); nothing to recover", self.id);
-                    exit::REFUSED
+                Err(OperatorError::Repository(e)) => Err(e),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(if e.is_not_found() {
+                        exit::INVALID_INPUT
+                    } else {
+                        exit::REFUSED
+                    })
                 }
-                Recovery::Missing => {
-                    eprintln!("error: no job execution {}", self.id);
-                    exit::INVALID_INPUT
-                }
-            })
+            }
         })
         .await
     }

@@ -8,7 +8,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::domain::{JobExecution, StepExecution};
 use crate::engine::{JobReport, RunListener, StepReport};
-use crate::repository::{JobRepository, SqlRepository};
 
 /// `value` as one line of JSON that is safe on a terminal: characters JSON allows raw inside
 /// strings but a terminal may act on (DEL, C1 controls, bidirectional and zero-width format
@@ -34,16 +33,11 @@ pub(super) fn json_line(value: &serde_json::Value) -> String {
 pub(super) struct Progress {
     bar: Option<ProgressBar>,
     state: Mutex<(String, Instant, Instant)>,
-    heartbeat: Option<SqlRepository>,
-    beating: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
-/// How often a running job records that its process is alive (see `batch-host recover`).
-pub(super) const HEARTBEAT: Duration = Duration::from_secs(10);
-
 impl Progress {
-    /// `heartbeat`: the repository to record liveness in while the job runs.
-    pub(super) fn new(enabled: bool, heartbeat: Option<SqlRepository>) -> Self {
+    /// A progress display; drawn only when `enabled` and stderr is a terminal.
+    pub(super) fn new(enabled: bool) -> Self {
         let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
@@ -57,15 +51,10 @@ impl Progress {
         Progress {
             bar,
             state: Mutex::new((String::new(), now, now)),
-            heartbeat,
-            beating: Mutex::new(None),
         }
     }
 
     pub(super) fn finish(&self) {
-        if let Some(task) = self.beating.lock().ok().and_then(|mut t| t.take()) {
-            task.abort();
-        }
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -74,20 +63,6 @@ impl Progress {
 
 impl RunListener for Progress {
     fn job_started(&self, execution: &JobExecution, restart: bool) {
-        if let Some(repo) = self.heartbeat.clone() {
-            let id = execution.id;
-            let task = tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(HEARTBEAT).await;
-                    if let Err(e) = repo.heartbeat(id).await {
-                        tracing::warn!(error = %e, "heartbeat failed");
-                    }
-                }
-            });
-            if let Ok(mut slot) = self.beating.lock() {
-                *slot = Some(task);
-            }
-        }
         let what = if restart { "restarting" } else { "starting" };
         let line = format!(
             "{what} job `{}` (instance {}, execution {})",

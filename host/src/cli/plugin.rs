@@ -1,10 +1,11 @@
+//! `cli` → `plugin register | list | inspect | remove`, over the tenant's [`Catalogue`].
+
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
 use super::{GlobalArgs, connect, exit};
-use crate::registry::{self, RegisterError};
-use crate::repository::JobRepository;
+use crate::registry::{Catalogue, PluginName, RegisterError};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum PluginCommand {
@@ -76,7 +77,9 @@ impl RegisterCommand {
         let policy = super::host_policy(global)?;
         let runtime = super::plugin_runtime(&policy, Default::default())?;
         let repo = connect(global).await?;
-        let result = registry::register(&repo, &runtime, &wasm, &name, &self.version).await;
+        let result = Catalogue::new(&repo, None)
+            .register(&runtime, &wasm, &name, &self.version)
+            .await;
         repo.close().await;
         let record = result.map_err(|e| match e {
             RegisterError::Invalid(e) => {
@@ -107,7 +110,7 @@ pub(super) struct ListCommand {
 impl ListCommand {
     async fn execute(self, global: &GlobalArgs) -> Result<u8, u8> {
         let repo = connect(global).await?;
-        let plugins = repo.list_plugins().await;
+        let plugins = Catalogue::new(&repo, None).list().await;
         repo.close().await;
         let plugins = plugins.map_err(|e| {
             eprintln!("error: {e}");
@@ -146,15 +149,15 @@ impl ListCommand {
     }
 }
 
-/// Splits `NAME[@VERSION]`.
-fn name_version(spec: &str) -> (&str, Option<&str>) {
-    match spec.split_once('@') {
-        Some((n, v)) => (n, Some(v)),
-        None => (spec, None),
-    }
+/// Reads `NAME`, `NAME@VERSION` or `NAME@sha256:HEX` from the command line.
+fn plugin_name(text: &str) -> Result<PluginName, u8> {
+    PluginName::parse(text).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::INVALID_INPUT
+    })
 }
 
-/// `batch-host plugin inspect NAME[@VERSION]`.
+/// `batch-host plugin inspect NAME[@VERSION|@sha256:HEX]`.
 #[derive(Debug, Args)]
 pub(super) struct InspectCommand {
     /// The plugin, optionally with a version: `csv-reader` or `csv-reader@1.2.0`.
@@ -167,36 +170,15 @@ pub(super) struct InspectCommand {
 
 impl InspectCommand {
     async fn execute(self, global: &GlobalArgs) -> Result<u8, u8> {
-        let (name, version) = name_version(&self.plugin);
+        let name = plugin_name(&self.plugin)?;
         let repo = connect(global).await?;
-        let result = async {
-            let all: Vec<_> = repo
-                .list_plugins()
-                .await?
-                .into_iter()
-                .filter(|p| p.name == name)
-                .collect();
-            let wasm = match all
-                .iter()
-                .rev()
-                .find(|p| version.is_none_or(|v| p.version == v))
-            {
-                Some(p) => repo.plugin_wasm(&p.digest).await?,
-                None => None,
-            };
-            Ok::<_, crate::repository::RepositoryError>((all, wasm))
-        }
-        .await;
+        let result = Catalogue::new(&repo, None).inspect(&name).await;
         repo.close().await;
-        let (all, wasm) = result.map_err(|e| {
+        let (all, selected) = result.map_err(|e| {
             eprintln!("error: {e}");
             exit::INTERNAL
         })?;
-        let Some(record) = all
-            .iter()
-            .rev()
-            .find(|p| version.is_none_or(|v| p.version == v))
-        else {
+        let Some((record, wasm)) = selected else {
             eprintln!(
                 "error: plugin `{}` is not registered; `batch-host plugin list` shows what is",
                 self.plugin
@@ -264,7 +246,7 @@ impl InspectCommand {
     }
 }
 
-/// `batch-host plugin remove NAME[@VERSION]`.
+/// `batch-host plugin remove NAME[@VERSION|@sha256:HEX]`.
 #[derive(Debug, Args)]
 pub(super) struct RemoveCommand {
     /// The plugin: `csv-reader` removes every version, `csv-reader@1.2.0` one.
@@ -274,9 +256,9 @@ pub(super) struct RemoveCommand {
 
 impl RemoveCommand {
     async fn execute(self, global: &GlobalArgs) -> Result<u8, u8> {
-        let (name, version) = name_version(&self.plugin);
+        let name = plugin_name(&self.plugin)?;
         let repo = connect(global).await?;
-        let removed = repo.remove_plugin(name, version).await;
+        let removed = Catalogue::new(&repo, None).remove(&name).await;
         repo.close().await;
         match removed {
             Ok(0) => {

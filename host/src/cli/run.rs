@@ -1,17 +1,17 @@
+//! `cli` → `run`, `restart`, `validate`: plans a job file and hands it to the engine's
+//! [`JobOperator`], with progress, signals and the end-of-run summary.
+
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::output::{Progress, print_summary};
 use super::{GlobalArgs, connect, exit};
-use crate::domain::{BatchStatus, JobParameter, ParamType};
-use crate::engine::{LaunchError, StopFlag, SystemClock, launch_with};
+use crate::domain::BatchStatus;
+use crate::engine::{JobOperator, LaunchError, OperatorError, StopFlag, SystemClock};
 use crate::plan::{self, JobPlan, PlanFailure, PlanOptions, StepKind};
 use crate::plugin::{PluginRuntime, PoolSize, RuntimeOptions};
-use crate::repository::{ExecutionFilter, JobRepository, SqlRepository};
-
-/// The parameter Spring's RunIdIncrementer increments.
-const RUN_ID: &str = "run.id";
+use crate::repository::SqlRepository;
 use crate::spec::JobSpec;
 
 /// Parses `name=value[,type[,identifying]]`.
@@ -166,28 +166,10 @@ impl RunCommand {
         let repo = connect(global).await?;
         let (mut plan, runtime) = self.job.plan(global, &repo).await?;
         if self.next {
-            let filter = ExecutionFilter {
-                job_name: Some(plan.name.clone()),
-                limit: Some(1),
-                ..Default::default()
-            };
-            let last = repo.find_executions(&filter).await.map_err(|e| {
-                eprintln!("error: {e}");
-                exit::INTERNAL
-            })?;
-            let previous = last
-                .first()
-                .and_then(|e| e.parameters.get(RUN_ID))
-                .and_then(|p| p.value.parse::<i64>().ok())
-                .unwrap_or(0);
-            plan.params.insert(
-                RUN_ID,
-                JobParameter {
-                    kind: ParamType::Long,
-                    value: (previous + 1).to_string(),
-                    identifying: true,
-                },
-            );
+            JobOperator::new(&repo)
+                .next_instance(&mut plan)
+                .await
+                .map_err(operator_error)?;
         }
         execute_plan(&plan, repo, &runtime, self.no_progress).await
     }
@@ -200,10 +182,12 @@ async fn execute_plan(
     runtime: &PluginRuntime,
     no_progress: bool,
 ) -> Result<u8, u8> {
-    let progress = Progress::new(!no_progress, Some(repo.clone()));
+    let progress = Progress::new(!no_progress);
     let stop = StopFlag::default();
     watch_signals(stop.clone());
-    let result = launch_with(plan, &repo, runtime, &progress, &SystemClock, &stop).await;
+    let result = JobOperator::new(&repo)
+        .start(plan, runtime, &progress, &SystemClock, &stop)
+        .await;
     progress.finish();
     repo.close().await;
     match result {
@@ -254,40 +238,12 @@ impl RestartCommand {
 
     async fn run(self, global: &GlobalArgs) -> Result<u8, u8> {
         let repo = connect(global).await?;
-        let internal = |e: crate::repository::RepositoryError| {
-            eprintln!("error: {e}");
-            exit::INTERNAL
-        };
-        let filter = ExecutionFilter {
-            execution_id: Some(self.id),
-            ..Default::default()
-        };
-        let Some(execution) = repo
-            .find_executions(&filter)
+        let source = JobOperator::new(&repo)
+            .restart_source(self.id)
             .await
-            .map_err(internal)?
-            .into_iter()
-            .next()
-        else {
-            eprintln!("error: no job execution {}", self.id);
-            return Err(exit::INVALID_INPUT);
-        };
-        if !matches!(execution.status, BatchStatus::Failed | BatchStatus::Stopped) {
-            eprintln!(
-                "error: job execution {} is {}; only FAILED or STOPPED executions can be restarted",
-                self.id, execution.status
-            );
-            return Err(exit::REFUSED);
-        }
-        let Some((file, workdir)) = repo.job_source(self.id).await.map_err(internal)? else {
-            eprintln!(
-                "error: job execution {} has no recorded job file; run its job.yaml again instead",
-                self.id
-            );
-            return Err(exit::INVALID_INPUT);
-        };
-        let params = execution
-            .parameters
+            .map_err(operator_error)?;
+        let params = source
+            .params
             .iter()
             .map(|(name, p)| {
                 (
@@ -297,9 +253,9 @@ impl RestartCommand {
             })
             .collect();
         let job = JobArgs {
-            job: file.into(),
+            job: source.job_file.into(),
             params,
-            workdir: Some(workdir.into()),
+            workdir: Some(source.workdir.into()),
             allow_code_change: self.allow_code_change,
         };
         let (plan, runtime) = job.plan(global, &repo).await?;
@@ -377,5 +333,15 @@ impl ValidateCommand {
         match result {
             Ok(c) | Err(c) => c,
         }
+    }
+}
+
+/// Prints an operator's refusal and maps it to the documented exit code.
+pub(super) fn operator_error(e: OperatorError) -> u8 {
+    eprintln!("error: {e}");
+    match e {
+        OperatorError::Repository(_) => exit::INTERNAL,
+        e if e.is_not_found() => exit::INVALID_INPUT,
+        _ => exit::REFUSED,
     }
 }

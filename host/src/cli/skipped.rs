@@ -1,7 +1,7 @@
 use clap::{Args, ValueEnum};
 
 use super::{GlobalArgs, connect, exit};
-use crate::repository::JobRepository;
+use crate::repository::JobExplorer;
 
 /// Output format of `skipped`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

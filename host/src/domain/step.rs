@@ -42,8 +42,8 @@ pub struct StepExecution {
     pub last_updated: Option<Timestamp>,
     /// The step's ExecutionContext at the last commit.
     pub context: ExecutionContext,
-    /// The components the step ran: (role, label, sha256 digest).
-    pub plugins: Vec<(String, String, String)>,
+    /// The plugins the step ran.
+    pub plugins: Vec<super::StepPlugin>,
 }
 
 impl StepExecution {

@@ -1,4 +1,4 @@
-//! The job's flow: which step runs next (Spring Batch's `FlowJob`).
+//! `engine` → launcher → flow: which step runs next (Spring Batch's `FlowJob`).
 //!
 //! A flow is a list of steps. Without `next`, a step that COMPLETED hands over to the next step
 //! of its flow, and any other status ends the flow with that status (Spring's `SimpleJob`). With
@@ -12,11 +12,14 @@ use std::sync::Mutex;
 use futures::future::join_all;
 use tracing::{info, warn};
 
-use super::launcher::StepReport;
+use super::Run;
+use super::failure::StepFailure;
+use super::plugins::{open_grant, plugin_sandbox, plugin_setup};
+use super::report::StepReport;
 use super::step::run_step;
-use super::{Run, chunk};
 use crate::domain::{
-    BatchStatus, ExecutionContext, ExitStatus, FlowAction, JobExecution, StepExecution, select,
+    BatchStatus, ExecutionContext, ExitStatus, FlowAction, JobExecution, Role, StepExecution,
+    select,
 };
 use crate::plan::{PluginPlan, StepKind, StepPlan};
 use crate::plugin::DeciderInstance;
@@ -281,12 +284,12 @@ impl<R: JobRepository> FlowRunner<'_, R> {
         last: Option<&StepExecution>,
     ) -> Result<String, String> {
         let context = self.context();
-        let setup = chunk::plugin_setup(self.run.plan, step, decider, &context)?;
-        let grant = chunk::open_grant(self.run.plan, step).map_err(|f| match f {
-            chunk::StepFailure::Plugin(message) => message,
+        let setup = plugin_setup(self.run.plan, step, decider, &context)?;
+        let grant = open_grant(self.run.plan, step).map_err(|f| match f {
+            StepFailure::Setup(message) => message,
             other => format!("{other:?}"),
         })?;
-        let sandbox = chunk::plugin_sandbox(&self.run, step, &grant, "decider", decider);
+        let sandbox = plugin_sandbox(&self.run, step, &grant, Role::Decider, decider);
         let mut instance = DeciderInstance::new(&decider.prepared, &sandbox)
             .await
             .map_err(|e| format!("{} cannot be instantiated: {e:#}", decider.label))?;

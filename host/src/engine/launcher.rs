@@ -1,73 +1,48 @@
-use std::collections::BTreeMap;
+//! `engine` → launcher: Spring's `JobLauncher`. Creates the JobExecution (refusing running and
+//! completed instances, over-quota tenants and restarts with changed code), runs the flow, and
+//! records the job's final status.
+
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tracing::{Instrument, info, info_span, warn};
 
 use super::flow::FlowRunner;
-use super::step::plugin_digests;
+use super::plugins::step_plugins;
+use super::report::{JobReport, RunListener};
 use super::{Clock, Run, StopFlag, SystemClock};
-use crate::domain::{BatchStatus, ExitStatus, JobExecution, SkipPhase, StepExecution, now};
+use crate::domain::{BatchStatus, ExitStatus, now};
 use crate::plan::JobPlan;
 use crate::plugin::PluginRuntime;
 use crate::repository::{ExecutionFilter, JobRepository, RepositoryError};
 
-/// Job-context key holding the step a restart begins at (set by `stop` with `restart-at`).
-const RESTART_AT: &str = "batch.restartAt";
+/// How often a running execution records that its process is alive (`batch-host recover`
+/// treats an execution without a recent heartbeat as dead).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Observes a run, for progress displays. Every method has an empty default.
-pub trait RunListener {
-    /// A job execution was created.
-    fn job_started(&self, _execution: &JobExecution, _restart: bool) {}
-    /// A step starts.
-    fn step_started(&self, _step: &str) {}
-    /// A chunk committed; `step` holds the running totals.
-    fn chunk_committed(&self, _step: &StepExecution) {}
-    /// A chunk rolled back and will be retried after `delay`.
-    fn retry_backoff(&self, _step: &str, _delay: Duration) {}
-    /// A step ended (or was skipped because it already completed).
-    fn step_finished(&self, _report: &StepReport) {}
-}
-
-/// How one step of the job went.
-#[derive(Debug, Clone)]
-pub struct StepReport {
-    /// The step execution (for a skipped step: the earlier, completed one).
-    pub execution: StepExecution,
-    /// True when the step was not run because it completed in an earlier execution.
-    pub already_complete: bool,
-    /// Wall-clock time of this run of the step.
-    pub duration: Duration,
-    /// Items skipped in this run, by phase and error kind.
-    pub skips: BTreeMap<(SkipPhase, String), i64>,
-}
-
-impl StepReport {
-    /// Items read per second in this run.
-    pub fn items_per_second(&self) -> f64 {
-        let secs = self.duration.as_secs_f64();
-        if secs > 0.0 && !self.already_complete {
-            self.execution.read_count as f64 / secs
-        } else {
-            0.0
+/// Runs `work` while heartbeating `execution_id` every [`HEARTBEAT_INTERVAL`], on the same task
+/// (plugin calls yield at every epoch tick, so the heartbeat keeps its pace during long calls).
+async fn beating<R: JobRepository, T>(
+    repo: &R,
+    execution_id: i64,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let heartbeat = async {
+        loop {
+            tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+            if let Err(e) = repo.heartbeat(execution_id).await {
+                warn!(error = %e, "heartbeat failed");
+            }
         }
+    };
+    tokio::select! {
+        out = work => out,
+        _ = heartbeat => unreachable!("the heartbeat loop never ends"),
     }
 }
 
-/// How the job went.
-#[derive(Debug, Clone)]
-pub struct JobReport {
-    /// The finished job execution.
-    pub execution: JobExecution,
-    /// The steps in order.
-    pub steps: Vec<StepReport>,
-    /// True when this execution restarted a FAILED or STOPPED instance.
-    pub restart: bool,
-    /// Wall-clock time.
-    pub duration: Duration,
-    /// The flow transitions taken (`load COMPLETED WITH SKIPS → error-report`), in order.
-    pub route: Vec<String>,
-}
+/// Job-context key holding the step a restart begins at (set by `stop` with `restart-at`).
+const RESTART_AT: &str = "batch.restartAt";
 
 /// Why a job could not run at all.
 #[derive(Debug, thiserror::Error)]
@@ -196,7 +171,8 @@ pub async fn launch_with<R: JobRepository>(
             reports: Mutex::new(Vec::new()),
             route: Mutex::new(Vec::new()),
         };
-        let end = match runner.run(&plan.flow, start.unwrap_or(0)).await {
+        let flow = runner.run(&plan.flow, start.unwrap_or(0));
+        let end = match beating(repo, execution.id, flow).await {
             Ok(end) => end,
             Err(e) => {
                 // The repository failed mid-step: record what we can and give up.
@@ -297,14 +273,17 @@ async fn check_code_change<R: JobRepository>(plan: &JobPlan, repo: &R) -> Result
         let Some(step) = plan.steps.iter().find(|s| s.name == previous.step_name) else {
             continue;
         };
-        let now = plugin_digests(step);
-        for (role, label, digest) in &previous.plugins {
-            match now.iter().find(|(r, ..)| r == role) {
-                Some((_, new_label, new_digest)) if new_digest != digest => changes.push(format!(
-                    "  step `{}` {role}: {label} sha256:{} -> {new_label} sha256:{}",
+        let now = step_plugins(step);
+        for old in &previous.plugins {
+            match now.iter().find(|p| p.role == old.role) {
+                Some(new) if new.digest != old.digest => changes.push(format!(
+                    "  step `{}` {}: {} sha256:{} -> {} sha256:{}",
                     step.name,
-                    &digest[..12.min(digest.len())],
-                    &new_digest[..12.min(new_digest.len())]
+                    old.role,
+                    old.label,
+                    short(&old.digest),
+                    new.label,
+                    short(&new.digest)
                 )),
                 _ => {}
             }
@@ -321,4 +300,9 @@ async fn check_code_change<R: JobRepository>(plan: &JobPlan, repo: &R) -> Result
         execution_id: last.id,
         changes: changes.join("\n"),
     })
+}
+
+/// The first 12 hex digits of a digest, as messages show it.
+fn short(digest: &str) -> &str {
+    &digest[..12.min(digest.len())]
 }

@@ -1,16 +1,23 @@
 //! `engine`: runs a [`JobPlan`](crate::plan::JobPlan) against the repository.
 //!
-//! [`launch`] is Spring Batch's job launcher: it asks the repository for a new JobExecution of
-//! the JobInstance (refusing running and completed instances), runs the steps in order, skips
-//! steps that already COMPLETED in an earlier execution of the same instance (restart), and
-//! records the job's final status. Each step runs in [`step`]: fresh plugin instances, opened
-//! with the step's last committed ExecutionContext, then the chunk loop in [`chunk`].
+//! The pipeline, top to bottom (each file imports only the ones below it):
+//! [`operator`] (Spring's JobOperator: start, next instance, restart, stop, abandon, recover) →
+//! [`launcher`] (the JobExecution, its heartbeat, its final status) → [`flow`] (which step runs
+//! next: transitions, deciders, splits) → [`step`] (one StepExecution: already complete, start
+//! limit, restart context) → [`chunk`] or [`tasklet`] (the transaction loops) → [`plugins`]
+//! (setup, grant, sandbox, instances) with the role wrappers [`reader`], [`processor`],
+//! [`writer`] over components or host-side [`items`] → [`failure`] and [`report`].
 
 mod chunk;
+mod failure;
 mod flow;
-mod ft;
+mod items;
 mod launcher;
+mod operator;
+mod plugins;
+mod processor;
 mod reader;
+mod report;
 mod step;
 mod tasklet;
 mod writer;
@@ -19,7 +26,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-pub use launcher::{JobReport, LaunchError, RunListener, StepReport, launch, launch_with};
+pub use launcher::{HEARTBEAT_INTERVAL, LaunchError, launch, launch_with};
+pub use operator::{JobOperator, OperatorError, RUN_ID, RestartSource};
+pub use report::{JobReport, RunListener, StepReport};
 
 /// The collaborators of one job run, passed as one value to the flow runner, the step runner,
 /// the chunk loop and the tasklet loop.

@@ -1,44 +1,20 @@
+//! `engine` → flow → step: one step execution of a chunk or tasklet step, from Spring's
+//! `shouldStart` checks (already complete, start limit, restart context) to its final status.
+
 use std::time::Instant;
 
 use serde_json::json;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::Run;
-use super::chunk::{ChunkLoop, StepFailure, open_grant, plugin_setup};
-use super::ft::FtState;
-use super::launcher::StepReport;
+use super::chunk::{ChunkLoop, ChunkSettings, FtState, completed_exit};
+use super::failure::StepFailure;
+use super::plugins::{open_grant, resolve_configs, start_chunk, step_plugins};
+use super::report::StepReport;
 use super::tasklet::TaskletRun;
 use crate::domain::{BatchStatus, ExecutionContext, ExitStatus, JobExecution, StepExecution, now};
-use crate::plan::{JobPlan, PluginPlan, ReaderPlan, StepKind, StepPlan, WriterPlan};
+use crate::plan::{StepKind, StepPlan};
 use crate::repository::{JobRepository, RepositoryError};
-
-/// The components a step runs, by role: (role, label, digest).
-pub(super) fn plugin_digests(step: &StepPlan) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    let component =
-        |role: &str, p: &PluginPlan| (role.to_owned(), p.label.clone(), p.digest.clone());
-    let builtin =
-        |role: &str, label: &str| (role.to_owned(), label.to_owned(), "builtin".to_owned());
-    match &step.kind {
-        StepKind::Chunk(chunk) => {
-            match &chunk.reader {
-                ReaderPlan::Component(p) => out.push(component("reader", p)),
-                ReaderPlan::SkippedItems(_) => out.push(builtin("reader", chunk.reader.label())),
-            }
-            if let Some(p) = &chunk.processor {
-                out.push(component("processor", p));
-            }
-            match &chunk.writer {
-                WriterPlan::Component(p) => out.push(component("writer", p)),
-                WriterPlan::SqlTable { .. } => out.push(builtin("writer", chunk.writer.label())),
-            }
-        }
-        StepKind::Tasklet(p) => out.push(component("tasklet", p)),
-        StepKind::Decider(p) => out.push(component("decider", p)),
-        StepKind::Split(_) => {}
-    }
-    out
-}
 
 /// Runs one step of `execution`, or reports it as already complete (Spring's
 /// `SimpleStepHandler.shouldStart`): a step that COMPLETED in an earlier execution of the same
@@ -74,7 +50,7 @@ pub(super) async fn run_step<R: JobRepository>(
     }
 
     let mut step = StepExecution::new(execution.id, &step_plan.name, now());
-    step.plugins = plugin_digests(step_plan);
+    step.plugins = step_plugins(step_plan);
     if let Some(limit) = step_plan.start_limit {
         let started = repo
             .step_execution_count(&execution.instance, &step_plan.name)
@@ -123,17 +99,34 @@ pub(super) async fn run_step<R: JobRepository>(
     let span = info_span!("batch.step", step = %step_plan.name, step_execution_id = step.id);
     let mut ft_state = FtState::default();
     let mut plugin_exit = None;
-    let grant = resolve_configs(plan, step_plan, job_context)
-        .map_err(StepFailure::Plugin)
-        .and_then(|()| open_grant(plan, step_plan));
+    let grant =
+        resolve_configs(plan, step_plan, job_context).and_then(|()| open_grant(plan, step_plan));
     let outcome = match grant {
         Err(failure) => Err(failure),
         Ok(grant) => match &step_plan.kind {
-            StepKind::Chunk(chunk) => ChunkLoop::new(run, &grant, step_plan, chunk, job_context)
-                .run(&mut step, &mut ft_state)
+            StepKind::Chunk(chunk) => {
+                let chunk_loop = ChunkLoop {
+                    repo,
+                    listener,
+                    clock: run.clock,
+                    stop: run.stop,
+                    settings: ChunkSettings {
+                        step_name: &step_plan.name,
+                        size: chunk.chunk_size,
+                        fault_tolerance: chunk.fault_tolerance.as_ref(),
+                        exit_status_on_skips: step_plan.exit_status_on_skips.as_deref(),
+                    },
+                };
+                async {
+                    let mut plugins =
+                        start_chunk(&run, &grant, step_plan, chunk, job_context, &step.context)
+                            .await?;
+                    chunk_loop.run(&mut plugins, &mut step, &mut ft_state).await
+                }
                 .instrument(span.clone())
                 .await
-                .map(|exit| plugin_exit = exit),
+                .map(|exit| plugin_exit = exit)
+            }
             StepKind::Tasklet(tasklet) => {
                 let tasklet_run = TaskletRun {
                     run,
@@ -157,7 +150,9 @@ pub(super) async fn run_step<R: JobRepository>(
     match outcome {
         Ok(()) => {
             step.status = BatchStatus::Completed;
-            step.exit_status = plugin_exit.unwrap_or_else(|| completed_exit(step_plan, &step));
+            step.exit_status = plugin_exit.unwrap_or_else(|| {
+                completed_exit(step_plan.exit_status_on_skips.as_deref(), &step)
+            });
             info!(
                 read = step.read_count,
                 written = step.write_count,
@@ -179,7 +174,13 @@ pub(super) async fn run_step<R: JobRepository>(
                 "interrupted by a second stop signal during a plugin call; the chunk in progress rolled back; run the same command to restart",
             );
         }
-        Err(StepFailure::Plugin(message)) => {
+        Err(StepFailure::Plugin(failure)) => {
+            let message = failure.to_string();
+            warn!(%message, role = %failure.role, plugin = %failure.plugin, "step failed");
+            step.status = BatchStatus::Failed;
+            step.exit_status = ExitStatus::failed().with_description(message);
+        }
+        Err(StepFailure::Setup(message)) => {
             warn!(%message, "step failed");
             step.status = BatchStatus::Failed;
             step.exit_status = ExitStatus::failed().with_description(message);
@@ -194,43 +195,4 @@ pub(super) async fn run_step<R: JobRepository>(
         duration: started_at.elapsed(),
         skips: ft_state.skips,
     })
-}
-
-/// Resolves the `${…}` placeholders of every plugin config of the step, so a missing
-/// `job.context` key fails the step before any plugin starts.
-fn resolve_configs(
-    plan: &JobPlan,
-    step: &StepPlan,
-    job_context: &ExecutionContext,
-) -> Result<(), String> {
-    let mut plugins: Vec<&PluginPlan> = Vec::new();
-    match &step.kind {
-        StepKind::Chunk(chunk) => {
-            if let ReaderPlan::Component(p) = &chunk.reader {
-                plugins.push(p);
-            }
-            plugins.extend(chunk.processor.as_ref());
-            if let WriterPlan::Component(p) = &chunk.writer {
-                plugins.push(p);
-            }
-        }
-        StepKind::Tasklet(p) | StepKind::Decider(p) => plugins.push(p),
-        StepKind::Split(_) => {}
-    }
-    for p in plugins {
-        plugin_setup(plan, step, p, job_context)?;
-    }
-    Ok(())
-}
-
-/// The exit status of a step that completed, before plugins have their say: `COMPLETED`, or
-/// `exit-status-on-skips` when items were skipped.
-pub(super) fn completed_exit(step_plan: &StepPlan, step: &StepExecution) -> ExitStatus {
-    match &step_plan.exit_status_on_skips {
-        Some(code) if step.skip_count() > 0 => ExitStatus {
-            code: code.clone(),
-            description: format!("{} item(s) skipped", step.skip_count()),
-        },
-        _ => ExitStatus::completed(),
-    }
 }

@@ -1,11 +1,12 @@
-//! A tasklet step: the plugin's `execute` is called until it returns FINISHED; each call is
-//! one transaction that commits the step's ExecutionContext and `COMMIT_COUNT`.
+//! `engine` → step → tasklet: the plugin's `execute` is called until it returns FINISHED; each
+//! call is one transaction that commits the step's ExecutionContext and `COMMIT_COUNT`.
 
 use tracing::debug;
 
 use super::Run;
-use super::chunk::{StepFailure, failure, plugin_sandbox, plugin_setup};
-use crate::domain::{BatchStatus, ExecutionContext, ExitStatus, StepExecution};
+use super::failure::{Call, PluginFailure, StepFailure};
+use super::plugins::{not_instantiated, plugin_sandbox, plugin_setup, stop_requested};
+use crate::domain::{ExecutionContext, ExitStatus, Role, StepExecution};
 use crate::plan::{PluginPlan, StepPlan};
 use crate::plugin::Grant;
 use crate::plugin::{RepeatStatus, TaskletInstance};
@@ -37,32 +38,23 @@ impl<R: JobRepository> TaskletRun<'_, R> {
         } = self.run;
         let plugin = self.tasklet;
         let setup =
-            plugin_setup(plan, self.step, plugin, self.job_context).map_err(StepFailure::Plugin)?;
-        let sandbox = plugin_sandbox(&self.run, self.step, self.grant, "tasklet", plugin);
+            plugin_setup(plan, self.step, plugin, self.job_context).map_err(StepFailure::Setup)?;
+        let sandbox = plugin_sandbox(&self.run, self.step, self.grant, Role::Tasklet, plugin);
+        let fail = |call, e: &_| PluginFailure::of(Role::Tasklet, &plugin.label, call, e);
         let mut instance = TaskletInstance::new(&plugin.prepared, &sandbox)
             .await
-            .map_err(|e| {
-                StepFailure::Plugin(format!(
-                    "tasklet {} cannot be instantiated: {e:#}",
-                    plugin.label
-                ))
-            })?;
+            .map_err(|e| not_instantiated(Role::Tasklet, &plugin.label, Call::Instantiate, e))?;
         instance
             .init(&setup)
             .await
-            .map_err(|e| failure("tasklet", plugin, "failed in init".into(), &e))?;
+            .map_err(|e| fail(Call::Init, &e))?;
         loop {
             let call = step.commit_count + 1;
             let out = match instance.execute(&step.context).await {
                 Ok(out) => out,
                 Err(e) => {
                     step.rollback_count += 1;
-                    return Err(failure(
-                        "tasklet",
-                        plugin,
-                        format!("failed in execute (call {call})"),
-                        &e,
-                    ));
+                    return Err(fail(Call::Execute { call }, &e));
                 }
             };
             let mut context = ExecutionContext::new();
@@ -89,14 +81,9 @@ impl<R: JobRepository> TaskletRun<'_, R> {
             debug!(call, repeat = ?out.repeat, "tasklet call committed");
             listener.chunk_committed(step);
             if out.repeat == RepeatStatus::Finished {
-                return Ok(out
-                    .exit_status
-                    .map(|(code, description)| ExitStatus { code, description }));
+                return Ok(out.exit_status);
             }
-            let stopping = stop.is_requested()
-                || repo.execution_status(step.job_execution_id).await?
-                    == Some(BatchStatus::Stopping);
-            if stopping {
+            if stop_requested(repo, stop, step.job_execution_id).await? {
                 return Err(StepFailure::Stopped);
             }
         }

@@ -1,14 +1,97 @@
-//! The step's writer: a WebAssembly component, or the built-in `sql-table` writer.
+//! `engine` → chunk loop: the step's writer, a WebAssembly component or a writer that runs in
+//! the host (the built-in `sql-table` writer, or a native [`ItemWriter`]).
 
-use crate::domain::{ExecutionContext, ItemError, TableRow};
+use super::items::ItemWriter;
+use crate::domain::{ExecutionContext, ExitStatus, ItemError, StepExecution, TableRow};
 use crate::plugin::{PluginError, Setup, WriterInstance};
 
 /// A running writer.
-pub(super) enum StepWriter {
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per step; boxing would add a pointer chase to every call"
+)]
+pub(crate) enum StepWriter {
     /// A writer component.
     Wasm(WriterInstance),
-    /// The built-in writer whose rows live in the repository database.
-    Table(TableWriter),
+    /// A writer in the host.
+    Native(Box<dyn ItemWriter>),
+}
+
+impl StepWriter {
+    pub(super) async fn init(&mut self, setup: &Setup) -> Result<(), PluginError> {
+        match self {
+            StepWriter::Wasm(w) => w.init(setup).await,
+            StepWriter::Native(_) => Ok(()),
+        }
+    }
+
+    pub(super) async fn open(&mut self, ctx: &ExecutionContext) -> Result<(), PluginError> {
+        match self {
+            StepWriter::Wasm(w) => w.open(ctx).await,
+            StepWriter::Native(w) => w.open(ctx),
+        }
+    }
+
+    pub(super) async fn before_chunk(&mut self) -> Result<(), PluginError> {
+        match self {
+            StepWriter::Wasm(w) => w.before_chunk().await,
+            StepWriter::Native(w) => w.before_chunk(),
+        }
+    }
+
+    pub(super) async fn write(&mut self, items: &[Vec<u8>]) -> Result<(), PluginError> {
+        match self {
+            StepWriter::Wasm(w) => w.write(items).await,
+            StepWriter::Native(w) => w.write(items),
+        }
+    }
+
+    pub(super) async fn update(&mut self) -> Result<ExecutionContext, PluginError> {
+        match self {
+            StepWriter::Wasm(w) => w.update().await,
+            StepWriter::Native(w) => w.update(),
+        }
+    }
+
+    /// The rows to insert with the commit that is about to happen.
+    pub(super) fn staged_rows(&self) -> &[TableRow] {
+        match self {
+            StepWriter::Wasm(_) => &[],
+            StepWriter::Native(w) => w.staged_rows(),
+        }
+    }
+
+    pub(super) async fn after_chunk(&mut self) -> Result<(), PluginError> {
+        match self {
+            StepWriter::Wasm(w) => w.after_chunk().await,
+            StepWriter::Native(w) => w.after_chunk(),
+        }
+    }
+
+    pub(super) async fn after_chunk_error(&mut self) -> Result<(), PluginError> {
+        match self {
+            StepWriter::Wasm(w) => w.after_chunk_error().await,
+            StepWriter::Native(w) => w.after_chunk_error(),
+        }
+    }
+
+    /// ItemStream `after-step` (writers in the host set no exit status).
+    pub(super) async fn after_step(
+        &mut self,
+        step: &StepExecution,
+    ) -> Result<Option<ExitStatus>, PluginError> {
+        match self {
+            StepWriter::Wasm(w) => w.after_step(step).await,
+            StepWriter::Native(_) => Ok(None),
+        }
+    }
+
+    pub(super) async fn close(&mut self) -> Result<(), PluginError> {
+        match self {
+            StepWriter::Wasm(w) => w.close().await,
+            StepWriter::Native(w) => w.close(),
+        }
+    }
 }
 
 /// Stages each chunk's items as rows of a logical table in the repository; the rows are inserted
@@ -22,121 +105,67 @@ pub(super) struct TableWriter {
 
 const ROWS: &str = "rows";
 
-impl StepWriter {
-    pub(super) fn table(table: String) -> Self {
-        StepWriter::Table(TableWriter {
+impl TableWriter {
+    pub(super) fn new(table: String) -> Self {
+        TableWriter {
             table,
             committed: 0,
             staged: Vec::new(),
-        })
-    }
-
-    pub(super) async fn init(&mut self, setup: &Setup) -> Result<(), PluginError> {
-        match self {
-            StepWriter::Wasm(w) => w.init(setup).await,
-            StepWriter::Table(_) => Ok(()),
         }
     }
+}
 
-    pub(super) async fn open(&mut self, ctx: &ExecutionContext) -> Result<(), PluginError> {
-        match self {
-            StepWriter::Wasm(w) => w.open(ctx).await,
-            StepWriter::Table(t) => {
-                t.committed = ctx.get(ROWS).and_then(|v| v.as_i64()).unwrap_or(0);
-                t.staged.clear();
-                Ok(())
-            }
-        }
+impl ItemWriter for TableWriter {
+    fn open(&mut self, ctx: &ExecutionContext) -> Result<(), PluginError> {
+        self.committed = ctx.get(ROWS).and_then(|v| v.as_i64()).unwrap_or(0);
+        self.staged.clear();
+        Ok(())
     }
 
-    pub(super) async fn before_chunk(&mut self) -> Result<(), PluginError> {
-        match self {
-            StepWriter::Wasm(w) => w.before_chunk().await,
-            StepWriter::Table(t) => {
-                t.staged.clear();
-                Ok(())
-            }
-        }
+    fn before_chunk(&mut self) -> Result<(), PluginError> {
+        self.staged.clear();
+        Ok(())
     }
 
-    pub(super) async fn write(&mut self, items: &[Vec<u8>]) -> Result<(), PluginError> {
-        match self {
-            StepWriter::Wasm(w) => w.write(items).await,
-            StepWriter::Table(t) => {
-                for item in items {
-                    let payload = String::from_utf8(item.clone()).map_err(|_| {
-                        PluginError::Failed(ItemError::new(
-                            "validation.utf8",
-                            "the sql-table writer stores text items",
-                        ))
-                    })?;
-                    let row_number = t.committed + t.staged.len() as i64 + 1;
-                    t.staged.push(TableRow {
-                        table: t.table.clone(),
-                        row_number,
-                        payload,
-                    });
-                }
-                Ok(())
-            }
+    fn write(&mut self, items: &[Vec<u8>]) -> Result<(), PluginError> {
+        for item in items {
+            let payload = String::from_utf8(item.clone()).map_err(|_| {
+                PluginError::Failed(ItemError::new(
+                    "validation.utf8",
+                    "the sql-table writer stores text items",
+                ))
+            })?;
+            let row_number = self.committed + self.staged.len() as i64 + 1;
+            self.staged.push(TableRow {
+                table: self.table.clone(),
+                row_number,
+                payload,
+            });
         }
+        Ok(())
     }
 
-    pub(super) async fn update(&mut self) -> Result<ExecutionContext, PluginError> {
-        match self {
-            StepWriter::Wasm(w) => w.update().await,
-            StepWriter::Table(t) => {
-                let mut ctx = ExecutionContext::new();
-                ctx.put(ROWS, serde_json::json!(t.committed + t.staged.len() as i64));
-                Ok(ctx)
-            }
-        }
+    fn update(&mut self) -> Result<ExecutionContext, PluginError> {
+        let mut ctx = ExecutionContext::new();
+        ctx.put(
+            ROWS,
+            serde_json::json!(self.committed + self.staged.len() as i64),
+        );
+        Ok(ctx)
     }
 
-    /// The rows to insert with the commit that is about to happen.
-    pub(super) fn staged_rows(&self) -> &[TableRow] {
-        match self {
-            StepWriter::Wasm(_) => &[],
-            StepWriter::Table(t) => &t.staged,
-        }
+    fn staged_rows(&self) -> &[TableRow] {
+        &self.staged
     }
 
-    pub(super) async fn after_chunk(&mut self) -> Result<(), PluginError> {
-        match self {
-            StepWriter::Wasm(w) => w.after_chunk().await,
-            StepWriter::Table(t) => {
-                t.committed += t.staged.len() as i64;
-                t.staged.clear();
-                Ok(())
-            }
-        }
+    fn after_chunk(&mut self) -> Result<(), PluginError> {
+        self.committed += self.staged.len() as i64;
+        self.staged.clear();
+        Ok(())
     }
 
-    pub(super) async fn after_chunk_error(&mut self) -> Result<(), PluginError> {
-        match self {
-            StepWriter::Wasm(w) => w.after_chunk_error().await,
-            StepWriter::Table(t) => {
-                t.staged.clear();
-                Ok(())
-            }
-        }
-    }
-
-    /// ItemStream `after-step` (built-ins set no exit status).
-    pub(super) async fn after_step(
-        &mut self,
-        step: &crate::domain::StepExecution,
-    ) -> Result<Option<(String, String)>, PluginError> {
-        match self {
-            StepWriter::Wasm(p) => p.after_step(step).await,
-            StepWriter::Table(_) => Ok(None),
-        }
-    }
-
-    pub(super) async fn close(&mut self) -> Result<(), PluginError> {
-        match self {
-            StepWriter::Wasm(w) => w.close().await,
-            StepWriter::Table(_) => Ok(()),
-        }
+    fn after_chunk_error(&mut self) -> Result<(), PluginError> {
+        self.staged.clear();
+        Ok(())
     }
 }

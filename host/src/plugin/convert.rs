@@ -34,11 +34,11 @@ pub(super) fn protocol(message: String) -> PluginError {
 }
 
 /// An exit status a guest chose: `(code, description)`, neutralised and bounded.
-pub(super) fn guest_exit(e: types::ExitStatus) -> (String, String) {
-    (
-        neutralise(&e.code, GuestField::ExitCode),
-        neutralise(&e.description, GuestField::ExitDescription),
-    )
+pub(super) fn guest_exit(e: types::ExitStatus) -> crate::domain::ExitStatus {
+    crate::domain::ExitStatus {
+        code: neutralise(&e.code, GuestField::ExitCode),
+        description: neutralise(&e.description, GuestField::ExitDescription),
+    }
 }
 
 /// Rejects a context larger than the sandbox allows, before it is parsed or stored.

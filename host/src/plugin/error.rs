@@ -55,3 +55,16 @@ impl PluginError {
         }
     }
 }
+
+/// Why a plugin instance could not be created: the component is of another role, its store
+/// could not be set up, or its start functions trapped or ran out of time. The message holds
+/// the whole chain of causes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InstantiationError(pub(super) String);
+
+impl InstantiationError {
+    pub(super) fn chain(e: &impl std::fmt::Display) -> Self {
+        InstantiationError(format!("{e:#}"))
+    }
+}

@@ -14,12 +14,12 @@ use super::convert::{
     check_size, domain_context, guest_error, guest_exit, protocol, wire_context, wire_setup,
     wire_summary,
 };
-pub use super::error::{PluginError, TrapKind};
+pub use super::error::{InstantiationError, PluginError, TrapKind};
 use super::guard::guard;
 pub use super::limits::Limits;
 pub use super::state::{MAX_HANDLES, Sandbox};
 use super::state::{PluginState, arm_items, cut_error, flatten, flatten_ok, new_store};
-use crate::domain::{ExecutionContext, GuestField, ItemError, neutralise};
+use crate::domain::{ExecutionContext, ExitStatus, GuestField, ItemError, neutralise};
 
 /// Runs one export call under the instance's guards: arms the CPU deadline and fuel for
 /// `$items` items, then cuts the call at its wall-clock limit or on interrupt. Evaluates to
@@ -90,12 +90,12 @@ macro_rules! common_calls {
             domain_context(&self.store.data().limits, flatten(&self.store, r)?)
         }
 
-        /// ItemStream `after-step`: the exit status `(code, description)` the plugin sets for
-        /// its completed step, if any.
+        /// ItemStream `after-step`: the exit status the plugin sets for its completed step, if
+        /// any.
         pub async fn after_step(
             &mut self,
             step: &crate::domain::StepExecution,
-        ) -> Result<Option<(String, String)>, PluginError> {
+        ) -> Result<Option<ExitStatus>, PluginError> {
             let r = guarded!(self, 1, store => self
                 .bindings
                 .batch_plugin_item_stream()
@@ -119,22 +119,44 @@ macro_rules! common_calls {
 macro_rules! instantiate {
     ($prepared:expr, $sandbox:expr, $variant:ident) => {{
         let Prepared::$variant(pre) = $prepared else {
-            anyhow::bail!(
+            return Err(InstantiationError(format!(
                 "component is a {}, not a {}",
                 $prepared.role(),
                 stringify!($variant)
-            );
+            )));
         };
-        let mut store = new_store($prepared, $sandbox)?;
+        let mut store =
+            new_store($prepared, $sandbox).map_err(|e| InstantiationError::chain(&e))?;
         // Instantiation runs the component's start functions: guest code, guarded like a call.
         let (wall, interrupt) = ($sandbox.limits.wall_per_call, $sandbox.interrupt.clone());
         let bindings = match guard(wall, &interrupt, pre.instantiate_async(&mut store)).await {
-            Ok(bindings) => bindings?,
-            Err(cut) => anyhow::bail!("{}", cut_error(&store, cut)),
+            Ok(bindings) => bindings.map_err(|e| InstantiationError::chain(&e))?,
+            Err(cut) => return Err(InstantiationError(cut_error(&store, cut).to_string())),
         };
         Ok(Self { store, bindings })
     }};
 }
+
+/// `Debug` for a role instance: its sandbox label (the bindings and store are opaque).
+macro_rules! debug_instance {
+    ($($ty:ident),*) => {$(
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("label", &self.store.data().label)
+                    .finish_non_exhaustive()
+            }
+        }
+    )*};
+}
+
+debug_instance!(
+    ReaderInstance,
+    ProcessorInstance,
+    WriterInstance,
+    TaskletInstance,
+    DeciderInstance
+);
 
 /// A running reader.
 pub struct ReaderInstance {
@@ -144,7 +166,7 @@ pub struct ReaderInstance {
 
 impl ReaderInstance {
     /// Instantiates a prepared reader.
-    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Self> {
+    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> Result<Self, InstantiationError> {
         instantiate!(prepared, sandbox, Reader)
     }
 
@@ -201,7 +223,7 @@ pub struct ProcessorInstance {
 
 impl ProcessorInstance {
     /// Instantiates a prepared processor.
-    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Self> {
+    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> Result<Self, InstantiationError> {
         instantiate!(prepared, sandbox, Processor)
     }
 
@@ -261,7 +283,7 @@ pub struct WriterInstance {
 
 impl WriterInstance {
     /// Instantiates a prepared writer.
-    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Self> {
+    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> Result<Self, InstantiationError> {
         instantiate!(prepared, sandbox, Writer)
     }
 
@@ -320,8 +342,8 @@ pub struct TaskletExecution {
     pub repeat: RepeatStatus,
     /// The step's ExecutionContext after the call.
     pub context: ExecutionContext,
-    /// The exit status the plugin chose for its step: `(code, description)`.
-    pub exit_status: Option<(String, String)>,
+    /// The exit status the plugin chose for its step.
+    pub exit_status: Option<ExitStatus>,
 }
 
 /// A running tasklet.
@@ -332,7 +354,7 @@ pub struct TaskletInstance {
 
 impl TaskletInstance {
     /// Instantiates a prepared tasklet.
-    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Self> {
+    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> Result<Self, InstantiationError> {
         instantiate!(prepared, sandbox, Tasklet)
     }
 
@@ -368,7 +390,7 @@ pub struct DeciderInstance {
 
 impl DeciderInstance {
     /// Instantiates a prepared decider.
-    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Self> {
+    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> Result<Self, InstantiationError> {
         instantiate!(prepared, sandbox, Decider)
     }
 

@@ -1,11 +1,12 @@
-//! Plugins: WebAssembly components run by wasmtime. The only module that touches wasmtime.
+//! `plugin`: WebAssembly components run by wasmtime. The only module that touches wasmtime.
 //!
 //! Lifecycle tiers:
 //! - process-wide: [`PluginRuntime`] (the `Engine` and the `Linker`, built once);
 //! - per plan: [`Prepared`] (a component compiled or loaded from its precompiled artifact and
 //!   pre-linked, cheap to clone);
-//! - per step execution: [`ReaderInstance`], [`ProcessorInstance`], [`WriterInstance`], each with
-//!   its own `Store`, so a trap in one plugin poisons only that plugin's store.
+//! - per step execution: [`ReaderInstance`], [`ProcessorInstance`], [`WriterInstance`],
+//!   [`TaskletInstance`], [`DeciderInstance`], each with its own `Store`, so a trap in one plugin
+//!   poisons only that plugin's store.
 //!
 //! Every call returns `Result<_, PluginError>`: [`PluginError::Failed`] is the plugin's own
 //! error (`{kind, message}`), [`PluginError::Trap`] a trap (guest panic, bad memory access, …),
@@ -30,79 +31,27 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 use wasmtime_wasi::WasiView as _;
 
+pub use crate::domain::Role;
+
 pub use artifact::{ArtifactKey, KeyError};
 pub use grant::{Grant, GrantError};
 pub use guard::Interrupt;
 pub use instance::{
-    DeciderInstance, Limits, MAX_HANDLES, PluginError, ProcessOutcome, ProcessorInstance,
-    ReadBatch, ReaderInstance, RepeatStatus, Sandbox, Setup, TaskletExecution, TaskletInstance,
-    TrapKind, WriterInstance,
+    DeciderInstance, InstantiationError, Limits, MAX_HANDLES, PluginError, ProcessOutcome,
+    ProcessorInstance, ReadBatch, ReaderInstance, RepeatStatus, Sandbox, Setup, TaskletExecution,
+    TaskletInstance, TrapKind, WriterInstance,
 };
 
 use state::PluginState;
 
-/// The role a component plays, determined by the world it exports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Exports `batch:plugin/item-reader` (world `reader`).
-    Reader,
-    /// Exports `batch:plugin/item-processor` (world `processor`).
-    Processor,
-    /// Exports `batch:plugin/item-writer` (world `writer`).
-    Writer,
-    /// Exports `batch:plugin/step-tasklet` (world `tasklet`).
-    Tasklet,
-    /// Exports `batch:plugin/flow-decider` (world `decider`).
-    Decider,
-}
-
-impl Role {
-    /// The WIT world name.
-    pub fn world(self) -> &'static str {
-        match self {
-            Role::Reader => "reader",
-            Role::Processor => "processor",
-            Role::Writer => "writer",
-            Role::Tasklet => "tasklet",
-            Role::Decider => "decider",
-        }
-    }
-
-    /// Every role.
-    pub const ALL: [Role; 5] = [
-        Role::Reader,
-        Role::Processor,
-        Role::Writer,
-        Role::Tasklet,
-        Role::Decider,
-    ];
-
-    /// Parses a world name.
-    pub fn from_world(s: &str) -> Option<Role> {
-        match s {
-            "reader" => Some(Role::Reader),
-            "processor" => Some(Role::Processor),
-            "writer" => Some(Role::Writer),
-            "tasklet" => Some(Role::Tasklet),
-            "decider" => Some(Role::Decider),
-            _ => None,
-        }
-    }
-
-    fn interface(self) -> &'static str {
-        match self {
-            Role::Reader => "batch:plugin/item-reader@",
-            Role::Processor => "batch:plugin/item-processor@",
-            Role::Writer => "batch:plugin/item-writer@",
-            Role::Tasklet => "batch:plugin/step-tasklet@",
-            Role::Decider => "batch:plugin/flow-decider@",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.world())
+/// The exported interface (without version) that gives a component its role.
+fn interface(role: Role) -> &'static str {
+    match role {
+        Role::Reader => "batch:plugin/item-reader@",
+        Role::Processor => "batch:plugin/item-processor@",
+        Role::Writer => "batch:plugin/item-writer@",
+        Role::Tasklet => "batch:plugin/step-tasklet@",
+        Role::Decider => "batch:plugin/flow-decider@",
     }
 }
 
@@ -441,7 +390,7 @@ impl PluginRuntime {
             .collect();
         let roles: Vec<Role> = Role::ALL
             .into_iter()
-            .filter(|r| exports.iter().any(|e| e.starts_with(r.interface())))
+            .filter(|r| exports.iter().any(|e| e.starts_with(interface(*r))))
             .collect();
         match roles.as_slice() {
             [role] => Ok(*role),

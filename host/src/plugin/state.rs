@@ -56,6 +56,16 @@ impl Sandbox {
     }
 }
 
+impl std::fmt::Debug for PluginState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginState")
+            .field("label", &self.label)
+            .field("limits", &self.limits)
+            .field("ticks_left", &self.ticks_left)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Per-instance store data.
 pub struct PluginState {
     pub(super) wasi: WasiCtx,

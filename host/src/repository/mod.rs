@@ -133,12 +133,70 @@ pub struct PluginRecord {
     pub registered_at: Timestamp,
 }
 
-/// Spring Batch's `JobRepository`, plus the plugin registry storage.
+/// Spring Batch's `JobExplorer`: the read side of the job metadata.
 #[allow(
     async_fn_in_trait,
     reason = "used generically, never as a trait object"
 )]
-pub trait JobRepository {
+pub trait JobExplorer {
+    /// The job file and work directory recorded for an execution.
+    async fn job_source(
+        &self,
+        execution_id: Id,
+    ) -> Result<Option<(String, String)>, RepositoryError>;
+
+    /// The current status of an execution.
+    async fn execution_status(
+        &self,
+        execution_id: Id,
+    ) -> Result<Option<BatchStatus>, RepositoryError>;
+
+    /// How many executions of `step_name` the instance has had (for `start-limit`).
+    async fn step_execution_count(
+        &self,
+        instance: &JobInstance,
+        step_name: &str,
+    ) -> Result<i64, RepositoryError>;
+
+    /// Executions matching `filter`, newest first, with their parameters and contexts.
+    async fn find_executions(
+        &self,
+        filter: &ExecutionFilter,
+    ) -> Result<Vec<JobExecution>, RepositoryError>;
+
+    /// All executions of an instance, newest first, with their parameters and contexts.
+    async fn job_executions(
+        &self,
+        instance: &JobInstance,
+    ) -> Result<Vec<JobExecution>, RepositoryError>;
+
+    /// The step executions of one job execution, oldest first, with their contexts.
+    async fn step_executions(
+        &self,
+        job_execution_id: Id,
+    ) -> Result<Vec<StepExecution>, RepositoryError>;
+
+    /// The most recent execution of `step_name` within any execution of `instance`.
+    async fn last_step_execution(
+        &self,
+        instance: &JobInstance,
+        step_name: &str,
+    ) -> Result<Option<StepExecution>, RepositoryError>;
+
+    /// The skipped items of a job execution, with their step names, in the order recorded.
+    async fn skipped_items(
+        &self,
+        job_execution_id: Id,
+    ) -> Result<Vec<(String, SkippedItem)>, RepositoryError>;
+}
+
+/// Spring Batch's `JobRepository`: creates and updates job and step executions. Every
+/// repository can also be explored.
+#[allow(
+    async_fn_in_trait,
+    reason = "used generically, never as a trait object"
+)]
+pub trait JobRepository: JobExplorer {
     /// Spring Batch's `createJobExecution`, in one transaction: finds or creates the
     /// JobInstance of `job_name` with the identifying `params`, refuses to start while another
     /// execution of it is running or after it completed, and inserts a new JobExecution in
@@ -166,12 +224,6 @@ pub trait JobRepository {
         workdir: &str,
     ) -> Result<(), RepositoryError>;
 
-    /// The job file and work directory recorded for an execution.
-    async fn job_source(
-        &self,
-        execution_id: Id,
-    ) -> Result<Option<(String, String)>, RepositoryError>;
-
     /// Records that the process running an execution is alive (`LAST_UPDATED` = now).
     async fn heartbeat(&self, execution_id: Id) -> Result<(), RepositoryError>;
 
@@ -183,49 +235,11 @@ pub trait JobRepository {
         stale_after: std::time::Duration,
     ) -> Result<Recovery, RepositoryError>;
 
-    /// The current status of an execution.
-    async fn execution_status(
-        &self,
-        execution_id: Id,
-    ) -> Result<Option<BatchStatus>, RepositoryError>;
-
-    /// How many executions of `step_name` the instance has had (for `start-limit`).
-    async fn step_execution_count(
-        &self,
-        instance: &JobInstance,
-        step_name: &str,
-    ) -> Result<i64, RepositoryError>;
-
-    /// Executions matching `filter`, newest first, with their parameters and contexts.
-    async fn find_executions(
-        &self,
-        filter: &ExecutionFilter,
-    ) -> Result<Vec<JobExecution>, RepositoryError>;
-
-    /// All executions of an instance, newest first, with their parameters and contexts.
-    async fn job_executions(
-        &self,
-        instance: &JobInstance,
-    ) -> Result<Vec<JobExecution>, RepositoryError>;
-
     /// Writes status, times and exit status (optimistic locking on `VERSION`).
     async fn update_job_execution(
         &self,
         execution: &mut JobExecution,
     ) -> Result<(), RepositoryError>;
-
-    /// The step executions of one job execution, oldest first, with their contexts.
-    async fn step_executions(
-        &self,
-        job_execution_id: Id,
-    ) -> Result<Vec<StepExecution>, RepositoryError>;
-
-    /// The most recent execution of `step_name` within any execution of `instance`.
-    async fn last_step_execution(
-        &self,
-        instance: &JobInstance,
-        step_name: &str,
-    ) -> Result<Option<StepExecution>, RepositoryError>;
 
     /// Inserts a step execution and its (possibly inherited) context. Sets `step.id`.
     async fn add_step_execution(&self, step: &mut StepExecution) -> Result<(), RepositoryError>;
@@ -243,13 +257,14 @@ pub trait JobRepository {
         skipped: &[SkippedItem],
         rows: &[TableRow],
     ) -> Result<(), RepositoryError>;
+}
 
-    /// The skipped items of a job execution, with their step names, in the order recorded.
-    async fn skipped_items(
-        &self,
-        job_execution_id: Id,
-    ) -> Result<Vec<(String, SkippedItem)>, RepositoryError>;
-
+/// The plugin registry's storage: registrations, component bytes and sealed artifacts.
+#[allow(
+    async_fn_in_trait,
+    reason = "used generically, never as a trait object"
+)]
+pub trait PluginStore {
     /// Stores component bytes (idempotent) and records `record` in the registry.
     async fn register_plugin(
         &self,

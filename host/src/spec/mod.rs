@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 pub use serde_saphyr::Spanned;
+pub use units::{parse_count, parse_duration, parse_size, show_size};
+
+mod units;
 
 /// A whole job.
 #[derive(Debug, Deserialize)]

@@ -12,7 +12,7 @@ use batch_sdk::{Error, ExecutionContext, ItemReader, Setup};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
     path: String,
@@ -25,6 +25,7 @@ fn default_delimiter() -> char {
 }
 
 /// The reader's state between calls.
+#[derive(Debug)]
 pub struct CsvReader {
     config: Config,
     headers: Vec<String>,

@@ -17,7 +17,7 @@ use std::path::Path;
 use batch_sdk::{Error, ExecutionContext, ExitStatus, ItemWriter, Raw, Setup, StepSummary};
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
     path: String,
@@ -35,6 +35,7 @@ fn yes() -> bool {
 const COMMITTED: &str = "committed-bytes";
 
 /// The writer's state between calls.
+#[derive(Debug)]
 pub struct JsonlWriter {
     config: Config,
     file: Option<File>,

@@ -11,7 +11,7 @@ use batch_sdk::{Error, ItemProcessor, Setup};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Config {
     #[serde(default = "default_email_field")]
@@ -29,6 +29,7 @@ fn default_required() -> Vec<String> {
 }
 
 /// The processor; holds only its configuration.
+#[derive(Debug)]
 pub struct MemberProcessor {
     config: Config,
 }

@@ -9,7 +9,7 @@
 use batch_sdk::{Error, ExecutionContext, ExitStatus, RepeatStatus, Setup, Tasklet};
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct Config {
     path: String,
@@ -22,6 +22,7 @@ struct Config {
 }
 
 /// The tasklet.
+#[derive(Debug)]
 pub struct ReportTasklet {
     config: Config,
     text: String,

@@ -13,7 +13,7 @@ use batch_sdk::testkit::{Log, injected};
 use batch_sdk::{Decider, Error, ExecutionContext, Setup, StepSummary};
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct Config {
     #[serde(default)]
@@ -29,6 +29,7 @@ struct Config {
 }
 
 /// The decider.
+#[derive(Debug)]
 pub struct TestkitDecider {
     config: Config,
     log: Log,

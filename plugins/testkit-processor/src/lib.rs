@@ -9,7 +9,7 @@ use batch_sdk::testkit::{Common, Faults, Log, injected};
 use batch_sdk::{Error, ItemProcessor, Setup};
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct Config {
     #[serde(flatten)]
@@ -19,6 +19,7 @@ struct Config {
 }
 
 /// The processor.
+#[derive(Debug)]
 pub struct TestkitProcessor {
     faults: Faults,
     fail_on_call: Option<u64>,

@@ -10,7 +10,7 @@ use batch_sdk::testkit::{Fault, Faults};
 use batch_sdk::{Error, ExecutionContext, ItemReader, Setup};
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
     items: Vec<String>,
@@ -19,6 +19,7 @@ struct Config {
 }
 
 /// The reader.
+#[derive(Debug)]
 pub struct TestkitReader {
     items: Vec<String>,
     faults: Faults,

@@ -23,7 +23,7 @@ use batch_sdk::testkit::{Log, append_json_lines, injected};
 use batch_sdk::{Error, ExecutionContext, ExitStatus, RepeatStatus, Setup, Tasklet};
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct Config {
     #[serde(default = "one")]
@@ -50,7 +50,7 @@ struct Config {
     ticks: Option<Ticks>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct Ticks {
     file: String,
@@ -66,14 +66,14 @@ fn unix_ms() -> u128 {
         .unwrap_or(0)
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Append {
     file: String,
     line: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct Barrier {
     mine: String,
@@ -95,6 +95,7 @@ fn error_kind() -> String {
 }
 
 /// The tasklet.
+#[derive(Debug)]
 pub struct TestkitTasklet {
     config: Config,
     step: String,

@@ -14,7 +14,7 @@ use batch_sdk::testkit::{Common, Faults, Log, append_json_lines, injected};
 use batch_sdk::{Error, ExitStatus, ItemWriter, Setup, StepSummary};
 use serde::Deserialize;
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 enum Mode {
     #[default]
@@ -27,7 +27,7 @@ enum Mode {
     NthCall,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct Config {
     #[serde(flatten)]
@@ -43,6 +43,7 @@ struct Config {
 }
 
 /// The writer.
+#[derive(Debug)]
 pub struct TestkitWriter {
     faults: Faults,
     mode: Mode,

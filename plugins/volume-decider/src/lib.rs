@@ -7,7 +7,7 @@
 use batch_sdk::{Decider, Error, ExecutionContext, Setup, StepSummary};
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct Config {
     path: String,
@@ -33,6 +33,7 @@ fn empty() -> String {
 }
 
 /// The decider.
+#[derive(Debug)]
 pub struct VolumeDecider {
     config: Config,
 }

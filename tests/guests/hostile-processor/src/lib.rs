@@ -9,12 +9,13 @@ use batch_sdk::{Error, ItemProcessor, Setup};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Config {
     mode: String,
 }
 
 /// The processor.
+#[derive(Debug)]
 pub struct Hostile {
     mode: String,
     hoard: Vec<std::fs::File>,

@@ -19,7 +19,7 @@ use batch_sdk::{Error, ExecutionContext, ExitStatus, RepeatStatus, Setup, Taskle
 use serde::Deserialize;
 use serde_json::json;
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct Config {
     mode: String,
@@ -41,6 +41,7 @@ pub const EVIL: &str =
     "\x1b]0;pwned\x07\x1b[31mRED\r\nERROR forged log line\u{9b}2J\u{202e}gnp.exe";
 
 /// The tasklet.
+#[derive(Debug)]
 pub struct Hostile {
     config: Config,
     exit: Option<ExitStatus>,

@@ -5,13 +5,14 @@ use batch_sdk::{Error, ItemProcessor, Setup};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct Config {
     panic_on: String,
 }
 
 /// The processor.
+#[derive(Debug)]
 pub struct PanicProcessor {
     panic_on: String,
 }

@@ -1,0 +1,151 @@
+//! `engine` → chunk loop → fault tolerant → process: the processor phase, item by item, with
+//! per-item retry state, recovery (skip or fail) once retries are exhausted, and respawning a
+//! processor that trapped.
+
+use super::{Chunk, FaultTolerantLoop, NON_SKIPPABLE_PROCESS, Tx};
+use crate::domain::{ItemError, Role, SkipPhase};
+use crate::engine::failure::{Call, StepFailure, Verdict};
+use crate::engine::plugins::Plugins;
+use crate::plugin::PluginError;
+use crate::repository::JobRepository;
+
+impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
+    /// The processor phase. `Ok(Err(e))` asks for a rollback.
+    pub(super) async fn transform(
+        &self,
+        tx: &mut Tx<'_>,
+        chunk: &mut Chunk,
+    ) -> Result<Result<Vec<(i64, Vec<u8>)>, ItemError>, StepFailure> {
+        let ft = self.ft;
+        if tx.p.processor.is_none() {
+            return Ok(Ok(chunk
+                .inputs
+                .iter()
+                .map(|i| (i.position, i.item.clone()))
+                .collect()));
+        }
+        let mut outputs = Vec::with_capacity(chunk.inputs.len());
+        let mut i = 0;
+        while i < chunk.inputs.len() {
+            if chunk.scanning && i > 0 {
+                break;
+            }
+            let input = chunk.inputs[i].clone();
+            let process = Call::Process {
+                item: input.position,
+            };
+            let ctx = tx
+                .st
+                .process_ctx
+                .get(&input.item)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(last) = ctx
+                .last
+                .as_ref()
+                .filter(|l| !ft.retry.can_retry(Some(l), ctx.attempts))
+            {
+                // Recovery: the processor is not called again.
+                tx.st.process_ctx.remove(&input.item);
+                match ft.skip.should_skip(last, tx.skips()) {
+                    Ok(true) => {
+                        tx.c.process_skip_count += 1;
+                        tx.record_skip(chunk, SkipPhase::Process, last, &input);
+                        chunk.inputs.remove(i);
+                    }
+                    Err(limit) => {
+                        let f = tx.failure(Role::Processor, process, last);
+                        return Err(f.because(Verdict::SkipLimit(limit.to_string())).into());
+                    }
+                    Ok(false) if ft.rollback.rolls_back(last) => {
+                        let call = Call::ProcessExhausted {
+                            item: input.position,
+                            attempts: ctx.attempts,
+                        };
+                        return Err(tx.failure(Role::Processor, call, last).into());
+                    }
+                    Ok(false) => {
+                        chunk.inputs.remove(i);
+                    }
+                }
+                continue;
+            }
+            if ft.processor_non_transactional
+                && let Some(out) = chunk.cache.get(&input.position)
+            {
+                outputs.push((input.position, out.clone()));
+                i += 1;
+                continue;
+            }
+            match self.process_one(tx.p, &input.item).await? {
+                Ok(Some(out)) => {
+                    tx.st.process_ctx.remove(&input.item);
+                    if ft.processor_non_transactional && !chunk.scanning {
+                        chunk.cache.insert(input.position, out.clone());
+                    }
+                    outputs.push((input.position, out));
+                    i += 1;
+                }
+                Ok(None) => {
+                    tx.st.process_ctx.remove(&input.item);
+                    chunk.filter_count += 1;
+                    chunk.inputs.remove(i);
+                }
+                Err(e) => {
+                    tx.st
+                        .process_ctx
+                        .entry(input.item.clone())
+                        .or_default()
+                        .failed(&e);
+                    if ft.rollback.rolls_back(&e) {
+                        return Ok(Err(e));
+                    }
+                    match ft.skip.should_skip(&e, tx.skips()) {
+                        Ok(true) => {
+                            tx.st.process_ctx.remove(&input.item);
+                            tx.c.process_skip_count += 1;
+                            tx.record_skip(chunk, SkipPhase::Process, &e, &input);
+                            chunk.inputs.remove(i);
+                        }
+                        Err(limit) => {
+                            let f = tx.failure(Role::Processor, process, &e);
+                            return Err(f.because(Verdict::SkipLimit(limit.to_string())).into());
+                        }
+                        Ok(false) => {
+                            let wrapped = ItemError::new(
+                                NON_SKIPPABLE_PROCESS,
+                                format!("{}: {}", e.kind, e.message),
+                            );
+                            if let Some(entry) = tx.st.process_ctx.get_mut(&input.item) {
+                                entry.last = Some(wrapped.clone());
+                            }
+                            return Ok(Err(wrapped));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Ok(outputs))
+    }
+
+    /// Calls the processor for one item; a trap becomes a `wasm.trap` error and the processor
+    /// is replaced by a fresh instance.
+    pub(super) async fn process_one(
+        &self,
+        p: &mut Plugins,
+        item: &Vec<u8>,
+    ) -> Result<Result<Option<Vec<u8>>, ItemError>, StepFailure> {
+        let Some(processor) = p.processor.as_mut() else {
+            return Ok(Ok(Some(item.clone())));
+        };
+        match processor.process(item).await {
+            Ok(out) => Ok(Ok(out)),
+            Err(PluginError::Failed(e)) => Ok(Err(e)),
+            Err(trap @ PluginError::Trap(..)) => {
+                p.respawn_processor().await?;
+                Ok(Err(trap.to_item_error()))
+            }
+            Err(PluginError::Interrupted) => Err(StepFailure::Interrupted),
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! `engine` → chunk loop → simple: Spring's non-fault-tolerant chunk step. Any plugin error or
+//! trap rolls the chunk back and fails the step (one rollback, then FAILED). The processor sees
+//! the whole chunk in one batched call.
+
+use super::ChunkLoop;
+use crate::domain::{Role, StepContribution, StepExecution};
+use crate::engine::failure::{Call, Cause, PluginFailure, StepFailure};
+use crate::engine::plugins::Plugins;
+use crate::plugin::ProcessOutcome;
+use crate::repository::JobRepository;
+
+/// One chunk's result when it did not fail.
+struct ChunkDone {
+    /// The reader reported the end of its input.
+    end: bool,
+}
+
+impl<R: JobRepository> ChunkLoop<'_, R> {
+    /// Runs chunk transactions until the input is exhausted or one fails.
+    pub(super) async fn simple(
+        &self,
+        p: &mut Plugins,
+        step: &mut StepExecution,
+    ) -> Result<(), StepFailure> {
+        // Before the first chunk: let the streams write their initial state.
+        self.save_streams(p, step).await?;
+        self.repo.update_step_execution(step).await?;
+        loop {
+            let mut contribution = StepContribution::default();
+            match self.chunk(p, step, &mut contribution).await {
+                Ok(done) => {
+                    step.apply(&contribution);
+                    if let Err(e) = self.save_streams(p, step).await {
+                        self.roll_back(p, step).await;
+                        return Err(e);
+                    }
+                    self.commit_transaction(p, step, &[]).await?;
+                    if done.end {
+                        return Ok(());
+                    }
+                }
+                Err(e) => {
+                    // Spring applies the contribution even when the chunk rolls back.
+                    step.apply(&contribution);
+                    self.roll_back(p, step).await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// One chunk: read, process, write. Counters go to `c`.
+    async fn chunk(
+        &self,
+        p: &mut Plugins,
+        step: &StepExecution,
+        c: &mut StepContribution,
+    ) -> Result<ChunkDone, StepFailure> {
+        let size = self.settings.size as usize;
+        p.writer
+            .before_chunk()
+            .await
+            .map_err(|e| p.failure(Role::Writer, Call::BeforeChunk, &e))?;
+
+        // Read until the chunk is full or the input ends. An end reported together with a full
+        // chunk is noticed by the next chunk, as in Spring (the final empty chunk still commits).
+        let mut items: Vec<Vec<u8>> = Vec::with_capacity(size);
+        let mut end = false;
+        while items.len() < size && !end {
+            let want = u32::try_from(size - items.len()).unwrap_or(u32::MAX);
+            let at = step.read_count + c.read_count + 1;
+            let batch = p
+                .reader
+                .read_batch(want)
+                .await
+                .map_err(|e| p.failure(Role::Reader, Call::Read { item: at }, &e))?;
+            let got_any = !batch.outcomes.is_empty();
+            for outcome in batch.outcomes {
+                match outcome {
+                    Ok(item) if items.len() < size => {
+                        items.push(item);
+                        c.read_count += 1;
+                    }
+                    Ok(_) => {
+                        return Err(PluginFailure {
+                            role: Role::Reader,
+                            plugin: p.labels.reader.clone(),
+                            call: Call::TooMany { want },
+                            cause: Cause::None,
+                            verdict: None,
+                        }
+                        .into());
+                    }
+                    Err(e) => {
+                        let at = step.read_count + c.read_count + 1;
+                        let call = Call::Read { item: at };
+                        return Err(
+                            PluginFailure::item(Role::Reader, &p.labels.reader, call, e).into()
+                        );
+                    }
+                }
+            }
+            end = batch.end || !got_any;
+        }
+        let end = end && items.len() < size || items.is_empty();
+        if items.is_empty() {
+            return Ok(ChunkDone { end });
+        }
+
+        // Process the whole chunk in one call.
+        let first = step.read_count + 1;
+        let outputs = match &mut p.processor {
+            Some(processor) => {
+                let last = first + items.len() as i64 - 1;
+                let outcomes = match processor.process_batch(&items).await {
+                    Ok(outcomes) => outcomes,
+                    Err(e) => {
+                        return Err(p.failure(
+                            Role::Processor,
+                            Call::ProcessChunk { first, last },
+                            &e,
+                        ));
+                    }
+                };
+                let mut outputs = Vec::with_capacity(items.len());
+                for (i, outcome) in outcomes.into_iter().enumerate() {
+                    match outcome {
+                        ProcessOutcome::Item(item) => outputs.push(item),
+                        ProcessOutcome::Filtered => c.filter_count += 1,
+                        ProcessOutcome::Error(e) => {
+                            let call = Call::Process {
+                                item: first + i as i64,
+                            };
+                            return Err(PluginFailure::item(
+                                Role::Processor,
+                                &p.labels.processor,
+                                call,
+                                e,
+                            )
+                            .into());
+                        }
+                    }
+                }
+                outputs
+            }
+            None => items,
+        };
+
+        if !outputs.is_empty() {
+            let call = Call::WriteChunk {
+                items: outputs.len(),
+                from: first,
+            };
+            p.writer
+                .write(&outputs)
+                .await
+                .map_err(|e| p.failure(Role::Writer, call, &e))?;
+            c.write_count += outputs.len() as i64;
+        }
+        Ok(ChunkDone { end })
+    }
+}

@@ -1,0 +1,397 @@
+//! `engine` → step → plugins: what a step's plugins are given (config, grant, sandbox), which
+//! plugins a step runs, and the chunk step's instances ([`Plugins`]), created, initialised and
+//! opened, with what it takes to replace one that trapped.
+
+use super::failure::{Call, Cause, PluginFailure, StepFailure};
+#[cfg(test)]
+use super::items::{ItemProcessor, ItemReader, ItemWriter};
+use super::processor::StepProcessor;
+use super::reader::{SkippedItemsReader, StepReader};
+use super::writer::{StepWriter, TableWriter};
+use super::{Run, StopFlag};
+use crate::domain::{ExecutionContext, Role, StepExecution, StepPlugin};
+use crate::plan::{ChunkPlan, JobPlan, PluginPlan, ReaderPlan, StepKind, StepPlan, WriterPlan};
+use crate::plugin::{
+    Grant, InstantiationError, Prepared, ProcessorInstance, ReaderInstance, Sandbox, Setup,
+    WriterInstance,
+};
+use crate::repository::JobRepository;
+
+/// What a plugin of `step` learns in `init`: its config with `${…}` resolved against the job
+/// parameters and `job_context`.
+pub(super) fn plugin_setup(
+    plan: &JobPlan,
+    step: &StepPlan,
+    plugin: &PluginPlan,
+    job_context: &ExecutionContext,
+) -> Result<Setup, String> {
+    let config = crate::domain::substitute(&plugin.config, &plan.params, job_context)
+        .map_err(|e| format!("{} config: {e}", plugin.label))?;
+    Ok(Setup {
+        config,
+        params: plan.params.clone(),
+        job_name: plan.name.clone(),
+        step_name: step.name.clone(),
+    })
+}
+
+/// The step's plugin components, by role.
+fn components(step: &StepPlan) -> Vec<(Role, &PluginPlan)> {
+    match &step.kind {
+        StepKind::Chunk(chunk) => {
+            let mut out = Vec::new();
+            if let ReaderPlan::Component(p) = &chunk.reader {
+                out.push((Role::Reader, p));
+            }
+            if let Some(p) = &chunk.processor {
+                out.push((Role::Processor, p));
+            }
+            if let WriterPlan::Component(p) = &chunk.writer {
+                out.push((Role::Writer, p));
+            }
+            out
+        }
+        StepKind::Tasklet(p) => vec![(Role::Tasklet, p)],
+        StepKind::Decider(p) => vec![(Role::Decider, p)],
+        StepKind::Split(_) => Vec::new(),
+    }
+}
+
+/// Resolves the `${…}` placeholders of every plugin config of the step, so a missing
+/// `job.context` key fails the step before any plugin starts.
+pub(super) fn resolve_configs(
+    plan: &JobPlan,
+    step: &StepPlan,
+    job_context: &ExecutionContext,
+) -> Result<(), StepFailure> {
+    for (_, p) in components(step) {
+        plugin_setup(plan, step, p, job_context).map_err(StepFailure::Setup)?;
+    }
+    Ok(())
+}
+
+/// The plugins `step` runs, built-ins included, in role order (recorded with its execution so a
+/// restart can refuse changed code).
+pub(crate) fn step_plugins(step: &StepPlan) -> Vec<StepPlugin> {
+    let component = |role, p: &PluginPlan| StepPlugin {
+        role,
+        label: p.label.clone(),
+        digest: p.digest.clone(),
+    };
+    let builtin = |role, label: &str| StepPlugin {
+        role,
+        label: label.to_owned(),
+        digest: StepPlugin::BUILTIN.to_owned(),
+    };
+    match &step.kind {
+        StepKind::Chunk(chunk) => {
+            let mut out = Vec::new();
+            match &chunk.reader {
+                ReaderPlan::Component(p) => out.push(component(Role::Reader, p)),
+                ReaderPlan::SkippedItems(_) => {
+                    out.push(builtin(Role::Reader, chunk.reader.label()))
+                }
+            }
+            if let Some(p) = &chunk.processor {
+                out.push(component(Role::Processor, p));
+            }
+            match &chunk.writer {
+                WriterPlan::Component(p) => out.push(component(Role::Writer, p)),
+                WriterPlan::SqlTable { .. } => {
+                    out.push(builtin(Role::Writer, chunk.writer.label()))
+                }
+            }
+            out
+        }
+        StepKind::Tasklet(p) => vec![component(Role::Tasklet, p)],
+        StepKind::Decider(p) => vec![component(Role::Decider, p)],
+        StepKind::Split(_) => Vec::new(),
+    }
+}
+
+/// Opens the directory `step` grants its plugins, as it is now (see [`Grant`]).
+pub(super) fn open_grant(plan: &JobPlan, step: &StepPlan) -> Result<Grant, StepFailure> {
+    Grant::open(
+        &plan.workdir,
+        step.directory.as_deref().unwrap_or(&plan.workdir),
+    )
+    .map_err(|e| StepFailure::Setup(e.to_string()))
+}
+
+/// The sandbox of one plugin instance of `step`.
+pub(super) fn plugin_sandbox<R>(
+    run: &Run<'_, R>,
+    step: &StepPlan,
+    grant: &Grant,
+    role: Role,
+    plugin: &PluginPlan,
+) -> Sandbox {
+    run.runtime.sandbox(
+        grant,
+        step.read_only,
+        format!("{}/{role} {}", step.name, plugin.label),
+        step.limits,
+        run.stop.interrupt_handle(),
+    )
+}
+
+/// The failure to create an instance.
+pub(super) fn not_instantiated(
+    role: Role,
+    plugin: &str,
+    call: Call,
+    e: InstantiationError,
+) -> StepFailure {
+    PluginFailure {
+        role,
+        plugin: plugin.to_owned(),
+        call,
+        cause: Cause::Instantiation(e.to_string()),
+        verdict: None,
+    }
+    .into()
+}
+
+/// What it takes to replace a component instance that trapped (a trapped store cannot be
+/// entered again): the prepared component, its sandbox and its setup.
+pub(crate) struct Respawn {
+    prepared: Prepared,
+    sandbox: Sandbox,
+    setup: Setup,
+}
+
+/// How messages name the step's three plugins.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Labels {
+    pub(crate) reader: String,
+    pub(crate) processor: String,
+    pub(crate) writer: String,
+}
+
+impl Labels {
+    /// The label of the plugin in `role`.
+    pub(crate) fn of(&self, role: Role) -> &str {
+        match role {
+            Role::Reader => &self.reader,
+            Role::Processor => &self.processor,
+            _ => &self.writer,
+        }
+    }
+}
+
+/// A chunk step's plugin instances.
+pub(crate) struct Plugins {
+    pub(crate) reader: StepReader,
+    pub(crate) processor: Option<StepProcessor>,
+    pub(crate) writer: StepWriter,
+    pub(crate) labels: Labels,
+    processor_respawn: Option<Respawn>,
+    writer_respawn: Option<Respawn>,
+}
+
+impl Plugins {
+    /// Plugins that run in the host (no component, nothing to respawn): the unit tests' seam.
+    #[cfg(test)]
+    pub(crate) fn native(
+        reader: Box<dyn ItemReader>,
+        processor: Option<Box<dyn ItemProcessor>>,
+        writer: Box<dyn ItemWriter>,
+    ) -> Self {
+        Plugins {
+            reader: StepReader::Native(reader),
+            processor: processor.map(StepProcessor::Native),
+            writer: StepWriter::Native(writer),
+            labels: Labels {
+                reader: "native-reader".into(),
+                processor: "native-processor".into(),
+                writer: "native-writer".into(),
+            },
+            processor_respawn: None,
+            writer_respawn: None,
+        }
+    }
+
+    /// The failure of a call of the plugin in `role`.
+    pub(crate) fn failure(
+        &self,
+        role: Role,
+        call: Call,
+        e: &crate::plugin::PluginError,
+    ) -> StepFailure {
+        PluginFailure::of(role, self.labels.of(role), call, e)
+    }
+
+    /// Replaces a trapped processor component with a fresh, initialised instance.
+    pub(crate) async fn respawn_processor(&mut self) -> Result<(), StepFailure> {
+        let Some(r) = &self.processor_respawn else {
+            return Ok(());
+        };
+        let label = &self.labels.processor;
+        let mut fresh = ProcessorInstance::new(&r.prepared, &r.sandbox)
+            .await
+            .map_err(|e| not_instantiated(Role::Processor, label, Call::InstantiateAfterTrap, e))?;
+        fresh
+            .init(&r.setup)
+            .await
+            .map_err(|e| PluginFailure::of(Role::Processor, label, Call::InitAfterTrap, &e))?;
+        self.processor = Some(StepProcessor::Wasm(fresh));
+        Ok(())
+    }
+
+    /// Replaces a trapped writer component with a fresh instance opened at the last committed
+    /// context of `step`.
+    pub(crate) async fn respawn_writer(&mut self, step: &StepExecution) -> Result<(), StepFailure> {
+        let Some(r) = &self.writer_respawn else {
+            return Ok(());
+        };
+        let label = &self.labels.writer;
+        let fail =
+            |call, e: &crate::plugin::PluginError| PluginFailure::of(Role::Writer, label, call, e);
+        let mut fresh = WriterInstance::new(&r.prepared, &r.sandbox)
+            .await
+            .map_err(|e| not_instantiated(Role::Writer, label, Call::InstantiateAfterTrap, e))?;
+        fresh
+            .init(&r.setup)
+            .await
+            .map_err(|e| fail(Call::InitAfterTrap, &e))?;
+        fresh
+            .open(&step.context.scoped("writer"))
+            .await
+            .map_err(|e| fail(Call::ReopenAfterTrap, &e))?;
+        fresh
+            .before_chunk()
+            .await
+            .map_err(|e| fail(Call::BeforeChunk, &e))?;
+        self.writer = StepWriter::Wasm(fresh);
+        Ok(())
+    }
+}
+
+/// Creates, initialises and opens the plugins of a chunk step at the step's last committed
+/// context `ctx` (reader, then processor, then writer, as Spring opens its streams).
+pub(super) async fn start_chunk<R: JobRepository>(
+    run: &Run<'_, R>,
+    grant: &Grant,
+    step: &StepPlan,
+    chunk: &ChunkPlan,
+    job_context: &ExecutionContext,
+    ctx: &ExecutionContext,
+) -> Result<Plugins, StepFailure> {
+    let respawn = |role, p: &PluginPlan| Respawn {
+        prepared: p.prepared.clone(),
+        sandbox: plugin_sandbox(run, step, grant, role, p),
+        // `run_step` resolved every config before the step started, so this cannot fail.
+        setup: plugin_setup(run.plan, step, p, job_context).unwrap_or_else(|_| Setup {
+            config: p.config.clone(),
+            params: run.plan.params.clone(),
+            job_name: run.plan.name.clone(),
+            step_name: step.name.clone(),
+        }),
+    };
+    let labels = Labels {
+        reader: chunk.reader.label().to_owned(),
+        processor: chunk
+            .processor
+            .as_ref()
+            .map(|p| p.label.clone())
+            .unwrap_or_default(),
+        writer: chunk.writer.label().to_owned(),
+    };
+    let reader_respawn = match &chunk.reader {
+        ReaderPlan::Component(p) => Some(respawn(Role::Reader, p)),
+        ReaderPlan::SkippedItems(_) => None,
+    };
+    let writer_respawn = match &chunk.writer {
+        WriterPlan::Component(p) => Some(respawn(Role::Writer, p)),
+        WriterPlan::SqlTable { .. } => None,
+    };
+    let processor_respawn = chunk
+        .processor
+        .as_ref()
+        .map(|p| respawn(Role::Processor, p));
+
+    let fail = |role, call, e: &crate::plugin::PluginError| {
+        PluginFailure::of(role, labels.of(role), call, e)
+    };
+    let mut reader =
+        match (&reader_respawn, &chunk.reader) {
+            (Some(r), _) => {
+                StepReader::Wasm(ReaderInstance::new(&r.prepared, &r.sandbox).await.map_err(
+                    |e| not_instantiated(Role::Reader, &labels.reader, Call::Instantiate, e),
+                )?)
+            }
+            (None, ReaderPlan::SkippedItems(config)) => StepReader::Native(Box::new(
+                SkippedItemsReader::load(config, run.repo)
+                    .await
+                    .map_err(|e| fail(Role::Reader, Call::Open, &e))?,
+            )),
+            (None, ReaderPlan::Component(_)) => unreachable!("a reader component has a respawn"),
+        };
+    let mut writer =
+        match (&writer_respawn, &chunk.writer) {
+            (Some(r), _) => {
+                StepWriter::Wasm(WriterInstance::new(&r.prepared, &r.sandbox).await.map_err(
+                    |e| not_instantiated(Role::Writer, &labels.writer, Call::Instantiate, e),
+                )?)
+            }
+            (None, WriterPlan::SqlTable { table }) => {
+                StepWriter::Native(Box::new(TableWriter::new(table.clone())))
+            }
+            (None, WriterPlan::Component(_)) => unreachable!("a writer component has a respawn"),
+        };
+    let mut processor = match &processor_respawn {
+        Some(r) => Some(StepProcessor::Wasm(
+            ProcessorInstance::new(&r.prepared, &r.sandbox)
+                .await
+                .map_err(|e| {
+                    not_instantiated(Role::Processor, &labels.processor, Call::Instantiate, e)
+                })?,
+        )),
+        None => None,
+    };
+    if let Some(r) = &reader_respawn {
+        reader
+            .init(&r.setup)
+            .await
+            .map_err(|e| fail(Role::Reader, Call::Init, &e))?;
+    }
+    if let (Some(p), Some(r)) = (processor.as_mut(), &processor_respawn) {
+        p.init(&r.setup)
+            .await
+            .map_err(|e| fail(Role::Processor, Call::Init, &e))?;
+    }
+    if let Some(r) = &writer_respawn {
+        writer
+            .init(&r.setup)
+            .await
+            .map_err(|e| fail(Role::Writer, Call::Init, &e))?;
+    }
+    reader
+        .open(&ctx.scoped("reader"))
+        .await
+        .map_err(|e| fail(Role::Reader, Call::Open, &e))?;
+    writer
+        .open(&ctx.scoped("writer"))
+        .await
+        .map_err(|e| fail(Role::Writer, Call::Open, &e))?;
+    Ok(Plugins {
+        reader,
+        processor,
+        writer,
+        labels,
+        processor_respawn,
+        writer_respawn,
+    })
+}
+
+/// The stop checks shared by the chunk and tasklet loops: from this process (a signal) or from
+/// another one (`batch-host stop`, which marks the execution STOPPING).
+pub(super) async fn stop_requested<R: JobRepository>(
+    repo: &R,
+    stop: &StopFlag,
+    job_execution_id: i64,
+) -> Result<bool, StepFailure> {
+    Ok(stop.is_requested()
+        || repo.execution_status(job_execution_id).await?
+            == Some(crate::domain::BatchStatus::Stopping))
+}
