@@ -26,7 +26,10 @@ fn raise_file_limit() {
 /// Restore the default action: like any Unix tool, the process ends quietly when its reader
 /// goes away (a run killed this way restarts from its last committed chunk).
 #[cfg(unix)]
-#[allow(unsafe_code, reason = "libc::signal has no safe wrapper; see the SAFETY note")]
+#[allow(
+    unsafe_code,
+    reason = "libc::signal has no safe wrapper; see the SAFETY note"
+)]
 fn restore_sigpipe() {
     // SAFETY: called first thing in `main`, before any other thread exists; setting a signal's
     // disposition to SIG_DFL has no other precondition.

@@ -97,6 +97,10 @@ async fn kill_loop(backend: Backend) {
         let out = env.run(&["recover", &id]);
         assert_exit(&out, 3);
         assert!(stderr(&out).contains("is alive"), "{}", stderr(&out));
+        // Durations take humantime's spans: 1m30s is read, and the heartbeat is younger.
+        let out = env.run(&["recover", &id, "--stale-after", "1m30s"]);
+        assert_exit(&out, 3);
+        assert!(stderr(&out).contains("is alive"), "{}", stderr(&out));
         // Once its heartbeat is stale (here: immediately) it is recovered as FAILED.
         let out = env.run(&["recover", &id, "--stale-after", "0s"]);
         assert_success(&out);

@@ -1,4 +1,8 @@
-//! The command line: one struct per command (clap derive). Only this module prints.
+//! `cli`: the command line — one struct per command (clap derive). Only this module prints.
+//!
+//! Every command returns `Result<u8, CliError>`: the exit code of a command that did its work
+//! (`OK`, or `JOB_FAILED` / `STOPPED` for a job that ran), or a [`CliError`] that
+//! [`Cli::execute`] prints, one `error: ` line per line, and maps to its documented exit code.
 
 mod ops;
 mod output;
@@ -29,6 +33,72 @@ pub mod exit {
     /// The job STOPPED on request (Ctrl-C, SIGTERM, `batch-host stop`); restartable.
     pub const STOPPED: u8 = 5;
 }
+
+/// A command that could not do its work: what to tell the user and the exit code scripts see.
+#[derive(Debug)]
+pub(crate) struct CliError {
+    code: u8,
+    /// Each is printed after `error: ` (and may span lines, such as a problem and its hint).
+    errors: Vec<String>,
+}
+
+impl CliError {
+    /// An error with an explicit exit code.
+    pub(crate) fn new(code: u8, message: impl std::fmt::Display) -> Self {
+        CliError {
+            code,
+            errors: vec![message.to_string()],
+        }
+    }
+
+    /// Several errors with one exit code (every problem of a host configuration).
+    pub(crate) fn all(code: u8, errors: Vec<String>) -> Self {
+        CliError { code, errors }
+    }
+
+    /// Bad input: command line, job.yaml, parameters, plugin file (`INVALID_INPUT`).
+    pub(crate) fn invalid(message: impl std::fmt::Display) -> Self {
+        Self::new(exit::INVALID_INPUT, message)
+    }
+
+    /// Refused because of the state of things (`REFUSED`).
+    pub(crate) fn refused(message: impl std::fmt::Display) -> Self {
+        Self::new(exit::REFUSED, message)
+    }
+
+    /// The repository or the host failed (`INTERNAL`).
+    pub(crate) fn internal(message: impl std::fmt::Display) -> Self {
+        Self::new(exit::INTERNAL, message)
+    }
+
+    /// Prints each error after `error: ` and returns the exit code.
+    fn report(&self) -> u8 {
+        for e in &self.errors {
+            eprintln!("error: {}", e.trim_end());
+        }
+        self.code
+    }
+}
+
+impl From<RepositoryError> for CliError {
+    fn from(e: RepositoryError) -> Self {
+        CliError::internal(e)
+    }
+}
+
+impl From<crate::engine::OperatorError> for CliError {
+    fn from(e: crate::engine::OperatorError) -> Self {
+        use crate::engine::OperatorError;
+        match e {
+            OperatorError::Repository(e) => e.into(),
+            e if e.is_not_found() => CliError::invalid(e),
+            e => CliError::refused(e),
+        }
+    }
+}
+
+/// What a command returns.
+pub(crate) type CliResult = Result<u8, CliError>;
 
 /// batch-host runs Spring-Batch-style jobs whose steps are WebAssembly components.
 #[derive(Debug, Parser)]
@@ -120,7 +190,7 @@ impl Cli {
                 return ExitCode::from(exit::INTERNAL);
             }
         };
-        let code = runtime.block_on(async {
+        let result = runtime.block_on(async {
             match self.command {
                 Command::Run(cmd) => cmd.execute(&self.global).await,
                 Command::Validate(cmd) => cmd.execute(&self.global).await,
@@ -135,7 +205,7 @@ impl Cli {
                 Command::Execution(cmd) => cmd.execute(&self.global).await,
             }
         });
-        ExitCode::from(code)
+        ExitCode::from(result.unwrap_or_else(|e| e.report()))
     }
 }
 
@@ -187,40 +257,33 @@ impl GlobalArgs {
 fn plugin_runtime(
     policy: &crate::config::HostPolicy,
     options: crate::plugin::RuntimeOptions,
-) -> Result<crate::plugin::PluginRuntime, u8> {
-    let key =
-        crate::plugin::ArtifactKey::load_or_create(&policy.artifact_key_file).map_err(|e| {
-            eprintln!("error: {e}");
-            exit::INTERNAL
-        })?;
+) -> Result<crate::plugin::PluginRuntime, CliError> {
+    let key = crate::plugin::ArtifactKey::load_or_create(&policy.artifact_key_file)
+        .map_err(CliError::internal)?;
     crate::plugin::PluginRuntime::with_options(crate::plugin::RuntimeOptions {
         artifact_key: Some(key),
         ..options
     })
-    .map_err(|e| {
-        eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
-        exit::INTERNAL
-    })
+    .map_err(|e| CliError::internal(format!("cannot start the WebAssembly runtime: {e:#}")))
 }
 
 /// The host policy for the tenant, or prints why it cannot be read.
-fn host_policy(global: &GlobalArgs) -> Result<crate::config::HostPolicy, u8> {
+fn host_policy(global: &GlobalArgs) -> Result<crate::config::HostPolicy, CliError> {
     crate::config::load(global.config.as_deref(), &global.tenant).map_err(|problems| {
-        for p in problems {
-            eprintln!("error: {p}");
-        }
-        exit::INVALID_INPUT
+        CliError::all(
+            exit::INVALID_INPUT,
+            problems.iter().map(|p| p.to_string()).collect(),
+        )
     })
 }
 
 /// Connects to the tenant's repository or prints why not.
-async fn connect(global: &GlobalArgs) -> Result<SqlRepository, u8> {
+async fn connect(global: &GlobalArgs) -> Result<SqlRepository, CliError> {
     if !crate::config::valid_tenant(&global.tenant) {
-        eprintln!(
-            "error: `{}` is not a valid tenant name; use 1-40 of a-z, 0-9 and `-`, starting with a letter",
+        return Err(CliError::invalid(format!(
+            "`{}` is not a valid tenant name; use 1-40 of a-z, 0-9 and `-`, starting with a letter",
             global.tenant
-        );
-        return Err(exit::INVALID_INPUT);
+        )));
     }
     let url = global.repository();
     if global.repository.is_none() {
@@ -231,11 +294,10 @@ async fn connect(global: &GlobalArgs) -> Result<SqlRepository, u8> {
             .mode(0o700)
             .create(&home)
         {
-            eprintln!(
-                "error: cannot create the host's home directory `{}`: {e}; set BATCH_HOST_HOME or pass --repository",
+            return Err(CliError::internal(format!(
+                "cannot create the host's home directory `{}`: {e}; set BATCH_HOST_HOME or pass --repository",
                 home.display()
-            );
-            return Err(exit::INTERNAL);
+            )));
         }
     }
     SqlRepository::connect_tenant(&url, &global.tenant)
@@ -245,8 +307,7 @@ async fn connect(global: &GlobalArgs) -> Result<SqlRepository, u8> {
                 RepositoryError::BadUrl(_) => exit::INVALID_INPUT,
                 _ => exit::INTERNAL,
             };
-            eprintln!("error: repository `{url}`: {e}");
-            code
+            CliError::new(code, format!("repository `{url}`: {e}"))
         })
 }
 

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::{GlobalArgs, connect, exit};
+use super::{CliError, CliResult, GlobalArgs, connect, exit};
 use crate::domain::{JobExecution, StepExecution, Timestamp};
 use crate::engine::{JobOperator, OperatorError};
-use crate::repository::{ExecutionFilter, JobExplorer, RepositoryError, SqlRepository};
+use crate::repository::{ExecutionFilter, JobExplorer, SqlRepository};
 
 fn time(t: Option<Timestamp>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -53,22 +53,17 @@ fn step_json(s: &StepExecution) -> Value {
     })
 }
 
-async fn with_repo<F, Fut>(global: &GlobalArgs, f: F) -> u8
+/// Runs `f` with the tenant's repository and closes it afterwards.
+async fn with_repo<F, Fut>(global: &GlobalArgs, f: F) -> CliResult
 where
     F: FnOnce(SqlRepository) -> Fut,
-    Fut: std::future::Future<Output = Result<u8, RepositoryError>>,
+    Fut: std::future::Future<Output = CliResult>,
 {
-    let repo = match connect(global).await {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    let repo = connect(global).await?;
     let closer = repo.clone();
     let result = f(repo).await;
     closer.close().await;
-    result.unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        exit::INTERNAL
-    })
+    result
 }
 
 /// `batch-host jobs`: every job in the repository, with its instances and last execution.
@@ -80,7 +75,7 @@ pub(super) struct JobsCommand {
 }
 
 impl JobsCommand {
-    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         with_repo(global, |repo| async move {
             let executions = repo.find_executions(&ExecutionFilter::default()).await?;
             let mut jobs: BTreeMap<String, (Vec<i64>, usize, &JobExecution)> = BTreeMap::new();
@@ -128,7 +123,7 @@ pub(super) struct ExecutionsCommand {
 }
 
 impl ExecutionsCommand {
-    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         with_repo(global, |repo| async move {
             let filter = ExecutionFilter {
                 job_name: self.job.clone(),
@@ -182,12 +177,11 @@ pub(super) struct ExecutionCommand {
 }
 
 impl ExecutionCommand {
-    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         with_repo(global, |repo| async move {
             let filter = ExecutionFilter { execution_id: Some(self.id), ..Default::default() };
             let Some(e) = repo.find_executions(&filter).await?.into_iter().next() else {
-                eprintln!("error: no job execution {} in this repository; `batch-host executions` lists them", self.id);
-                return Ok(exit::INVALID_INPUT);
+                return Err(CliError::invalid(format!("no job execution {} in this repository; `batch-host executions` lists them", self.id)));
             };
             let steps = repo.step_executions(e.id).await?;
             if self.json {
@@ -241,7 +235,7 @@ pub(super) struct StopCommand {
 }
 
 impl StopCommand {
-    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         with_repo(global, |repo| async move {
             match JobOperator::new(&repo).stop(self.id).await {
                 Ok(()) => {
@@ -251,22 +245,19 @@ impl StopCommand {
                     );
                     Ok(exit::OK)
                 }
-                Err(e) => refused(e),
+                Err(e) => Err(refused(e)),
             }
         })
         .await
     }
 }
 
-/// A refusal of `stop` or `abandon`: printed, exit code REFUSED (a repository failure is
-/// INTERNAL).
-fn refused(e: OperatorError) -> Result<u8, RepositoryError> {
+/// A refusal of `stop` or `abandon`: exit code REFUSED, also for an unknown execution (a
+/// repository failure is INTERNAL).
+fn refused(e: OperatorError) -> CliError {
     match e {
-        OperatorError::Repository(e) => Err(e),
-        e => {
-            eprintln!("error: {e}");
-            Ok(exit::REFUSED)
-        }
+        OperatorError::Repository(e) => e.into(),
+        e => CliError::refused(e),
     }
 }
 
@@ -279,7 +270,7 @@ pub(super) struct AbandonCommand {
 }
 
 impl AbandonCommand {
-    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         with_repo(global, |repo| async move {
             match JobOperator::new(&repo).abandon(self.id).await {
                 Ok(()) => {
@@ -289,7 +280,7 @@ impl AbandonCommand {
                     );
                     Ok(exit::OK)
                 }
-                Err(e) => refused(e),
+                Err(e) => Err(refused(e)),
             }
         })
         .await
@@ -314,7 +305,7 @@ fn parse_stale(s: &str) -> Result<std::time::Duration, String> {
 }
 
 impl RecoverCommand {
-    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         with_repo(global, |repo| async move {
             match JobOperator::new(&repo)
                 .recover(self.id, self.stale_after)
@@ -327,15 +318,7 @@ impl RecoverCommand {
                     );
                     Ok(exit::OK)
                 }
-                Err(OperatorError::Repository(e)) => Err(e),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    Ok(if e.is_not_found() {
-                        exit::INVALID_INPUT
-                    } else {
-                        exit::REFUSED
-                    })
-                }
+                Err(e) => Err(e.into()),
             }
         })
         .await

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::{GlobalArgs, connect, exit};
+use super::{CliError, CliResult, GlobalArgs, connect, exit};
 use crate::registry::{Catalogue, PluginName, RegisterError};
 
 #[derive(Debug, Subcommand)]
@@ -20,15 +20,12 @@ pub(super) enum PluginCommand {
 }
 
 impl PluginCommand {
-    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
-        let r = match self {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
+        match self {
             PluginCommand::Register(c) => c.execute(global).await,
             PluginCommand::List(c) => c.execute(global).await,
             PluginCommand::Inspect(c) => c.execute(global).await,
             PluginCommand::Remove(c) => c.execute(global).await,
-        };
-        match r {
-            Ok(c) | Err(c) => c,
         }
     }
 }
@@ -48,10 +45,9 @@ pub(super) struct RegisterCommand {
 }
 
 impl RegisterCommand {
-    async fn execute(self, global: &GlobalArgs) -> Result<u8, u8> {
+    async fn execute(self, global: &GlobalArgs) -> CliResult {
         let wasm = std::fs::read(&self.file).map_err(|e| {
-            eprintln!("error: cannot read `{}`: {e}", self.file.display());
-            exit::INVALID_INPUT
+            CliError::invalid(format!("cannot read `{}`: {e}", self.file.display()))
         })?;
         let name = match self.name {
             Some(n) => n,
@@ -68,11 +64,10 @@ impl RegisterCommand {
                     .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         };
         if !valid(&name) || !valid(&self.version) {
-            eprintln!(
-                "error: plugin name `{name}` / version `{}` must be 1-100 letters, digits, `.`, `_` or `-`",
+            return Err(CliError::invalid(format!(
+                "plugin name `{name}` / version `{}` must be 1-100 letters, digits, `.`, `_` or `-`",
                 self.version
-            );
-            return Err(exit::INVALID_INPUT);
+            )));
         }
         let policy = super::host_policy(global)?;
         let runtime = super::plugin_runtime(&policy, Default::default())?;
@@ -82,14 +77,11 @@ impl RegisterCommand {
             .await;
         repo.close().await;
         let record = result.map_err(|e| match e {
-            RegisterError::Invalid(e) => {
-                eprintln!("error: `{}` cannot be registered: {e}", self.file.display());
-                exit::INVALID_INPUT
-            }
-            RegisterError::Repository(e) => {
-                eprintln!("error: {e}");
-                exit::INTERNAL
-            }
+            RegisterError::Invalid(e) => CliError::invalid(format!(
+                "`{}` cannot be registered: {e}",
+                self.file.display()
+            )),
+            RegisterError::Repository(e) => e.into(),
         })?;
         println!(
             "registered {}@{} ({} plugin, {} bytes, sha256:{})",
@@ -108,14 +100,11 @@ pub(super) struct ListCommand {
 }
 
 impl ListCommand {
-    async fn execute(self, global: &GlobalArgs) -> Result<u8, u8> {
+    async fn execute(self, global: &GlobalArgs) -> CliResult {
         let repo = connect(global).await?;
         let plugins = Catalogue::new(&repo, None).list().await;
         repo.close().await;
-        let plugins = plugins.map_err(|e| {
-            eprintln!("error: {e}");
-            exit::INTERNAL
-        })?;
+        let plugins = plugins?;
         if self.json {
             for p in &plugins {
                 let line = serde_json::json!({
@@ -150,11 +139,8 @@ impl ListCommand {
 }
 
 /// Reads `NAME`, `NAME@VERSION` or `NAME@sha256:HEX` from the command line.
-fn plugin_name(text: &str) -> Result<PluginName, u8> {
-    PluginName::parse(text).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::INVALID_INPUT
-    })
+fn plugin_name(text: &str) -> Result<PluginName, CliError> {
+    PluginName::parse(text).map_err(CliError::invalid)
 }
 
 /// `batch-host plugin inspect NAME[@VERSION|@sha256:HEX]`.
@@ -169,36 +155,29 @@ pub(super) struct InspectCommand {
 }
 
 impl InspectCommand {
-    async fn execute(self, global: &GlobalArgs) -> Result<u8, u8> {
+    async fn execute(self, global: &GlobalArgs) -> CliResult {
         let name = plugin_name(&self.plugin)?;
         let repo = connect(global).await?;
         let result = Catalogue::new(&repo, None).inspect(&name).await;
         repo.close().await;
-        let (all, selected) = result.map_err(|e| {
-            eprintln!("error: {e}");
-            exit::INTERNAL
-        })?;
+        let (all, selected) = result?;
         let Some((record, wasm)) = selected else {
-            eprintln!(
-                "error: plugin `{}` is not registered; `batch-host plugin list` shows what is",
-                self.plugin
-            );
-            return Err(exit::INVALID_INPUT);
+            return Err(not_registered(&self.plugin));
         };
         let policy = super::host_policy(global)?;
         let runtime = super::plugin_runtime(&policy, Default::default())?;
         let (imports, exports) = match wasm.as_deref().map(|w| runtime.interfaces(w)) {
             Some(Ok(io)) => io,
             Some(Err(e)) => {
-                eprintln!("error: the stored component cannot be read: {e}");
-                return Err(exit::INTERNAL);
+                return Err(CliError::internal(format!(
+                    "the stored component cannot be read: {e}"
+                )));
             }
             None => {
-                eprintln!(
-                    "error: the component bytes of `{}` are missing",
+                return Err(CliError::internal(format!(
+                    "the component bytes of `{}` are missing",
                     self.plugin
-                );
-                return Err(exit::INTERNAL);
+                )));
             }
         };
         if self.json {
@@ -255,27 +234,25 @@ pub(super) struct RemoveCommand {
 }
 
 impl RemoveCommand {
-    async fn execute(self, global: &GlobalArgs) -> Result<u8, u8> {
+    async fn execute(self, global: &GlobalArgs) -> CliResult {
         let name = plugin_name(&self.plugin)?;
         let repo = connect(global).await?;
         let removed = Catalogue::new(&repo, None).remove(&name).await;
         repo.close().await;
         match removed {
-            Ok(0) => {
-                eprintln!(
-                    "error: plugin `{}` is not registered; `batch-host plugin list` shows what is",
-                    self.plugin
-                );
-                Err(exit::INVALID_INPUT)
-            }
+            Ok(0) => Err(not_registered(&self.plugin)),
             Ok(n) => {
                 println!("removed {n} registration(s) of `{}`", self.plugin);
                 Ok(exit::OK)
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                Err(exit::INTERNAL)
-            }
+            Err(e) => Err(e.into()),
         }
     }
+}
+
+/// A plugin name that selects no registration.
+fn not_registered(plugin: &str) -> CliError {
+    CliError::invalid(format!(
+        "plugin `{plugin}` is not registered; `batch-host plugin list` shows what is"
+    ))
 }

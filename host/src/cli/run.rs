@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::output::{Progress, print_summary};
-use super::{GlobalArgs, connect, exit};
+use super::{CliError, CliResult, GlobalArgs, connect, exit};
 use crate::domain::BatchStatus;
-use crate::engine::{JobOperator, LaunchError, OperatorError, StopFlag, SystemClock};
+use crate::engine::{JobOperator, LaunchError, StopFlag, SystemClock};
 use crate::plan::{self, JobPlan, PlanFailure, PlanOptions, StepKind};
 use crate::plugin::{PluginRuntime, PoolSize, RuntimeOptions};
 use crate::repository::SqlRepository;
@@ -48,12 +48,9 @@ impl JobArgs {
         &self,
         global: &GlobalArgs,
         repo: &SqlRepository,
-    ) -> Result<(JobPlan, PluginRuntime), u8> {
+    ) -> Result<(JobPlan, PluginRuntime), CliError> {
         let policy = super::host_policy(global)?;
-        let spec = JobSpec::from_path(&self.job).map_err(|e| {
-            eprintln!("error: {e}");
-            exit::INVALID_INPUT
-        })?;
+        let spec = JobSpec::from_path(&self.job).map_err(CliError::invalid)?;
         let runtime = super::plugin_runtime(
             &policy,
             RuntimeOptions {
@@ -80,10 +77,7 @@ impl JobArgs {
                 crate::config::SHARED_TENANT,
             )
             .await
-            .map_err(|e| {
-                eprintln!("error: the shared plugin catalogue: {e}");
-                exit::INTERNAL
-            })?
+            .map_err(|e| CliError::internal(format!("the shared plugin catalogue: {e}")))?
         };
         let plan = plan::compile_with_catalogue(
             spec,
@@ -95,14 +89,8 @@ impl JobArgs {
         )
         .await
         .map_err(|e| match e {
-            PlanFailure::Invalid(problems) => {
-                eprint!("error: {problems}");
-                exit::INVALID_INPUT
-            }
-            PlanFailure::Repository(e) => {
-                eprintln!("error: {e}");
-                exit::INTERNAL
-            }
+            PlanFailure::Invalid(problems) => CliError::invalid(problems),
+            PlanFailure::Repository(e) => e.into(),
         })?;
         Ok((plan, runtime))
     }
@@ -156,20 +144,11 @@ pub(super) struct RunCommand {
 }
 
 impl RunCommand {
-    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
-        match self.run(global).await {
-            Ok(code) | Err(code) => code,
-        }
-    }
-
-    async fn run(self, global: &GlobalArgs) -> Result<u8, u8> {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         let repo = connect(global).await?;
         let (mut plan, runtime) = self.job.plan(global, &repo).await?;
         if self.next {
-            JobOperator::new(&repo)
-                .next_instance(&mut plan)
-                .await
-                .map_err(operator_error)?;
+            JobOperator::new(&repo).next_instance(&mut plan).await?;
         }
         execute_plan(&plan, repo, &runtime, self.no_progress).await
     }
@@ -181,7 +160,7 @@ async fn execute_plan(
     repo: SqlRepository,
     runtime: &PluginRuntime,
     no_progress: bool,
-) -> Result<u8, u8> {
+) -> CliResult {
     let progress = Progress::new(!no_progress);
     let stop = StopFlag::default();
     watch_signals(stop.clone());
@@ -199,18 +178,12 @@ async fn execute_plan(
                 _ => exit::JOB_FAILED,
             })
         }
-        Err(LaunchError::Refused(e)) => {
-            eprintln!("error: {e}");
-            Err(exit::REFUSED)
-        }
-        Err(e @ (LaunchError::CodeChanged { .. } | LaunchError::QuotaExceeded { .. })) => {
-            eprintln!("error: {e}");
-            Err(exit::REFUSED)
-        }
-        Err(LaunchError::Repository(e)) => {
-            eprintln!("error: {e}");
-            Err(exit::INTERNAL)
-        }
+        Err(LaunchError::Repository(e)) => Err(e.into()),
+        Err(
+            e @ (LaunchError::Refused(_)
+            | LaunchError::CodeChanged { .. }
+            | LaunchError::QuotaExceeded { .. }),
+        ) => Err(CliError::refused(e)),
     }
 }
 
@@ -230,18 +203,9 @@ pub(super) struct RestartCommand {
 }
 
 impl RestartCommand {
-    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
-        match self.run(global).await {
-            Ok(code) | Err(code) => code,
-        }
-    }
-
-    async fn run(self, global: &GlobalArgs) -> Result<u8, u8> {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         let repo = connect(global).await?;
-        let source = JobOperator::new(&repo)
-            .restart_source(self.id)
-            .await
-            .map_err(operator_error)?;
+        let source = JobOperator::new(&repo).restart_source(self.id).await?;
         let params = source
             .params
             .iter()
@@ -271,8 +235,8 @@ pub(super) struct ValidateCommand {
 }
 
 impl ValidateCommand {
-    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
-        let result = async {
+    pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
+        {
             let repo = connect(global).await?;
             let (plan, _runtime) = self.job.plan(global, &repo).await?;
             println!(
@@ -327,21 +291,7 @@ impl ValidateCommand {
                 };
                 println!("  step `{}`: {what}{next}", s.name);
             }
-            Ok::<u8, u8>(exit::OK)
+            Ok(exit::OK)
         }
-        .await;
-        match result {
-            Ok(c) | Err(c) => c,
-        }
-    }
-}
-
-/// Prints an operator's refusal and maps it to the documented exit code.
-pub(super) fn operator_error(e: OperatorError) -> u8 {
-    eprintln!("error: {e}");
-    match e {
-        OperatorError::Repository(_) => exit::INTERNAL,
-        e if e.is_not_found() => exit::INVALID_INPUT,
-        _ => exit::REFUSED,
     }
 }

@@ -1,6 +1,6 @@
 use clap::{Args, ValueEnum};
 
-use super::{GlobalArgs, connect, exit};
+use super::{CliResult, GlobalArgs, connect, exit};
 use crate::repository::JobExplorer;
 
 /// Output format of `skipped`.
@@ -24,20 +24,11 @@ pub(super) struct SkippedCommand {
 }
 
 impl SkippedCommand {
-    pub(super) async fn execute(self, global: &GlobalArgs) -> u8 {
-        let repo = match connect(global).await {
-            Ok(r) => r,
-            Err(code) => return code,
-        };
+    pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
+        let repo = connect(global).await?;
         let items = repo.skipped_items(self.execution_id).await;
         repo.close().await;
-        let items = match items {
-            Ok(i) => i,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::INTERNAL;
-            }
-        };
+        let items = items?;
         match self.format {
             Format::Jsonl => {
                 for (step, item) in &items {
@@ -56,7 +47,7 @@ impl SkippedCommand {
             Format::Table => {
                 if items.is_empty() {
                     println!("job execution {} skipped no items", self.execution_id);
-                    return exit::OK;
+                    return Ok(exit::OK);
                 }
                 println!(
                     "{:<16} {:<8} {:>9} {:>6}  {:<24} MESSAGE",
@@ -76,6 +67,6 @@ impl SkippedCommand {
                 println!("{} item(s); export with --format jsonl", items.len());
             }
         }
-        exit::OK
+        Ok(exit::OK)
     }
 }

@@ -10,12 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
-use crate::config::HostPolicy;
-use crate::domain::{JobParameters, Transition};
-use crate::plugin::{Limits, PluginRuntime, Prepared, Role};
-use crate::policy::FaultTolerance;
+use crate::plugin::{PluginRuntime, Role};
 use crate::repository::{PluginStore, RepositoryError};
 use crate::spec::{JobSpec, location};
 
@@ -27,6 +22,7 @@ mod grants;
 mod limits;
 mod params;
 mod resolve;
+mod types;
 
 use builtins::{plan_builtin_reader, plan_builtin_writer};
 use diagnostics::Collector;
@@ -36,229 +32,10 @@ use grants::{check_protected, plan_directory};
 use limits::plan_limits;
 use params::{check_placeholders, plan_params};
 use resolve::Resolver;
-
-/// Largest accepted chunk size.
-pub const MAX_CHUNK_SIZE: i64 = 1_000_000;
-
-/// A validated, ready-to-run job.
-#[derive(Debug)]
-pub struct JobPlan {
-    /// The job name.
-    pub name: String,
-    /// The job file.
-    pub file: PathBuf,
-    /// The directory plugins may see.
-    pub workdir: PathBuf,
-    /// All parameters (job.yaml `params` overridden by `--param`).
-    pub params: JobParameters,
-    /// Every step, in file order (split branches included).
-    pub steps: Vec<StepPlan>,
-    /// The job's main flow: indexes into `steps`, starting with the first step.
-    pub flow: Vec<usize>,
-    /// Whether a failed instance may be restarted.
-    pub restartable: bool,
-    /// Restart even if the plugins changed since the failed execution.
-    pub allow_code_change: bool,
-    /// The tenant the job runs for.
-    pub tenant: String,
-    /// The tenant's quota of concurrently running executions.
-    pub max_concurrent_executions: Option<u32>,
-}
-
-impl JobPlan {
-    /// Where a transition leads, in words: `error-report`, `end COMPLETED (FOO)`,
-    /// `stop, restart at publish`.
-    pub fn describe(&self, action: &crate::domain::FlowAction) -> String {
-        use crate::domain::FlowAction;
-        match action {
-            FlowAction::To(i) => self.steps[*i].name.clone(),
-            FlowAction::End { status, exit_code } if exit_code == status.as_str() => {
-                format!("end {status}")
-            }
-            FlowAction::End { status, exit_code } => format!("end {status} ({exit_code})"),
-            FlowAction::Stop {
-                restart_at: Some(i),
-                ..
-            } => format!("stop, restart at {}", self.steps[*i].name),
-            FlowAction::Stop { .. } => "stop".into(),
-        }
-    }
-}
-
-/// A validated step.
-#[derive(Debug)]
-pub struct StepPlan {
-    /// The step name.
-    pub name: String,
-    /// What the step does.
-    pub kind: StepKind,
-    /// Conditional transitions; `None`: go on to the next step of the flow when COMPLETED.
-    pub next: Option<Vec<Transition>>,
-    /// Sandbox limits of the step's plugin instances.
-    pub limits: Limits,
-    /// The directory the step's plugins see (absolute; inside the work directory).
-    pub directory: Option<PathBuf>,
-    /// The directory is granted read-only.
-    pub read_only: bool,
-    /// Exit code for a chunk step that completed with skips.
-    pub exit_status_on_skips: Option<String>,
-    /// Run again on restart even if it completed.
-    pub allow_start_if_complete: bool,
-    /// Executions allowed per JobInstance.
-    pub start_limit: Option<i64>,
-    /// Step-context keys copied to the job context on completion.
-    pub promote: Vec<String>,
-}
-
-/// What a step does.
-#[derive(Debug)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "one per step, built once at plan time"
-)]
-pub enum StepKind {
-    /// Read, process, write in chunk transactions.
-    Chunk(ChunkPlan),
-    /// Call a tasklet until it is FINISHED.
-    Tasklet(PluginPlan),
-    /// Ask a decider where to go; no step execution is recorded.
-    Decider(PluginPlan),
-    /// Run flows concurrently: each a list of step indexes, in order.
-    Split(Vec<Vec<usize>>),
-}
-
-impl StepKind {
-    /// `chunk`, `tasklet`, `decider` or `split`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            StepKind::Chunk(_) => "chunk",
-            StepKind::Tasklet(_) => "tasklet",
-            StepKind::Decider(_) => "decider",
-            StepKind::Split(_) => "split",
-        }
-    }
-}
-
-/// A validated chunk-oriented step.
-#[derive(Debug)]
-pub struct ChunkPlan {
-    /// Items per chunk.
-    pub chunk_size: u32,
-    /// The reader.
-    pub reader: ReaderPlan,
-    /// The optional processor.
-    pub processor: Option<PluginPlan>,
-    /// The writer.
-    pub writer: WriterPlan,
-    /// Skip/retry/no-rollback rules; `None` is Spring's non-fault-tolerant step.
-    pub fault_tolerance: Option<FaultTolerance>,
-}
-
-/// A step's reader: a component, or a reader built into the host.
-#[derive(Debug, Clone)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "one per step, built once at plan time"
-)]
-pub enum ReaderPlan {
-    /// A reader component.
-    Component(PluginPlan),
-    /// `builtin: skipped-items`: the payloads of the items a job execution skipped.
-    SkippedItems(SkippedItemsConfig),
-}
-
-impl ReaderPlan {
-    /// How job.yaml referred to it.
-    pub fn label(&self) -> &str {
-        match self {
-            ReaderPlan::Component(p) => &p.label,
-            ReaderPlan::SkippedItems(_) => "builtin skipped-items",
-        }
-    }
-}
-
-/// A step's writer: a component, or a writer built into the host.
-#[derive(Debug, Clone)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "one per step, built once at plan time"
-)]
-pub enum WriterPlan {
-    /// A writer component.
-    Component(PluginPlan),
-    /// `builtin: sql-table`: rows in the repository database, committed with the chunk.
-    SqlTable {
-        /// The logical table name.
-        table: String,
-    },
-}
-
-impl WriterPlan {
-    /// How job.yaml referred to it.
-    pub fn label(&self) -> &str {
-        match self {
-            WriterPlan::Component(p) => &p.label,
-            WriterPlan::SqlTable { .. } => "builtin sql-table",
-        }
-    }
-}
-
-/// Config of the built-in `skipped-items` reader.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SkippedItemsConfig {
-    /// The job execution whose skipped items to read.
-    pub execution: i64,
-    /// Only items skipped in this step.
-    #[serde(default)]
-    pub step: Option<String>,
-    /// Only items skipped in this phase: `process` or `write` (read skips carry no item).
-    #[serde(default)]
-    pub phase: Option<String>,
-}
-
-/// A resolved, compiled and pre-linked plugin.
-#[derive(Debug, Clone)]
-pub struct PluginPlan {
-    /// How job.yaml referred to it (`csv-reader@1.0.0`, `path plugins/x.wasm`).
-    pub label: String,
-    /// sha256 of the component.
-    pub digest: String,
-    /// The prepared component.
-    pub prepared: Prepared,
-    /// The plugin's `config` (`{}` when absent).
-    pub config: Value,
-}
-
-/// Inputs besides the spec.
-#[derive(Debug, Clone, Default)]
-pub struct PlanOptions {
-    /// `--param name=value[,type[,identifying]]` values, in order.
-    pub params: Vec<(String, String)>,
-    /// `--workdir`; default: the folder of job.yaml.
-    pub workdir: Option<PathBuf>,
-    /// `--allow-code-change`.
-    pub allow_code_change: bool,
-    /// The host's defaults, ceilings and quotas for the tenant.
-    pub policy: HostPolicy,
-    /// Files no plugin may ever reach, with what they are ("the repository `…`"): a job that
-    /// grants a directory holding one of them is refused.
-    pub protected: Vec<Protected>,
-}
-
-/// A file of the host's that must lie outside every directory granted to plugins.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Protected {
-    /// What it is, for messages: "the repository `sqlite:…`".
-    pub what: String,
-    /// The file (it need not exist yet).
-    pub path: PathBuf,
-    /// Its whole folder is protected (a SQLite repository: its `-wal`/`-shm` files and every
-    /// tenant's file lie next to it).
-    pub folder: bool,
-    /// How to fix a job that trips it.
-    pub hint: String,
-}
+pub use types::{
+    ChunkPlan, JobPlan, MAX_CHUNK_SIZE, PlanOptions, PluginPlan, Protected, ReaderPlan,
+    SkippedItemsConfig, StepKind, StepPlan, WriterPlan,
+};
 
 /// A job, step or table name: 1-100 letters, digits, `.`, `_` or `-`.
 fn valid_name(s: &str) -> bool {
