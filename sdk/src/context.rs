@@ -1,3 +1,5 @@
+//! `batch-sdk` → context: the plugin's view of its `ExecutionContext`.
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;

@@ -1,3 +1,5 @@
+//! `batch-sdk` → decider: the `Decider` trait a flow decider plugin implements.
+
 use crate::{Error, ExecutionContext, Setup, StepSummary};
 
 /// Chooses where a job's flow goes next (Spring Batch's `JobExecutionDecider`). The returned

@@ -1,3 +1,5 @@
+//! `batch-sdk` → error: a plugin failure with a dotted kind.
+
 use std::fmt;
 
 /// A plugin failure: a dotted `kind` that fault-tolerance rules match on, and a message.

@@ -1,3 +1,5 @@
+//! `batch-sdk` → item: how items travel as bytes (JSON through serde by default, or raw).
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

@@ -1,3 +1,5 @@
+//! `batch-sdk` → processor: the `ItemProcessor` trait a processor plugin implements.
+
 use crate::{Error, Item, Setup};
 
 /// Transforms or filters items (Spring Batch's `ItemProcessor`).

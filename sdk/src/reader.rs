@@ -1,3 +1,5 @@
+//! `batch-sdk` → reader: the `ItemReader` trait a reader plugin implements.
+
 use crate::{Error, ExecutionContext, ExitStatus, Item, Setup, StepSummary};
 
 /// Produces the items of a step (Spring Batch's `ItemReader` plus `ItemStream`).

@@ -1,3 +1,5 @@
+//! `batch-sdk` → setup: what a plugin learns in `init` (config, job parameters, names).
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

@@ -1,3 +1,5 @@
+//! `batch-sdk` → tasklet: the `Tasklet` trait a tasklet plugin implements.
+
 use crate::{Error, ExecutionContext, ExitStatus, Setup};
 
 /// Whether the host should call [`Tasklet::execute`] again (Spring Batch's `RepeatStatus`).

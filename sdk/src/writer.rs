@@ -1,3 +1,5 @@
+//! `batch-sdk` → writer: the `ItemWriter` trait a writer plugin implements.
+
 use crate::{Error, ExecutionContext, ExitStatus, Item, Setup, StepSummary};
 
 /// Writes chunks of items (Spring Batch's `ItemWriter` plus `ItemStream` and `ChunkListener`).

@@ -1,3 +1,5 @@
+//! `cli` → `skipped`: the dead-letter table of one execution, as a table or JSON lines.
+
 use clap::{Args, ValueEnum};
 
 use super::{CliResult, GlobalArgs, connect, exit};

@@ -1,3 +1,6 @@
+//! `domain`: Spring Batch's `ExecutionContext` — ordered JSON values, scoped per plugin, stored
+//! in Jackson's format.
+
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Number, Value};

@@ -1,3 +1,5 @@
+//! `domain`: a plugin's error, a dotted kind and a message.
+
 use std::fmt;
 
 /// A plugin's error: a dotted kind (`validation.email`) and a message.

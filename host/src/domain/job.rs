@@ -1,3 +1,5 @@
+//! `domain`: `JobInstance` (job name + identifying parameters) and `JobExecution`.
+
 use super::{BatchStatus, ExecutionContext, ExitStatus, Id, JobParameters, Timestamp};
 
 /// A logical run of a job: the job name plus its identifying parameters (`BATCH_JOB_INSTANCE`).

@@ -1,3 +1,5 @@
+//! `domain`: `JobParameters` with Spring Batch's types, notation and `JOB_KEY` digest.
+
 use std::collections::BTreeMap;
 use std::fmt;
 

@@ -1,3 +1,6 @@
+//! `domain`: a skipped item (phase, kind, message, raw payload, position) and the `sql-table`
+//! writer's row.
+
 use std::fmt;
 
 /// Where in the chunk an item was skipped.

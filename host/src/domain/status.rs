@@ -1,3 +1,5 @@
+//! `domain`: `BatchStatus` (with Spring's `upgrade_to`) and `ExitStatus`.
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -1,3 +1,6 @@
+//! `domain`: `StepExecution` with Spring Batch's counters, and the `StepContribution` one chunk
+//! adds to them.
+
 use super::{BatchStatus, ExecutionContext, ExitStatus, Id, Timestamp};
 
 /// One run of one step within a JobExecution, with Spring Batch's counters

@@ -22,6 +22,8 @@ mod grants;
 mod limits;
 mod params;
 mod resolve;
+#[cfg(test)]
+mod tests;
 mod types;
 
 use builtins::{plan_builtin_reader, plan_builtin_writer};
