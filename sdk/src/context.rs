@@ -49,6 +49,17 @@ impl ExecutionContext {
         self.entries.is_empty()
     }
 
+    /// The entries as JSON values, for a host that runs a plugin natively (the host's own
+    /// tests and benchmarks); components exchange contexts through the WIT types instead.
+    pub fn to_json(&self) -> BTreeMap<String, Value> {
+        self.entries.clone()
+    }
+
+    /// A context holding `entries` (see [`to_json`](Self::to_json)).
+    pub fn from_json(entries: BTreeMap<String, Value>) -> Self {
+        ExecutionContext { entries }
+    }
+
     #[allow(dead_code, reason = "used by the wasm glue of some roles only")]
     pub(crate) fn from_wire(entries: Vec<ContextEntry>) -> Result<Self, Error> {
         let mut ctx = ExecutionContext::new();

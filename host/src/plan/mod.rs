@@ -354,3 +354,17 @@ async fn plan_chunk<R: PluginStore>(
     };
     Ok((plan, exit_status_on_skips))
 }
+
+/// A `fault-tolerance` section given as YAML, planned as a job's would be (for the engine's
+/// native conformance run); `None` when it has problems.
+#[cfg(test)]
+pub(crate) fn fault_tolerance_from_yaml(text: &str) -> Option<crate::policy::FaultTolerance> {
+    let spec: crate::spec::Spanned<crate::spec::FaultToleranceSpec> =
+        serde_saphyr::from_str(text).ok()?;
+    let mut c = Collector {
+        file: Path::new("fault-tolerance"),
+        problems: Vec::new(),
+    };
+    let ft = plan_fault_tolerance(&spec, "fault-tolerance", &mut c);
+    c.problems.is_empty().then_some(ft).flatten()
+}

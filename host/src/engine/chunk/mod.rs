@@ -11,6 +11,8 @@
 //! The loops see the step's plugins only through [`Plugins`], so they run the same against
 //! components and against readers, processors and writers in the host (the unit tests' seam).
 
+#[cfg(test)]
+mod conformance;
 mod fault_tolerant;
 mod simple;
 #[cfg(test)]
