@@ -69,16 +69,9 @@ impl JobArgs {
             protected: global.protected(&policy),
             policy,
         };
-        let catalogue = if global.tenant == crate::config::SHARED_TENANT {
-            None
-        } else {
-            SqlRepository::connect_existing_tenant(
-                &global.repository(),
-                crate::config::SHARED_TENANT,
-            )
+        let catalogue = crate::registry::shared_catalogue(&global.repository(), &global.tenant)
             .await
-            .map_err(|e| CliError::internal(format!("the shared plugin catalogue: {e}")))?
-        };
+            .map_err(|e| CliError::internal(format!("the shared plugin catalogue: {e}")))?;
         let plan = plan::compile_with_catalogue(
             spec,
             &self.job,

@@ -9,7 +9,9 @@ pub use name::{MIN_DIGEST_PREFIX, NameError, PluginName, Selector};
 
 use crate::domain::now;
 use crate::plugin::{Compiled, InvalidPlugin, PluginRuntime, digest};
-use crate::repository::{PluginRecord, PluginStore, RepositoryError, StoredArtifact};
+use crate::repository::{
+    PluginRecord, PluginStore, RepositoryError, SqlRepository, StoredArtifact,
+};
 
 /// Why a component could not be registered.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,18 @@ pub(crate) fn stored(compiled: &Compiled) -> StoredArtifact {
         world: compiled.role.world().to_owned(),
         seal: compiled.seal.clone(),
     }
+}
+
+/// Opens the shared catalogue the jobs of `tenant` may use, in the repository at `url`: `None`
+/// for the shared tenant itself, or when no plugin was ever shared (it is never created here).
+pub async fn shared_catalogue(
+    url: &str,
+    tenant: &str,
+) -> Result<Option<SqlRepository>, RepositoryError> {
+    if tenant == crate::config::SHARED_TENANT {
+        return Ok(None);
+    }
+    SqlRepository::connect_existing_tenant(url, crate::config::SHARED_TENANT).await
 }
 
 /// Where a resolved plugin was found.
