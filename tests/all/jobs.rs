@@ -350,3 +350,60 @@ async fn racing_runs(backend: Backend) {
     env.cleanup().await;
 }
 both_backends!(two_racing_runs_start_one_execution, racing_runs);
+
+/// `--log-format json`: stderr is JSON objects only — logs, progress notices and errors — each
+/// with one `message` key, including the per-item skip records and guest log lines.
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_unique_keys() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(PLUGINS);
+    env.write("members.csv", &members_csv(300, &[5, 150, 299]));
+    let job = job_yaml("json-logs", 100, "{ plugin: member-processor }")
+        + "      fault-tolerance: { skip: { kinds: [validation], limit: 10 } }\n";
+    env.write("job.yaml", &job);
+    let out = env.run(&[
+        "run",
+        "job.yaml",
+        "-p",
+        "run.id=1,long",
+        "--log-format",
+        "json",
+        "-v",
+    ]);
+    assert_success(&out);
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines.iter().any(|l| l.contains("item skipped")),
+        "the skips are logged: {err}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("starting job")),
+        "the progress notices are JSON too: {err}"
+    );
+    for line in &lines {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v.is_object(), "{line}");
+        assert_eq!(
+            line.matches("\"message\":").count(),
+            1,
+            "one message key: {line}"
+        );
+    }
+    // A refusal is a JSON error object as well.
+    let out = env.run(&[
+        "run",
+        "job.yaml",
+        "-p",
+        "run.id=1,long",
+        "--log-format",
+        "json",
+    ]);
+    assert_exit(&out, 3);
+    let v: Value = serde_json::from_str(stderr(&out).trim()).expect("one JSON object");
+    assert_eq!(v["level"], "ERROR");
+    assert!(
+        v["message"].as_str().unwrap().contains("already completed"),
+        "{v}"
+    );
+}

@@ -74,7 +74,7 @@ impl CliError {
     /// Prints each error after `error: ` and returns the exit code.
     fn report(&self) -> u8 {
         for e in &self.errors {
-            eprintln!("error: {}", e.trim_end());
+            output::notice_error(e.trim_end());
         }
         self.code
     }
@@ -179,6 +179,7 @@ enum Command {
 impl Cli {
     /// Sets up logging and runs the command; returns the process exit code.
     pub fn execute(self) -> ExitCode {
+        output::set_json_logs(self.global.log_format == LogFormat::Json);
         init_tracing(self.global.log_format, self.global.verbose);
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -318,6 +319,11 @@ fn init_tracing(format: LogFormat, verbose: u8) {
         1 => "warn,batch_host=info,batch.plugin=info",
         2 => "info,batch_host=debug,batch.plugin=debug",
         _ => "debug,batch_host=trace,batch.plugin=trace",
+    };
+    // Progress notices (JSON logs only) show at every verbosity, as the text ones do.
+    let default = match format {
+        LogFormat::Json => format!("{default},batch.progress=info"),
+        LogFormat::Text => default.to_owned(),
     };
     let filter =
         EnvFilter::try_from_env("BATCH_HOST_LOG").unwrap_or_else(|_| EnvFilter::new(default));

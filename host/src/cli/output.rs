@@ -29,6 +29,34 @@ pub(super) fn json_line(value: &serde_json::Value) -> String {
     out
 }
 
+/// Set once logs are JSON (`--log-format json`): then stderr carries only JSON objects.
+static JSON_LOGS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Records the log format, before anything is printed.
+pub(super) fn set_json_logs(json: bool) {
+    let _ = JSON_LOGS.set(json);
+}
+
+/// A line for the person watching the run, on stderr: as it is, or, when logs are JSON, as one
+/// more JSON log object (target `batch.progress`), so the stream stays machine-readable.
+pub(super) fn notice(line: &str) {
+    if JSON_LOGS.get().copied().unwrap_or(false) {
+        tracing::info!(target: "batch.progress", "{line}");
+    } else {
+        eprintln!("{line}");
+    }
+}
+
+/// An error for the user, on stderr: `error: …`, or a JSON log object at level ERROR when logs
+/// are JSON.
+pub(super) fn notice_error(message: &str) {
+    if JSON_LOGS.get().copied().unwrap_or(false) {
+        tracing::error!(target: "batch.cli", "{message}");
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
 /// A spinner on a terminal; a log line every 10 s otherwise.
 pub(super) struct Progress {
     bar: Option<ProgressBar>,
@@ -70,7 +98,7 @@ impl RunListener for Progress {
         );
         match &self.bar {
             Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            None => notice(&line),
         }
     }
 
@@ -99,7 +127,7 @@ impl RunListener for Progress {
             Some(bar) => bar.set_message(msg),
             None if s.2.elapsed() >= Duration::from_secs(10) => {
                 s.2 = Instant::now();
-                eprintln!("{msg}");
+                notice(&msg);
             }
             None => {}
         }
@@ -119,7 +147,7 @@ impl RunListener for Progress {
         };
         match &self.bar {
             Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            None => notice(&line),
         }
     }
 }

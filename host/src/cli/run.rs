@@ -98,7 +98,9 @@ fn watch_signals(stop: StopFlag) {
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
     ) else {
-        eprintln!("warning: cannot watch for Ctrl-C and SIGTERM; `batch-host stop` still works");
+        super::output::notice(
+            "warning: cannot watch for Ctrl-C and SIGTERM; `batch-host stop` still works",
+        );
         return;
     };
     tokio::spawn(async move {
@@ -109,13 +111,13 @@ fn watch_signals(stop: StopFlag) {
             }
         };
         next().await;
-        eprintln!(
-            "stop requested: finishing the current chunk, then stopping (restartable); press Ctrl-C again to interrupt at once"
+        super::output::notice(
+            "stop requested: finishing the current chunk, then stopping (restartable); press Ctrl-C again to interrupt at once",
         );
         stop.request();
         next().await;
-        eprintln!(
-            "interrupting: the chunk in progress rolls back; the job stops now (restartable)"
+        super::output::notice(
+            "interrupting: the chunk in progress rolls back; the job stops now (restartable)",
         );
         stop.interrupt();
     });

@@ -132,7 +132,7 @@ impl<R: JobRepository> FlowRunner<'_, R> {
                         )
                     }
                     Err(message) => {
-                        warn!(decider = %step.name, %message, "decider failed");
+                        warn!(decider = %step.name, reason = %message, "decider failed");
                         return Ok(FlowEnd::new(
                             BatchStatus::Failed,
                             ExitStatus::failed().with_description(format!(

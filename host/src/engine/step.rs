@@ -176,12 +176,12 @@ pub(super) async fn run_step<R: JobRepository>(
         }
         Err(StepFailure::Plugin(failure)) => {
             let message = failure.to_string();
-            warn!(%message, role = %failure.role, plugin = %failure.plugin, "step failed");
+            warn!(reason = %message, role = %failure.role, plugin = %failure.plugin, "step failed");
             step.status = BatchStatus::Failed;
             step.exit_status = ExitStatus::failed().with_description(message);
         }
         Err(StepFailure::Setup(message)) => {
-            warn!(%message, "step failed");
+            warn!(reason = %message, "step failed");
             step.status = BatchStatus::Failed;
             step.exit_status = ExitStatus::failed().with_description(message);
         }

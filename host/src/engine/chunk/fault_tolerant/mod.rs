@@ -133,7 +133,7 @@ impl Tx<'_> {
 
     /// Counts a skip for the summary, logs it, and keeps it for the chunk's next commit.
     fn note_skip(&mut self, chunk: &mut Chunk, item: SkippedItem) {
-        info!(phase = %item.phase, kind = %item.kind, position = item.position, chunk = item.chunk, message = %item.message, "item skipped");
+        info!(phase = %item.phase, kind = %item.kind, position = item.position, chunk = item.chunk, detail = %item.message, "item skipped");
         *self
             .st
             .skips
@@ -217,7 +217,7 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                 Ok(TxEnd::Rollback(e)) => {
                     base.roll_back(p, step).await;
                     let delay = self.retry_delay(st, &e);
-                    info!(kind = %e.kind, message = %e.message, backoff_ms = delay.as_millis() as u64, "chunk rolled back");
+                    info!(kind = %e.kind, detail = %e.message, backoff_ms = delay.as_millis() as u64, "chunk rolled back");
                     if !delay.is_zero() {
                         base.listener.retry_backoff(base.settings.step_name, delay);
                         base.clock.sleep(delay).await;
