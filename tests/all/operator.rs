@@ -40,6 +40,14 @@ async fn operator_view(backend: Backend) {
         text.contains("FAILED") && !text.contains("COMPLETED"),
         "{text}"
     );
+    // A status that does not exist is bad input, not an empty list.
+    let out = env.run(&["executions", "--status", "BOGUS"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("unknown batch status `BOGUS`; use one of COMPLETED"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = env.run(&["jobs"]);
     let text = stdout(&out);

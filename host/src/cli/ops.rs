@@ -105,6 +105,17 @@ impl JobsCommand {
     }
 }
 
+/// A Spring Batch status, in any case; anything else is refused with the list.
+fn parse_status(s: &str) -> Result<crate::domain::BatchStatus, String> {
+    s.parse().map_err(|e| {
+        let all: Vec<&str> = crate::domain::BatchStatus::ALL
+            .iter()
+            .map(|b| b.as_str())
+            .collect();
+        format!("{e}; use one of {}", all.join(", "))
+    })
+}
+
 /// `batch-host executions`: job executions, newest first.
 #[derive(Debug, Args)]
 pub(super) struct ExecutionsCommand {
@@ -112,8 +123,8 @@ pub(super) struct ExecutionsCommand {
     #[arg(long)]
     job: Option<String>,
     /// Only executions in this status (COMPLETED, FAILED, STOPPED, STARTED, …).
-    #[arg(long)]
-    status: Option<String>,
+    #[arg(long, value_parser = parse_status)]
+    status: Option<crate::domain::BatchStatus>,
     /// At most this many.
     #[arg(long, default_value_t = 20)]
     last: i64,
@@ -127,7 +138,7 @@ impl ExecutionsCommand {
         with_repo(global, |repo| async move {
             let filter = ExecutionFilter {
                 job_name: self.job.clone(),
-                status: self.status.as_ref().map(|s| s.to_ascii_uppercase()),
+                status: self.status.map(|s| s.as_str().to_owned()),
                 limit: Some(self.last.max(1)),
                 ..Default::default()
             };
