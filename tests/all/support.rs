@@ -44,6 +44,8 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl Env {
     /// A fresh environment, or `None` when the backend is not available here.
+    /// A fresh environment on `backend`; `None` when PostgreSQL is not configured (outside CI
+    /// only: see [`skip_postgres`]).
     pub async fn new(backend: Backend) -> Option<Env> {
         let dir = tempfile::tempdir().expect("tempdir");
         let work = dir.path().join("work");
@@ -63,7 +65,7 @@ impl Env {
             }
             Backend::Postgres => {
                 let Ok(admin) = std::env::var("BATCH_HOST_TEST_PG") else {
-                    eprintln!("BATCH_HOST_TEST_PG is not set: PostgreSQL variant not run");
+                    skip_postgres();
                     return None;
                 };
                 let db = format!(
@@ -337,3 +339,29 @@ macro_rules! both_backends {
     };
 }
 pub(crate) use both_backends;
+
+/// A PostgreSQL variant without `BATCH_HOST_TEST_PG`. Under `CI=true` that is a failure (CI
+/// machines have PostgreSQL; a variant that silently does nothing would count as passed).
+/// Elsewhere the variant is skipped and recorded in `BATCH_HOST_TEST_SKIPS` (set by `make test`),
+/// so the summary reports it as skipped, not passed.
+pub fn skip_postgres() {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a PostgreSQL test")
+        .to_owned();
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "{test}: CI=true but BATCH_HOST_TEST_PG is not set; PostgreSQL must be reachable at 127.0.0.1:5432 (run `make test`, which sets it)"
+        );
+    }
+    if let Ok(file) = std::env::var("BATCH_HOST_TEST_SKIPS") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+        {
+            let _ = writeln!(f, "{test}: skipped, PostgreSQL not configured");
+        }
+    }
+}
