@@ -114,7 +114,7 @@ mod writer;
 pub use context::ExecutionContext;
 pub use error::Error;
 pub use item::{Item, Raw};
-pub use setup::{JobParameter, Setup};
+pub use setup::{JobParameter, Setup, relative_path};
 pub use step::{ExitStatus, StepSummary};
 
 #[cfg(feature = "decider")]

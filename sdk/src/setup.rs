@@ -28,6 +28,32 @@ pub struct Setup {
     step_name: String,
 }
 
+/// Checks a path from the plugin's config: it must be relative and stay inside the step's
+/// directory (no `..`), the only directory a plugin can see. An absolute path would otherwise be
+/// read as a path *inside* that directory, silently; this makes it a `config` error naming the
+/// field, such as ``config: `path`: `/srv/out.jsonl` is absolute; …``.
+pub fn relative_path(field: &str, path: &str) -> Result<(), Error> {
+    let p = std::path::Path::new(path);
+    if path.is_empty() {
+        return Err(Error::config(format!(
+            "config `{field}` is empty; give a file name"
+        )));
+    }
+    if p.is_absolute() {
+        return Err(Error::config(format!(
+            "`{field}`: `{path}` is absolute; paths are relative to the step's directory, the only one a plugin can see"
+        )));
+    }
+    if p.components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(Error::config(format!(
+            "`{field}`: `{path}` leaves the step's directory (`..`); paths stay inside it"
+        )));
+    }
+    Ok(())
+}
+
 impl Setup {
     /// The plugin's `config` section decoded as `T`. A mismatch is an error of kind `config`
     /// that names the offending field.

@@ -253,3 +253,39 @@ async fn a_fuel_budget_stops_a_loop_deterministically() {
         .await;
     assert_eq!(engines, vec![vec!["2", "6"]], "3 plugins x 2 engines");
 }
+
+/// A config path that is absolute or climbs out is a `config` error naming the field — not a
+/// file quietly created inside the work directory under the absolute path's name.
+#[tokio::test]
+async fn absolute_and_climbing_config_paths_are_config_errors() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(&["csv-reader", "member-processor", "jsonl-writer"]);
+    env.write("members.csv", &members_csv(10, &[]));
+    let job = job_yaml("abs-path", 5, "{ plugin: member-processor }")
+        .replace("path: out/members.jsonl", "path: /srv/out/abs.jsonl");
+    env.write("job.yaml", &job);
+    let out = env.run(&["run", "job.yaml"]);
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "writer jsonl-writer@0.1.0 failed in init: config: `path`: `/srv/out/abs.jsonl` is absolute"
+        ),
+        "{text}"
+    );
+    assert!(
+        !env.path().join("srv").exists(),
+        "nothing written under the absolute path's name"
+    );
+
+    let job = job_yaml("up-path", 5, "{ plugin: member-processor }")
+        .replace("path: members.csv", "path: ../members.csv");
+    env.write("up.yaml", &job);
+    let out = env.run(&["run", "up.yaml"]);
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("config: `path`: `../members.csv` leaves the step's directory"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -52,6 +52,7 @@ impl ItemReader for CsvReader {
 
     fn init(setup: &Setup) -> Result<Self, Error> {
         let config: Config = setup.config()?;
+        batch_sdk::relative_path("path", &config.path)?;
         if !config.delimiter.is_ascii() {
             return Err(Error::config(
                 "`delimiter` must be a single ASCII character",

@@ -68,8 +68,10 @@ impl ItemWriter for JsonlWriter {
     type Item = Raw;
 
     fn init(setup: &Setup) -> Result<Self, Error> {
+        let config: Config = setup.config()?;
+        batch_sdk::relative_path("path", &config.path)?;
         Ok(JsonlWriter {
-            config: setup.config()?,
+            config,
             file: None,
             committed: 0,
             written: 0,
