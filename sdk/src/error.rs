@@ -48,17 +48,35 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl From<std::io::Error> for Error {
-    /// Maps I/O errors to `io.not-found`, `io.permission-denied`, … and `io.other`.
+    /// Maps I/O errors to `io.not-found`, `io.permission-denied`, … and `io.other`, with a
+    /// message in the host's terms: the numbers in `(os error N)` are WASI error codes, which
+    /// mean nothing to the person reading the step's exit message, so they are left out.
     fn from(e: std::io::Error) -> Self {
         use std::io::ErrorKind as K;
-        let what = match e.kind() {
-            K::NotFound => "not-found",
-            K::PermissionDenied => "permission-denied",
-            K::TimedOut => "timeout",
-            K::InvalidData | K::InvalidInput => "invalid-data",
-            K::UnexpectedEof => "unexpected-eof",
-            _ => "other",
+        let (what, message) = match e.kind() {
+            K::NotFound => (
+                "not-found",
+                "not found in the step's directory (the only one a plugin can see)".to_owned(),
+            ),
+            K::PermissionDenied => (
+                "permission-denied",
+                "not permitted: the step's directory is granted read-only, or the path leaves it"
+                    .to_owned(),
+            ),
+            K::TimedOut => ("timeout", without_os_error(&e)),
+            K::InvalidData | K::InvalidInput => ("invalid-data", without_os_error(&e)),
+            K::UnexpectedEof => ("unexpected-eof", without_os_error(&e)),
+            _ => ("other", without_os_error(&e)),
         };
-        Error::io(what, e.to_string())
+        Error::io(what, message)
+    }
+}
+
+/// The error's text without a trailing ` (os error N)`.
+fn without_os_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_owned(),
+        _ => text,
     }
 }

@@ -198,7 +198,11 @@ steps:
     // The tasklet could not create a file there.
     let text = stdout(&out);
     assert!(
-        text.contains("step `scribble` failed") && text.contains("io."),
+        text.contains("step `scribble` failed")
+            && text.contains(
+                "io.permission-denied: not permitted: the step's directory is granted read-only"
+            )
+            && !text.contains("os error"),
         "{text}"
     );
     assert!(!env.path().join("inputs/note.txt").exists());
