@@ -364,15 +364,15 @@ async fn json_logs_are_one_object_per_line_with_unique_keys() {
     let job = job_yaml("json-logs", 100, "{ plugin: member-processor }")
         + "      fault-tolerance: { skip: { kinds: [validation], limit: 10 } }\n";
     env.write("job.yaml", &job);
-    let out = env.run(&[
+    let json_run = [
         "run",
         "job.yaml",
         "-p",
         "run.id=1,long",
         "--log-format",
         "json",
-        "-v",
-    ]);
+    ];
+    let out = env.run(&[&json_run[..], &["-v"]].concat());
     assert_success(&out);
     let err = stderr(&out);
     let lines: Vec<&str> = err.lines().collect();
@@ -394,14 +394,7 @@ async fn json_logs_are_one_object_per_line_with_unique_keys() {
         );
     }
     // A refusal is a JSON error object as well.
-    let out = env.run(&[
-        "run",
-        "job.yaml",
-        "-p",
-        "run.id=1,long",
-        "--log-format",
-        "json",
-    ]);
+    let out = env.run(&json_run);
     assert_exit(&out, 3);
     let v: Value = serde_json::from_str(stderr(&out).trim()).expect("one JSON object");
     assert_eq!(v["level"], "ERROR");
