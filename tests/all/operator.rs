@@ -143,3 +143,23 @@ async fn restart_by_execution_id_uses_what_the_repository_recorded() {
     // A completed execution cannot be restarted.
     assert_exit(&env.run(&["restart", "2"]), 3);
 }
+
+/// `--help` documents the exit codes scripts branch on, with the same numbers the commands use.
+#[tokio::test]
+async fn help_lists_the_exit_codes() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    let out = env.run(&["--help"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    for line in [
+        "Exit codes (for scripts):",
+        "1  the job ran and FAILED",
+        "2  invalid input",
+        "3  refused",
+        "5  the job STOPPED on request",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in:\n{text}");
+    }
+    // The documented numbers are the real ones: an unknown execution is refused with 3.
+    assert_exit(&env.run(&["stop", "999"]), 3);
+}

@@ -102,7 +102,13 @@ pub(crate) type CliResult = Result<u8, CliError>;
 
 /// batch-host runs Spring-Batch-style jobs whose steps are WebAssembly components.
 #[derive(Debug, Parser)]
-#[command(name = "batch-host", version, about, long_about = None)]
+#[command(
+    name = "batch-host",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit codes (for scripts):\n  0  the job COMPLETED (or had nothing left to do); the command succeeded\n  1  the job ran and FAILED; run the same command to restart it\n  2  invalid input (command line, job.yaml, parameters, plugin file); nothing ran\n  3  refused (already running, already complete, quota, changed code)\n  4  the repository or the host failed\n  5  the job STOPPED on request; run the same command to restart it"
+)]
 pub struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
