@@ -221,6 +221,18 @@ impl Plugins {
         PluginFailure::of(role, self.labels.of(role), call, e)
     }
 
+    /// The reader's ItemStream state to commit (its `update`).
+    pub(crate) async fn reader_state(&mut self) -> Result<ExecutionContext, StepFailure> {
+        let r = self.reader.update().await;
+        r.map_err(|e| self.failure(Role::Reader, Call::Update, &e))
+    }
+
+    /// The writer's ItemStream state to commit (its `update`).
+    pub(crate) async fn writer_state(&mut self) -> Result<ExecutionContext, StepFailure> {
+        let r = self.writer.update().await;
+        r.map_err(|e| self.failure(Role::Writer, Call::Update, &e))
+    }
+
     /// Replaces a trapped processor component with a fresh, initialised instance.
     pub(crate) async fn respawn_processor(&mut self) -> Result<(), StepFailure> {
         let Some(r) = &self.processor_respawn else {

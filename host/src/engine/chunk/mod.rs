@@ -159,16 +159,8 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
         p: &mut Plugins,
         step: &mut StepExecution,
     ) -> Result<(), StepFailure> {
-        let reader = p
-            .reader
-            .update()
-            .await
-            .map_err(|e| p.failure(Role::Reader, Call::Update, &e))?;
-        let writer = p
-            .writer
-            .update()
-            .await
-            .map_err(|e| p.failure(Role::Writer, Call::Update, &e))?;
+        let reader = p.reader_state().await?;
+        let writer = p.writer_state().await?;
         step.context.replace_scope("reader", reader);
         step.context.replace_scope("writer", writer);
         step.context

@@ -268,11 +268,7 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
         } else if let Some(chunk) = &st.chunk {
             // Mid-chunk (scan) commit: the reader's position stays at the chunk start, plus the
             // number of its read outcomes already committed (Spring's ChunkMonitor offset).
-            let writer = p
-                .writer
-                .update()
-                .await
-                .map_err(|e| p.failure(Role::Writer, Call::Update, &e))?;
+            let writer = p.writer_state().await?;
             let offset = chunk
                 .inputs
                 .first()
