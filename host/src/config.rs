@@ -10,6 +10,7 @@
 //!     max-concurrent-executions: 2
 //!     ceilings: { cpu-per-call: 5s, memory: 128MiB }
 //! artifact-key-file: /etc/batch-host/artifact.key   # default: in the host's home directory
+//! durability: power-loss   # default process-crash; a job's own `durability` wins
 //! ```
 //!
 //! Also the host's home directory ([`home`]): where the default repository and the artifact key
@@ -46,6 +47,8 @@ pub struct HostPolicy {
     pub max_concurrent_executions: Option<u32>,
     /// The key that seals precompiled plugin code (created on first use).
     pub artifact_key_file: PathBuf,
+    /// What a committed chunk survives when job.yaml does not say.
+    pub durability: crate::domain::Durability,
 }
 
 /// The host's home directory: `BATCH_HOST_HOME`, else `$XDG_DATA_HOME/batch-host`, else
@@ -82,6 +85,7 @@ impl Default for HostPolicy {
             ceilings: Limits::ceilings(),
             max_concurrent_executions: None,
             artifact_key_file: home().join("artifact.key"),
+            durability: crate::domain::Durability::default(),
         }
     }
 }
@@ -95,6 +99,8 @@ struct HostConfigSpec {
     tenants: BTreeMap<String, Spanned<TenantSpec>>,
     #[serde(default, rename = "artifact-key-file")]
     artifact_key_file: Option<String>,
+    #[serde(default)]
+    durability: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -373,6 +379,22 @@ pub fn load(path: Option<&Path>, tenant: &str) -> Result<HostPolicy, Vec<Diagnos
                 &mut errors,
             );
             policy.ceilings = policy.ceilings.min(own);
+        }
+    }
+    if let Some(d) = &spec.durability {
+        match crate::domain::Durability::parse(&d.value) {
+            Some(level) => policy.durability = level,
+            None => {
+                let (line, column) = location(d);
+                errors.push(diag(
+                    path,
+                    line,
+                    column,
+                    "durability",
+                    format!("unknown durability `{}`", d.value),
+                    Some("use `process-crash` or `power-loss`"),
+                ));
+            }
         }
     }
     if let Some(key) = &spec.artifact_key_file {

@@ -10,6 +10,7 @@
 mod support;
 
 mod conformance;
+mod builtins;
 mod crash;
 mod fault_tolerance;
 mod flows;

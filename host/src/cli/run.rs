@@ -156,6 +156,7 @@ async fn execute_plan(
     runtime: &PluginRuntime,
     no_progress: bool,
 ) -> CliResult {
+    let repo = repo.with_durability(plan.durability).await?;
     let progress = Progress::new(!no_progress);
     let stop = StopFlag::default();
     watch_signals(stop.clone());

@@ -9,6 +9,9 @@ pub struct ItemError {
     pub kind: String,
     /// The explanation.
     pub message: String,
+    /// A read error's record as it was in the input (a built-in reader's malformed line), kept
+    /// with the skip so nothing is lost.
+    pub raw: Option<Vec<u8>>,
 }
 
 impl ItemError {
@@ -17,7 +20,14 @@ impl ItemError {
         ItemError {
             kind: kind.into(),
             message: message.into(),
+            raw: None,
         }
+    }
+
+    /// The same error, carrying the input record it is about.
+    pub fn with_raw(mut self, raw: Vec<u8>) -> Self {
+        self.raw = Some(raw);
+        self
     }
 
     /// True when a rule for `rule` applies to this error: the kind equals `rule` or is one of

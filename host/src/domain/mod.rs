@@ -5,6 +5,7 @@
 //! persists these types, the `engine` moves them through their lifecycle.
 
 mod context;
+mod durability;
 mod error;
 mod flow;
 mod job;
@@ -17,6 +18,7 @@ mod subst;
 mod text;
 
 pub use context::ExecutionContext;
+pub use durability::Durability;
 pub use error::ItemError;
 pub use flow::{FlowAction, Transition, pattern_matches, precedence, select};
 pub use job::{JobExecution, JobInstance};

@@ -8,6 +8,7 @@
 //! (setup, grant, sandbox, instances) with the role wrappers [`reader`], [`processor`],
 //! [`writer`] over components or host-side [`items`] → [`failure`] and [`report`].
 
+mod builtin;
 mod chunk;
 mod failure;
 mod flow;
@@ -56,7 +57,13 @@ impl<R> Copy for Run<'_, R> {}
 pub struct StopFlag {
     requested: std::sync::Arc<std::sync::atomic::AtomicBool>,
     interrupt: crate::plugin::Interrupt,
+    /// When the repository was last asked whether another process requested a stop.
+    last_poll: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
+
+/// How often, at most, chunk boundaries ask the repository for a stop requested by another
+/// process: a stop is noticed within this time plus one chunk, without a query per chunk.
+pub const STOP_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 impl StopFlag {
     /// Asks the running job to stop after the current chunk.
@@ -80,6 +87,23 @@ impl StopFlag {
     /// True once [`interrupt`](Self::interrupt) was called.
     pub fn is_interrupted(&self) -> bool {
         self.interrupt.is_triggered()
+    }
+
+    /// True when the repository should be asked again (at most every [`STOP_POLL_INTERVAL`]);
+    /// records the poll.
+    pub(crate) fn poll_due(&self) -> bool {
+        let mut last = self
+            .last_poll
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        match *last {
+            Some(t) if now.duration_since(t) < STOP_POLL_INTERVAL => false,
+            _ => {
+                *last = Some(now);
+                true
+            }
+        }
     }
 
     pub(crate) fn interrupt_handle(&self) -> &crate::plugin::Interrupt {

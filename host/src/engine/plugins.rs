@@ -6,11 +6,14 @@ use super::failure::{Call, Cause, PluginFailure, StepFailure};
 #[cfg(test)]
 use super::items::{ItemProcessor, ItemReader, ItemWriter};
 use super::processor::StepProcessor;
+use super::builtin::{CsvReader, CsvWriter, JsonlReader, JsonlWriter};
 use super::reader::{SkippedItemsReader, StepReader};
 use super::writer::{StepWriter, TableWriter};
 use super::{Run, StopFlag};
-use crate::domain::{ExecutionContext, Role, StepExecution, StepPlugin};
-use crate::plan::{ChunkPlan, JobPlan, PluginPlan, ReaderPlan, StepKind, StepPlan, WriterPlan};
+use crate::domain::{Durability, ExecutionContext, Role, StepExecution, StepPlugin};
+use crate::plan::{
+    ChunkPlan, FileConfig, JobPlan, PluginPlan, ReaderPlan, StepKind, StepPlan, WriterPlan,
+};
 use crate::plugin::{
     Grant, InstantiationError, Prepared, ProcessorInstance, ReaderInstance, Sandbox, Setup,
     WriterInstance,
@@ -88,18 +91,14 @@ pub(crate) fn step_plugins(step: &StepPlan) -> Vec<StepPlugin> {
             let mut out = Vec::new();
             match &chunk.reader {
                 ReaderPlan::Component(p) => out.push(component(Role::Reader, p)),
-                ReaderPlan::SkippedItems(_) => {
-                    out.push(builtin(Role::Reader, chunk.reader.label()))
-                }
+                _ => out.push(builtin(Role::Reader, chunk.reader.label())),
             }
             if let Some(p) = &chunk.processor {
                 out.push(component(Role::Processor, p));
             }
             match &chunk.writer {
                 WriterPlan::Component(p) => out.push(component(Role::Writer, p)),
-                WriterPlan::SqlTable { .. } => {
-                    out.push(builtin(Role::Writer, chunk.writer.label()))
-                }
+                _ => out.push(builtin(Role::Writer, chunk.writer.label())),
             }
             out
         }
@@ -311,11 +310,11 @@ pub(super) async fn start_chunk<R: JobRepository>(
     };
     let reader_respawn = match &chunk.reader {
         ReaderPlan::Component(p) => Some(respawn(Role::Reader, p)),
-        ReaderPlan::SkippedItems(_) => None,
+        _ => None,
     };
     let writer_respawn = match &chunk.writer {
         WriterPlan::Component(p) => Some(respawn(Role::Writer, p)),
-        WriterPlan::SqlTable { .. } => None,
+        _ => None,
     };
     let processor_respawn = chunk
         .processor
@@ -325,6 +324,12 @@ pub(super) async fn start_chunk<R: JobRepository>(
     let fail = |role, call, e: &crate::plugin::PluginError| {
         PluginFailure::of(role, labels.of(role), call, e)
     };
+    // A built-in's path may name job parameters and job context values, as a plugin's config may.
+    let file = |role, f: &FileConfig| {
+        builtin_file(run.plan, f, job_context).map_err(|e| fail(role, Call::Open, &e))
+    };
+    let limit = step.limits.max_item_size;
+    let sync = run.plan.durability == Durability::PowerLoss;
     let mut reader =
         match (&reader_respawn, &chunk.reader) {
             (Some(r), _) => {
@@ -337,6 +342,16 @@ pub(super) async fn start_chunk<R: JobRepository>(
                     .await
                     .map_err(|e| fail(Role::Reader, Call::Open, &e))?,
             )),
+            (None, ReaderPlan::Csv(config)) => {
+                let mut config = config.clone();
+                config.file = file(Role::Reader, &config.file)?;
+                StepReader::Native(Box::new(CsvReader::new(config, grant.clone(), limit)))
+            }
+            (None, ReaderPlan::Jsonl(f)) => StepReader::Native(Box::new(JsonlReader::new(
+                file(Role::Reader, f)?,
+                grant.clone(),
+                limit,
+            ))),
             (None, ReaderPlan::Component(_)) => unreachable!("a reader component has a respawn"),
         };
     let mut writer =
@@ -348,6 +363,22 @@ pub(super) async fn start_chunk<R: JobRepository>(
             }
             (None, WriterPlan::SqlTable { table }) => {
                 StepWriter::Native(Box::new(TableWriter::new(table.clone())))
+            }
+            (None, WriterPlan::Jsonl(f)) => StepWriter::Native(Box::new(JsonlWriter::new(
+                file(Role::Writer, f)?,
+                grant.clone(),
+                sync,
+                step.read_only,
+            ))),
+            (None, WriterPlan::Csv(config)) => {
+                let mut config = config.clone();
+                config.file = file(Role::Writer, &config.file)?;
+                StepWriter::Native(Box::new(CsvWriter::new(
+                    config,
+                    grant.clone(),
+                    sync,
+                    step.read_only,
+                )))
             }
             (None, WriterPlan::Component(_)) => unreachable!("a writer component has a respawn"),
         };
@@ -396,14 +427,51 @@ pub(super) async fn start_chunk<R: JobRepository>(
     })
 }
 
+/// A built-in's file with `${…}` placeholders resolved; it must still be a plain relative
+/// path (the grant refuses anything that would leave the step's directory in any case).
+fn builtin_file(
+    plan: &JobPlan,
+    f: &FileConfig,
+    job_context: &ExecutionContext,
+) -> Result<FileConfig, crate::plugin::PluginError> {
+    let bad = |message: String| {
+        crate::plugin::PluginError::Failed(crate::domain::ItemError::new("config.path", message))
+    };
+    let value = serde_json::Value::String(f.path.clone());
+    let path = match crate::domain::substitute(&value, &plan.params, job_context) {
+        Ok(serde_json::Value::String(p)) => p,
+        Ok(other) => other.to_string(),
+        Err(e) => return Err(bad(format!("`path: {}`: {e}", f.path))),
+    };
+    let plain = std::path::Path::new(&path)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+    if path.is_empty() || !plain {
+        return Err(bad(format!(
+            "`path: {}` became `{path}`, which is not a relative path inside the step's directory",
+            f.path
+        )));
+    }
+    Ok(FileConfig { path })
+}
+
 /// The stop checks shared by the chunk and tasklet loops: from this process (a signal) or from
-/// another one (`batch-host stop`, which marks the execution STOPPING).
+/// another one (`batch-host stop`, which marks the execution STOPPING). The repository is asked
+/// at most every [`STOP_POLL_INTERVAL`](super::STOP_POLL_INTERVAL); its answer is shared with
+/// every step of the run through `stop`.
 pub(super) async fn stop_requested<R: JobRepository>(
     repo: &R,
     stop: &StopFlag,
     job_execution_id: i64,
 ) -> Result<bool, StepFailure> {
-    Ok(stop.is_requested()
-        || repo.execution_status(job_execution_id).await?
-            == Some(crate::domain::BatchStatus::Stopping))
+    if stop.is_requested() {
+        return Ok(true);
+    }
+    if stop.poll_due()
+        && repo.execution_status(job_execution_id).await? == Some(crate::domain::BatchStatus::Stopping)
+    {
+        stop.request();
+        return Ok(true);
+    }
+    Ok(false)
 }

@@ -1,11 +1,168 @@
-//! `plan` → built-ins: the readers and writers the host provides (`skipped-items`,
-//! `sql-table`), checked like components.
+//! `plan` → built-ins: the readers and writers the host provides (`csv`, `jsonl`,
+//! `skipped-items`, `sql-table`), their configs checked like a component's references.
 
+use std::path::{Component, Path};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::diagnostics::Collector;
-use super::{ReaderPlan, SkippedItemsConfig, WriterPlan, valid_name};
+use super::{
+    CsvReaderConfig, CsvWriterConfig, FileConfig, ReaderPlan, SkippedItemsConfig, WriterPlan,
+    valid_name,
+};
 use crate::spec::{PluginRef, Spanned, location};
+
+const READERS: &str = "csv, jsonl, skipped-items";
+const WRITERS: &str = "jsonl, csv, sql-table";
+
+/// Where a problem with one built-in's reference is reported.
+struct Site<'r, 'c> {
+    r: &'r Spanned<PluginRef>,
+    field: &'r str,
+    c: &'r mut Collector<'c>,
+}
+
+impl Site<'_, '_> {
+    fn push(&mut self, sub: &str, message: String, hint: Option<String>) {
+        let field = if sub.is_empty() {
+            self.field.to_owned()
+        } else {
+            format!("{}.{sub}", self.field)
+        };
+        self.c.push(location(self.r), field, message, hint);
+    }
+
+    /// The config as `T`, or a problem naming the built-in, with an example config.
+    fn config<T: DeserializeOwned>(&mut self, name: &str, example: &str) -> Option<T> {
+        self.config_hint(name, format!("write `config: {example}`"))
+    }
+
+    fn config_hint<T: DeserializeOwned>(&mut self, name: &str, hint: String) -> Option<T> {
+        let config = self
+            .r
+            .value
+            .config
+            .clone()
+            .unwrap_or(Value::Object(Default::default()));
+        match serde_json::from_value::<T>(config) {
+            Ok(cfg) => Some(cfg),
+            Err(e) => {
+                self.push(
+                    "config",
+                    format!("invalid {name} config: {e}"),
+                    Some(hint),
+                );
+                None
+            }
+        }
+    }
+
+    /// A `path` that stays inside the step's directory grant.
+    fn file(&mut self, path: String) -> Option<FileConfig> {
+        let p = Path::new(&path);
+        let plain = !path.is_empty()
+            && p.components()
+                .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+            && p.components().any(|c| matches!(c, Component::Normal(_)));
+        if plain {
+            Some(FileConfig { path })
+        } else {
+            self.push(
+                "config.path",
+                format!("`{path}` is not a path inside the step's directory"),
+                Some("give a relative path without `..`, such as `in/members.csv`; the step's `directory` decides where it is".into()),
+            );
+            None
+        }
+    }
+
+    /// One ASCII character other than a line break.
+    fn byte(&mut self, sub: &str, c: char) -> Option<u8> {
+        if c.is_ascii() && c != '\n' && c != '\r' {
+            Some(c as u8)
+        } else {
+            self.push(
+                &format!("config.{sub}"),
+                format!("`{sub}` must be one ASCII character other than a line break, not {c:?}"),
+                None,
+            );
+            None
+        }
+    }
+}
+
+/// The one-of check shared by readers and writers.
+fn exclusive(site: &mut Site<'_, '_>) -> bool {
+    if site.r.value.plugin.is_some() || site.r.value.path.is_some() {
+        site.push(
+            "",
+            "give exactly one of `plugin`, `path` or `builtin`".into(),
+            None,
+        );
+        return false;
+    }
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PathOnly {
+    path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CsvReaderSpec {
+    path: String,
+    #[serde(default = "comma")]
+    delimiter: char,
+    #[serde(default = "double_quote")]
+    quote: char,
+    #[serde(default = "yes")]
+    header: bool,
+    #[serde(default)]
+    columns: Option<Vec<String>>,
+    #[serde(default)]
+    multiline: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CsvWriterSpec {
+    path: String,
+    columns: Vec<String>,
+    #[serde(default = "comma")]
+    delimiter: char,
+    #[serde(default = "yes")]
+    header: bool,
+}
+
+fn comma() -> char {
+    ','
+}
+fn double_quote() -> char {
+    '"'
+}
+fn yes() -> bool {
+    true
+}
+
+/// Checks that `columns` are usable item keys: some, non-empty, none twice.
+fn check_columns(site: &mut Site<'_, '_>, columns: &[String]) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    let bad = columns.is_empty()
+        || columns.iter().any(|c| c.is_empty() || !seen.insert(c.as_str()));
+    if bad {
+        site.push(
+            "config.columns",
+            "`columns` must list at least one name, none empty and none twice".into(),
+            Some("write `columns: [id, name, email]`".into()),
+        );
+    }
+    !bad
+}
 
 pub(super) fn plan_builtin_reader(
     r: &Spanned<PluginRef>,
@@ -13,51 +170,90 @@ pub(super) fn plan_builtin_reader(
     field: &str,
     c: &mut Collector<'_>,
 ) -> Option<ReaderPlan> {
-    if r.value.plugin.is_some() || r.value.path.is_some() {
-        c.push(
-            location(r),
-            field.to_owned(),
-            "give exactly one of `plugin`, `path` or `builtin`".into(),
-            None,
-        );
+    let mut site = Site {
+        r,
+        field,
+        c,
+    };
+    if !exclusive(&mut site) {
         return None;
     }
-    if builtin.value != "skipped-items" {
-        c.push(
-            location(builtin),
-            format!("{field}.builtin"),
-            format!("unknown built-in reader `{}`", builtin.value),
-            Some("the built-in readers are: skipped-items".into()),
-        );
-        return None;
-    }
-    let config = r
-        .value
-        .config
-        .clone()
-        .unwrap_or(Value::Object(Default::default()));
-    match serde_json::from_value::<SkippedItemsConfig>(config) {
-        Ok(cfg)
+    match builtin.value.as_str() {
+        "skipped-items" => {
+            let cfg: SkippedItemsConfig = site.config_hint(
+                "skipped-items",
+                "write `config: { execution: 12, step: migrate, phase: process }` (step and phase optional)".into(),
+            )?;
             if cfg
                 .phase
                 .as_deref()
-                .is_some_and(|p| !matches!(p, "process" | "write")) =>
-        {
-            c.push(
-                location(r),
-                format!("{field}.config.phase"),
-                "phase must be `process` or `write`".into(),
-                Some("read skips carry no item to reprocess".into()),
-            );
-            None
+                .is_some_and(|p| !matches!(p, "process" | "write"))
+            {
+                site.push(
+                    "config.phase",
+                    "phase must be `process` or `write`".into(),
+                    Some("read skips carry no item to reprocess".into()),
+                );
+                return None;
+            }
+            Some(ReaderPlan::SkippedItems(cfg))
         }
-        Ok(cfg) => Some(ReaderPlan::SkippedItems(cfg)),
-        Err(e) => {
-            c.push(
-                location(r),
-                format!("{field}.config"),
-                format!("invalid skipped-items config: {e}"),
-                Some("write `config: { execution: 12, step: migrate, phase: process }` (step and phase optional)".into()),
+        "csv" => {
+            let spec: CsvReaderSpec = site.config(
+                "csv reader",
+                "{ path: in/members.csv, delimiter: \",\", header: true }",
+            )?;
+            let file = site.file(spec.path);
+            let delimiter = site.byte("delimiter", spec.delimiter);
+            let quote = site.byte("quote", spec.quote);
+            let columns = match (spec.header, spec.columns) {
+                (true, Some(_)) => {
+                    site.push(
+                        "config.columns",
+                        "`columns` names the fields of a file without a header line".into(),
+                        Some("remove `columns`, or set `header: false`".into()),
+                    );
+                    return None;
+                }
+                (false, None) => {
+                    site.push(
+                        "config.columns",
+                        "a file without a header line needs `columns`".into(),
+                        Some("write `columns: [id, name, email]`".into()),
+                    );
+                    return None;
+                }
+                (_, columns) => columns,
+            };
+            if columns.as_ref().is_some_and(|c| !check_columns(&mut site, c)) {
+                return None;
+            }
+            if delimiter.is_some() && delimiter == quote {
+                site.push(
+                    "config.quote",
+                    "`quote` and `delimiter` must differ".into(),
+                    None,
+                );
+                return None;
+            }
+            Some(ReaderPlan::Csv(CsvReaderConfig {
+                file: file?,
+                delimiter: delimiter?,
+                quote: quote?,
+                columns,
+                multiline: spec.multiline,
+            }))
+        }
+        "jsonl" => {
+            let spec: PathOnly = site.config("jsonl reader", "{ path: in/items.jsonl }")?;
+            Some(ReaderPlan::Jsonl(site.file(spec.path)?))
+        }
+        other => {
+            site.c.push(
+                location(builtin),
+                format!("{field}.builtin"),
+                format!("unknown built-in reader `{other}`"),
+                Some(format!("the built-in readers are: {READERS}")),
             );
             None
         }
@@ -70,39 +266,69 @@ pub(super) fn plan_builtin_writer(
     field: &str,
     c: &mut Collector<'_>,
 ) -> Option<WriterPlan> {
-    if w.value.plugin.is_some() || w.value.path.is_some() {
-        c.push(
-            location(w),
-            field.to_owned(),
-            "give exactly one of `plugin`, `path` or `builtin`".into(),
-            None,
-        );
+    let mut site = Site {
+        r: w,
+        field,
+        c,
+    };
+    if !exclusive(&mut site) {
         return None;
     }
-    if builtin.value != "sql-table" {
-        c.push(
-            location(builtin),
-            format!("{field}.builtin"),
-            format!("unknown built-in writer `{}`", builtin.value),
-            Some("the built-in writers are: sql-table".into()),
-        );
-        return None;
-    }
-    let table = w
-        .value
-        .config
-        .as_ref()
-        .and_then(|c| c.get("table"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    match table {
-        Some(t) if valid_name(&t) => Some(WriterPlan::SqlTable { table: t }),
-        _ => {
-            c.push(
-                location(w),
-                format!("{field}.config.table"),
-                "the sql-table writer needs `config: { table: NAME }`".into(),
-                Some("use 1-100 letters, digits, `.`, `_` or `-`".into()),
+    match builtin.value.as_str() {
+        "sql-table" => {
+            let table = w
+                .value
+                .config
+                .as_ref()
+                .and_then(|c| c.get("table"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            match table {
+                Some(t) if valid_name(&t) => Some(WriterPlan::SqlTable { table: t }),
+                _ => {
+                    site.push(
+                        "config.table",
+                        "the sql-table writer needs `config: { table: NAME }`".into(),
+                        Some("use 1-100 letters, digits, `.`, `_` or `-`".into()),
+                    );
+                    None
+                }
+            }
+        }
+        "jsonl" => {
+            let spec: PathOnly = site.config("jsonl writer", "{ path: out/members.jsonl }")?;
+            Some(WriterPlan::Jsonl(site.file(spec.path)?))
+        }
+        "csv" => {
+            let spec: CsvWriterSpec = site.config(
+                "csv writer",
+                "{ path: out/members.csv, columns: [id, name, email] }",
+            )?;
+            let file = site.file(spec.path);
+            let delimiter = site.byte("delimiter", spec.delimiter);
+            if !check_columns(&mut site, &spec.columns) || delimiter == Some(b'"') {
+                if delimiter == Some(b'"') {
+                    site.push(
+                        "config.delimiter",
+                        "the delimiter cannot be the quote character `\"`".into(),
+                        None,
+                    );
+                }
+                return None;
+            }
+            Some(WriterPlan::Csv(CsvWriterConfig {
+                file: file?,
+                columns: spec.columns,
+                delimiter: delimiter?,
+                header: spec.header,
+            }))
+        }
+        other => {
+            site.c.push(
+                location(builtin),
+                format!("{field}.builtin"),
+                format!("unknown built-in writer `{other}`"),
+                Some(format!("the built-in writers are: {WRITERS}")),
             );
             None
         }

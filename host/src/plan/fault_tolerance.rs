@@ -172,11 +172,24 @@ pub(super) fn plan_fault_tolerance(
             RollbackPolicy::new(KindRules::new(n.kinds.clone(), Vec::new()))
         }
     };
+    let model = match &spec.model {
+        None => Model::default(),
+        Some(m) => Model::parse(&m.value).unwrap_or_else(|| {
+            c.push(
+                location(m),
+                format!("{field}.model"),
+                format!("unknown fault-tolerance model `{}`", m.value),
+                Some("use `in-place` (the default, Spring Batch 6: process errors are retried and skipped where they stand) or `replay` (Spring Batch 5.x: every error rolls the chunk back)".into()),
+            );
+            Model::default()
+        }),
+    };
     (c.problems.len() == before).then_some(FaultTolerance {
         skip,
         retry,
         rollback,
         backoff,
         processor_non_transactional: spec.processor_non_transactional,
+        model,
     })
 }

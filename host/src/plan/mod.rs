@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use crate::domain::Durability;
 use crate::plugin::{PluginRuntime, Role};
 use crate::repository::{PluginStore, RepositoryError};
 use crate::spec::{JobSpec, location};
@@ -35,8 +36,9 @@ use limits::plan_limits;
 use params::{check_placeholders, plan_params};
 use resolve::Resolver;
 pub use types::{
-    ChunkPlan, JobPlan, MAX_CHUNK_SIZE, PlanOptions, PluginPlan, Protected, ReaderPlan,
-    SkippedItemsConfig, StepKind, StepPlan, WriterPlan,
+    ChunkPlan, CsvReaderConfig, CsvWriterConfig, FileConfig, JobPlan, MAX_CHUNK_SIZE,
+    PlanOptions, PluginPlan, Protected, ReaderPlan, SkippedItemsConfig, StepKind, StepPlan,
+    WriterPlan,
 };
 
 /// A job, step or table name: 1-100 letters, digits, `.`, `_` or `-`.
@@ -85,6 +87,19 @@ pub async fn compile_with_catalogue<R: PluginStore>(
     }
 
     let params = plan_params(&spec, options, &mut c);
+
+    let durability = match &spec.durability {
+        None => options.policy.durability,
+        Some(d) => Durability::parse(&d.value).unwrap_or_else(|| {
+            c.push(
+                location(d),
+                "durability".into(),
+                format!("unknown durability `{}`", d.value),
+                Some("use `process-crash` (the default: a killed process loses nothing committed) or `power-loss` (fsync every commit)".into()),
+            );
+            Durability::default()
+        }),
+    };
 
     let workdir = options
         .workdir
@@ -278,6 +293,7 @@ pub async fn compile_with_catalogue<R: PluginStore>(
         allow_code_change: options.allow_code_change,
         tenant: options.policy.tenant.clone(),
         max_concurrent_executions: options.policy.max_concurrent_executions,
+        durability,
     })
 }
 

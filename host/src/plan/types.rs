@@ -36,6 +36,8 @@ pub struct JobPlan {
     pub tenant: String,
     /// The tenant's quota of concurrently running executions.
     pub max_concurrent_executions: Option<u32>,
+    /// What a committed chunk survives (job.yaml `durability`, else the host's).
+    pub durability: crate::domain::Durability,
 }
 
 impl JobPlan {
@@ -138,6 +140,10 @@ pub enum ReaderPlan {
     Component(PluginPlan),
     /// `builtin: skipped-items`: the payloads of the items a job execution skipped.
     SkippedItems(SkippedItemsConfig),
+    /// `builtin: csv`: a CSV file in the step's directory, one JSON object per record.
+    Csv(CsvReaderConfig),
+    /// `builtin: jsonl`: a JSON-lines file in the step's directory, one item per line.
+    Jsonl(FileConfig),
 }
 
 impl ReaderPlan {
@@ -146,6 +152,8 @@ impl ReaderPlan {
         match self {
             ReaderPlan::Component(p) => &p.label,
             ReaderPlan::SkippedItems(_) => "builtin skipped-items",
+            ReaderPlan::Csv(_) => "builtin csv",
+            ReaderPlan::Jsonl(_) => "builtin jsonl",
         }
     }
 }
@@ -164,6 +172,10 @@ pub enum WriterPlan {
         /// The logical table name.
         table: String,
     },
+    /// `builtin: jsonl`: each item as one line of a file in the step's directory.
+    Jsonl(FileConfig),
+    /// `builtin: csv`: chosen fields of each JSON-object item as a CSV record.
+    Csv(CsvWriterConfig),
 }
 
 impl WriterPlan {
@@ -172,6 +184,8 @@ impl WriterPlan {
         match self {
             WriterPlan::Component(p) => &p.label,
             WriterPlan::SqlTable { .. } => "builtin sql-table",
+            WriterPlan::Jsonl(_) => "builtin jsonl",
+            WriterPlan::Csv(_) => "builtin csv",
         }
     }
 }
@@ -188,6 +202,41 @@ pub struct SkippedItemsConfig {
     /// Only items skipped in this phase: `process` or `write` (read skips carry no item).
     #[serde(default)]
     pub phase: Option<String>,
+}
+
+/// The file of a built-in reader or writer, relative to the step's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileConfig {
+    /// A relative path inside the step's directory grant.
+    pub path: String,
+}
+
+/// Config of the built-in `csv` reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvReaderConfig {
+    /// The input file.
+    pub file: FileConfig,
+    /// The field separator (one ASCII byte).
+    pub delimiter: u8,
+    /// The quote character (one ASCII byte).
+    pub quote: u8,
+    /// The item's keys: the file's first line (`header: true`) or `columns`.
+    pub columns: Option<Vec<String>>,
+    /// A quoted field may contain line breaks; otherwise a quote must close on its line.
+    pub multiline: bool,
+}
+
+/// Config of the built-in `csv` writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvWriterConfig {
+    /// The output file.
+    pub file: FileConfig,
+    /// The fields of each item, in column order.
+    pub columns: Vec<String>,
+    /// The field separator (one ASCII byte).
+    pub delimiter: u8,
+    /// Write `columns` as the first line.
+    pub header: bool,
 }
 
 /// A resolved, compiled and pre-linked plugin.

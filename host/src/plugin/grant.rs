@@ -99,6 +99,71 @@ impl Grant {
     pub fn shown(&self) -> &str {
         &self.shown
     }
+
+    /// Opens the file `rel` (a plain relative path) inside the grant for reading. As for a
+    /// plugin's own opens, a symbolic link may be followed only while it stays inside the grant.
+    pub fn open_read(&self, rel: &Path) -> std::io::Result<std::fs::File> {
+        let fd = rustix::fs::openat2(
+            &*self.fd,
+            rel,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        )?;
+        Ok(fd.into())
+    }
+
+    /// Opens (creating it if missing) the file `rel` inside the grant for reading and writing,
+    /// creating its missing folders first; a folder on the way may not be a symbolic link.
+    pub fn open_write(&self, rel: &Path) -> std::io::Result<std::fs::File> {
+        let dir_flags = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
+        let beneath = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+        let mut dir = rustix::fs::openat2(&*self.fd, ".", dir_flags, Mode::empty(), beneath)?;
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        for name in parent.components() {
+            match rustix::fs::mkdirat(&dir, name.as_os_str(), Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+            dir = rustix::fs::openat2(
+                &dir,
+                name.as_os_str(),
+                dir_flags,
+                Mode::empty(),
+                beneath | ResolveFlags::NO_SYMLINKS,
+            )?;
+        }
+        let name = rel.file_name().ok_or(Errno::ISDIR)?;
+        let fd = rustix::fs::openat2(
+            &dir,
+            name,
+            OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+            beneath,
+        )?;
+        Ok(fd.into())
+    }
+}
+
+/// Why a file inside a grant could not be opened, in the host's words.
+pub fn describe_open_error(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match (e.raw_os_error().map(Errno::from_raw_os_error), e.kind()) {
+        (Some(Errno::XDEV), _) => "it leads outside the step's directory".into(),
+        (Some(Errno::LOOP), _) => "a folder on the way to it is a symbolic link".into(),
+        (Some(Errno::ISDIR), _) => "it is a directory".into(),
+        (Some(Errno::NOTDIR), _) => "a folder on the way to it is a file".into(),
+        (Some(Errno::ROFS), _) => "the file system is read-only".into(),
+        (_, ErrorKind::NotFound) => "it does not exist in the step's directory".into(),
+        (_, ErrorKind::PermissionDenied) => "permission denied".into(),
+        _ => {
+            let text = e.to_string();
+            match text.find(" (os error") {
+                Some(i) => text[..i].to_owned(),
+                None => text,
+            }
+        }
+    }
 }
 
 fn describe(e: Errno) -> String {

@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 pub use crate::domain::Role;
 
 pub use artifact::{ArtifactKey, KeyError};
-pub use grant::{Grant, GrantError};
+pub use grant::{Grant, GrantError, describe_open_error};
 pub use guard::Interrupt;
 pub use instance::{
     DeciderInstance, InstantiationError, Limits, MAX_HANDLES, PluginError, ProcessOutcome,

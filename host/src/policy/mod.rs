@@ -206,6 +206,32 @@ pub struct FaultTolerance {
     pub backoff: Backoff,
     /// Cache processor outputs across replays instead of re-processing.
     pub processor_non_transactional: bool,
+    /// How process errors are handled: where they stand, or by rolling back and replaying.
+    pub model: Model,
+}
+
+/// The fault-tolerance model of a chunk step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Model {
+    /// Spring Batch 6's `ChunkOrientedStep`: a failing process call is retried for that item and
+    /// then skipped where it stands, without rolling the chunk back; processed items are never
+    /// processed again (a write retry or scan writes the same outputs).
+    #[default]
+    InPlace,
+    /// Spring Batch 5.x's `FaultTolerantChunkProcessor`: every error rolls the chunk back and the
+    /// chunk is processed again (retries and skips happen on the replay).
+    Replay,
+}
+
+impl Model {
+    /// Parses job.yaml's spelling.
+    pub fn parse(s: &str) -> Option<Model> {
+        match s {
+            "in-place" => Some(Model::InPlace),
+            "replay" => Some(Model::Replay),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,9 @@ pub struct JobSpec {
     /// `false` forbids restarting a failed instance (Spring's `Job.isRestartable`).
     #[serde(default = "yes")]
     pub restartable: bool,
+    /// What a committed chunk survives: `process-crash` (the default) or `power-loss`.
+    #[serde(default)]
+    pub durability: Option<Spanned<String>>,
 }
 
 fn yes() -> bool {
@@ -176,6 +179,9 @@ pub struct FaultToleranceSpec {
     /// Cache processor results across replays instead of processing items again.
     #[serde(default)]
     pub processor_non_transactional: bool,
+    /// `in-place` (the default, Spring Batch 6) or `replay` (Spring Batch 5.x).
+    #[serde(default)]
+    pub model: Option<Spanned<String>>,
     /// The exit code of a step that completed with skips (default `COMPLETED`).
     #[serde(default)]
     pub exit_status_on_skips: Option<String>,

@@ -14,7 +14,7 @@ use crate::engine::report::RunListener;
 use crate::engine::{Clock, StopFlag};
 use crate::plugin::{PluginError, ReadBatch};
 use crate::policy::{
-    Backoff, FaultTolerance, KindRules, RetryPolicy, RollbackPolicy, SkipLimit, SkipPolicy,
+    Backoff, FaultTolerance, KindRules, Model, RetryPolicy, RollbackPolicy, SkipLimit, SkipPolicy,
 };
 use crate::repository::{JobExplorer, JobRepository, SqlRepository};
 
@@ -153,6 +153,7 @@ fn tolerant(skip: &[&str], limit: i64, retry: &[&str], attempts: u32) -> FaultTo
         rollback: RollbackPolicy::default(),
         backoff: Backoff::Fixed(Duration::from_millis(250)),
         processor_non_transactional: false,
+        model: Model::Replay,
     }
 }
 

@@ -26,7 +26,7 @@ use super::{
     split_context,
 };
 use crate::domain::{
-    BatchStatus, ExecutionContext, ExitStatus, Id, JobExecution, JobInstance, JobParameter,
+    BatchStatus, Durability, ExecutionContext, ExitStatus, Id, JobExecution, JobInstance, JobParameter,
     JobParameters, ParamType, SkipPhase, SkippedItem, StepExecution, TableRow, Timestamp, now,
 };
 
@@ -173,7 +173,9 @@ impl SqlRepository {
                 .filename(path)
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
+                // A killed process loses nothing committed in WAL mode with NORMAL; a power loss
+                // may lose the last commits (see `with_durability`).
+                .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
@@ -188,6 +190,40 @@ impl SqlRepository {
             return Err(RepositoryError::BadUrl(url.into()));
         };
         Ok(SqlRepository { backend })
+    }
+
+    /// Makes every later commit survive what `durability` names. On SQLite, `power-loss`
+    /// reopens the pool with `synchronous=FULL` (SQLite refuses to change it inside a
+    /// transaction, and a pool's connections cannot all be reached); a PostgreSQL commit is
+    /// durable in both cases (the server's `synchronous_commit` decides).
+    pub async fn with_durability(self, durability: Durability) -> Result<Self, RepositoryError> {
+        match (&self.backend, durability) {
+            (Backend::Sqlite(pool), Durability::PowerLoss) => {
+                let opts = (*pool.connect_options())
+                    .clone()
+                    .synchronous(SqliteSynchronous::Full);
+                let full = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(opts)
+                    .await?;
+                pool.close().await;
+                Ok(SqlRepository {
+                    backend: Backend::Sqlite(full),
+                })
+            }
+            _ => Ok(self),
+        }
+    }
+
+    /// The SQLite `synchronous` level of a connection (0 off, 1 normal, 2 full, 3 extra).
+    pub async fn sqlite_synchronous(&self) -> Option<i64> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(pool)
+                .await
+                .ok(),
+            Backend::Postgres(_) => None,
+        }
     }
 
     async fn pg_pool(opts: PgConnectOptions) -> Result<PgPool, RepositoryError> {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 use tracing::info;
 
+mod in_place;
 mod process;
 mod read;
 mod write;
@@ -23,7 +24,7 @@ use crate::domain::{
 };
 use crate::engine::failure::{Call, PluginFailure, StepFailure};
 use crate::engine::plugins::Plugins;
-use crate::policy::FaultTolerance;
+use crate::policy::{FaultTolerance, Model};
 use crate::repository::JobRepository;
 
 /// The context key that records how many read outcomes of a partly committed chunk are done.
@@ -323,9 +324,12 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
         if chunk.scanning {
             chunk.filter_count = 0;
         }
-        let outputs = match self.transform(tx, chunk).await? {
-            Ok(outputs) => outputs,
-            Err(rollback) => return Ok(TxEnd::Rollback(rollback)),
+        let outputs = match self.ft.model {
+            Model::InPlace => self.transform_in_place(tx, chunk).await?,
+            Model::Replay => match self.transform(tx, chunk).await? {
+                Ok(outputs) => outputs,
+                Err(rollback) => return Ok(TxEnd::Rollback(rollback)),
+            },
         };
         tx.c.filter_count += chunk.filter_count;
         self.write(tx, chunk, outputs).await

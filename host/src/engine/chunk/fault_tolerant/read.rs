@@ -103,7 +103,7 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                             phase: SkipPhase::Read,
                             kind: e.kind,
                             message: e.message,
-                            payload: None,
+                            payload: e.raw,
                             position,
                             chunk: chunk.number,
                         };

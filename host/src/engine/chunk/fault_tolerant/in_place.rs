@@ -1,0 +1,154 @@
+//! `engine` → chunk loop → fault tolerant → in place: the processor phase of the `in-place`
+//! model (Spring Batch 6's `ChunkOrientedStep`). The chunk's items go to the processor in one
+//! `process-batch` call; an item that fails is retried on its own, where it stands, and once its
+//! retries are exhausted it is skipped there — the chunk is not rolled back and no other item is
+//! processed again. Outputs are kept with the chunk, so a write retry or a scan writes them as
+//! they are.
+
+use std::time::Duration;
+
+use super::{Chunk, FaultTolerantLoop, Tx};
+use crate::domain::{ItemError, Role, SkipPhase};
+use crate::engine::failure::{Call, StepFailure, Verdict};
+use crate::plugin::{PluginError, ProcessOutcome};
+use crate::repository::JobRepository;
+
+impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
+    /// The processor phase of the in-place model: the outputs to write, in input order.
+    pub(super) async fn transform_in_place(
+        &self,
+        tx: &mut Tx<'_>,
+        chunk: &mut Chunk,
+    ) -> Result<Vec<(i64, Vec<u8>)>, StepFailure> {
+        if tx.p.processor.is_none() {
+            return Ok(chunk
+                .inputs
+                .iter()
+                .take(if chunk.scanning { 1 } else { usize::MAX })
+                .map(|i| (i.position, i.item.clone()))
+                .collect());
+        }
+        // Items a write retry or scan brings back were processed in an earlier transaction.
+        if chunk.inputs.iter().any(|i| !chunk.cache.contains_key(&i.position)) {
+            self.process_chunk(tx, chunk).await?;
+        }
+        let take = if chunk.scanning { 1 } else { chunk.inputs.len() };
+        Ok(chunk
+            .inputs
+            .iter()
+            .take(take)
+            .filter_map(|i| chunk.cache.get(&i.position).map(|o| (i.position, o.clone())))
+            .collect())
+    }
+
+    /// Processes every input without an output yet: one batch call, then each failed item on
+    /// its own until it succeeds, or is skipped, or fails the step.
+    async fn process_chunk(&self, tx: &mut Tx<'_>, chunk: &mut Chunk) -> Result<(), StepFailure> {
+        let todo: Vec<usize> = (0..chunk.inputs.len())
+            .filter(|&i| !chunk.cache.contains_key(&chunk.inputs[i].position))
+            .collect();
+        let items: Vec<Vec<u8>> = todo.iter().map(|&i| chunk.inputs[i].item.clone()).collect();
+        let processor = tx.p.processor.as_mut().expect("checked by the caller");
+        // `None`: the item is still to be tried, on its own.
+        let outcomes: Vec<Option<ProcessOutcome>> = match processor.process_batch(&items).await {
+            Ok(outcomes) => outcomes.into_iter().map(Some).collect(),
+            Err(PluginError::Interrupted) => return Err(StepFailure::Interrupted),
+            Err(e @ PluginError::Failed(_)) => {
+                // The processor failed the call as a whole: every item is tried on its own.
+                tracing::info!(error = %e, "the batch call failed; processing the chunk item by item");
+                vec![None; items.len()]
+            }
+            Err(trap @ PluginError::Trap(..)) => {
+                // A trap leaves the instance unusable: replace it, then try each item alone, so
+                // the trap is attributed to the item that causes it.
+                tx.p.respawn_processor().await?;
+                tracing::info!(error = %trap, "the batch call trapped; processing the chunk item by item");
+                vec![None; items.len()]
+            }
+        };
+        let mut gone = vec![false; chunk.inputs.len()];
+        for (&i, outcome) in todo.iter().zip(outcomes) {
+            let outcome = match outcome {
+                Some(o) => o,
+                None => self.process_alone(tx, &chunk.inputs[i].item).await?,
+            };
+            let outcome = match outcome {
+                ProcessOutcome::Error(e) => self.retry_in_place(tx, &chunk.inputs[i].item, e).await?,
+                other => other,
+            };
+            let input = chunk.inputs[i].clone();
+            match outcome {
+                ProcessOutcome::Item(out) => {
+                    chunk.cache.insert(input.position, out);
+                }
+                ProcessOutcome::Filtered => {
+                    tx.c.filter_count += 1;
+                    gone[i] = true;
+                }
+                ProcessOutcome::Error(e) => {
+                    let call = Call::Process {
+                        item: input.position,
+                    };
+                    match self.ft.skip.should_skip(&e, tx.skips()) {
+                        Ok(true) => {
+                            tx.c.process_skip_count += 1;
+                            tx.record_skip(chunk, SkipPhase::Process, &e, &input);
+                            gone[i] = true;
+                        }
+                        Err(limit) => {
+                            let f = tx.failure(Role::Processor, call, &e);
+                            return Err(f.because(Verdict::SkipLimit(limit.to_string())).into());
+                        }
+                        Ok(false) => return Err(tx.failure(Role::Processor, call, &e).into()),
+                    }
+                }
+            }
+        }
+        let mut i = 0;
+        chunk.inputs.retain(|_| {
+            i += 1;
+            !gone[i - 1]
+        });
+        Ok(())
+    }
+
+    /// One item in its own `process` call.
+    async fn process_alone(
+        &self,
+        tx: &mut Tx<'_>,
+        item: &Vec<u8>,
+    ) -> Result<ProcessOutcome, StepFailure> {
+        Ok(match self.process_one(tx.p, item).await? {
+            Ok(Some(out)) => ProcessOutcome::Item(out),
+            Ok(None) => ProcessOutcome::Filtered,
+            Err(e) => ProcessOutcome::Error(e),
+        })
+    }
+
+    /// Retries one failed item while the retry rules allow, with the configured backoff; the
+    /// last outcome.
+    async fn retry_in_place(
+        &self,
+        tx: &mut Tx<'_>,
+        item: &Vec<u8>,
+        first: ItemError,
+    ) -> Result<ProcessOutcome, StepFailure> {
+        let mut attempts = 1;
+        let mut last = first;
+        while self.ft.retry.can_retry(Some(&last), attempts) {
+            let delay = self.ft.backoff.delay(attempts);
+            if delay > Duration::ZERO {
+                self.base
+                    .listener
+                    .retry_backoff(self.base.settings.step_name, delay);
+                self.base.clock.sleep(delay).await;
+            }
+            attempts += 1;
+            match self.process_alone(tx, item).await? {
+                ProcessOutcome::Error(e) => last = e,
+                done => return Ok(done),
+            }
+        }
+        Ok(ProcessOutcome::Error(last))
+    }
+}
