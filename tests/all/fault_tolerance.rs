@@ -172,37 +172,44 @@ impl RunListener for Quiet {}
 
 #[tokio::test]
 async fn retry_backoff_grows_exponentially_up_to_its_cap() {
-    let env = Env::new(Backend::Sqlite).await.unwrap();
-    env.register(TESTKIT);
-    let file = env.write(
-        "job.yaml",
-        "name: backoff\nsteps:\n  - name: s\n    chunk:\n      size: 2\n      reader: { plugin: testkit-reader, config: { items: [\"1\", \"2\", \"3\"] } }\n      processor: { plugin: testkit-processor, config: { fail: { \"2\": { kind: io.timeout, times: 3 } } } }\n      writer: { plugin: testkit-writer, config: { output: out.txt } }\n      fault-tolerance:\n        retry: { kinds: [io.timeout], limit: 4, backoff: { initial: 100ms, multiplier: 3, max: 500ms } }\n",
-    );
-    let repo = env.repo().await;
-    let runtime = PluginRuntime::new().unwrap();
-    let spec = JobSpec::from_path(&file).unwrap();
-    let plan = plan::compile(spec, &file, &PlanOptions::default(), &repo, &runtime)
-        .await
-        .unwrap();
-    let clock = RecordingClock::default();
-    let report = launch_with(&plan, &repo, &runtime, &Quiet, &clock, &Default::default())
-        .await
-        .unwrap();
-    assert_eq!(report.execution.status.to_string(), "COMPLETED");
-    assert_eq!(report.steps[0].execution.rollback_count, 3);
-    let ms: Vec<u128> = clock
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_millis())
-        .collect();
-    assert_eq!(
-        ms,
-        [100, 300, 500],
-        "one pause before each retry, growing ×3, capped at 500ms"
-    );
-    assert_eq!(env.read("out.txt"), "\"1\"\n\"2\"\n\"3\"\n");
+    // The same pauses in both models; in place the item is retried where it stands (no
+    // rollback), the replay model rolls the chunk back before each attempt.
+    for (model, rollbacks) in [("in-place", 0), ("replay", 3)] {
+        let env = Env::new(Backend::Sqlite).await.unwrap();
+        env.register(TESTKIT);
+        let file = env.write(
+            "job.yaml",
+            &format!("name: backoff\nsteps:\n  - name: s\n    chunk:\n      size: 2\n      reader: {{ plugin: testkit-reader, config: {{ items: [\"1\", \"2\", \"3\"] }} }}\n      processor: {{ plugin: testkit-processor, config: {{ fail: {{ \"2\": {{ kind: io.timeout, times: 3 }} }} }} }}\n      writer: {{ plugin: testkit-writer, config: {{ output: out.txt }} }}\n      fault-tolerance:\n        model: {model}\n        retry: {{ kinds: [io.timeout], limit: 4, backoff: {{ initial: 100ms, multiplier: 3, max: 500ms }} }}\n"),
+        );
+        let repo = env.repo().await;
+        let runtime = PluginRuntime::new().unwrap();
+        let spec = JobSpec::from_path(&file).unwrap();
+        let plan = plan::compile(spec, &file, &PlanOptions::default(), &repo, &runtime)
+            .await
+            .unwrap();
+        let clock = RecordingClock::default();
+        let report = launch_with(&plan, &repo, &runtime, &Quiet, &clock, &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(report.execution.status.to_string(), "COMPLETED", "{model}");
+        assert_eq!(report.steps[0].execution.rollback_count, rollbacks, "{model}");
+        let ms: Vec<u128> = clock
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_millis())
+            .collect();
+        assert_eq!(
+            ms,
+            [100, 300, 500],
+            "{model}: one pause before each retry, growing ×3, capped at 500ms"
+        );
+        assert_eq!(
+            std::fs::read_to_string(env.path().join("out.txt")).unwrap(),
+            "\"1\"\n\"2\"\n\"3\"\n"
+        );
+    }
 }
 
 #[tokio::test]

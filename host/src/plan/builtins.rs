@@ -296,7 +296,10 @@ pub(super) fn plan_builtin_writer(
             }
         }
         "jsonl" => {
-            let spec: PathOnly = site.config("jsonl writer", "{ path: out/members.jsonl }")?;
+            let spec: PathOnly = site.config_hint(
+                "jsonl writer",
+                "write `config: { path: out/members.jsonl }`; fsync before each commit is the job's `durability: power-loss`".into(),
+            )?;
             Some(WriterPlan::Jsonl(site.file(spec.path)?))
         }
         "csv" => {

@@ -72,9 +72,9 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                 Some(o) => o,
                 None => self.process_alone(tx, &chunk.inputs[i].item).await?,
             };
-            let outcome = match outcome {
+            let (outcome, attempts) = match outcome {
                 ProcessOutcome::Error(e) => self.retry_in_place(tx, &chunk.inputs[i].item, e).await?,
-                other => other,
+                other => (other, 1),
             };
             let input = chunk.inputs[i].clone();
             match outcome {
@@ -86,8 +86,15 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                     gone[i] = true;
                 }
                 ProcessOutcome::Error(e) => {
-                    let call = Call::Process {
-                        item: input.position,
+                    let call = if attempts > 1 {
+                        Call::ProcessExhausted {
+                            item: input.position,
+                            attempts,
+                        }
+                    } else {
+                        Call::Process {
+                            item: input.position,
+                        }
                     };
                     match self.ft.skip.should_skip(&e, tx.skips()) {
                         Ok(true) => {
@@ -126,13 +133,13 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
     }
 
     /// Retries one failed item while the retry rules allow, with the configured backoff; the
-    /// last outcome.
+    /// last outcome and the number of attempts made.
     async fn retry_in_place(
         &self,
         tx: &mut Tx<'_>,
         item: &Vec<u8>,
         first: ItemError,
-    ) -> Result<ProcessOutcome, StepFailure> {
+    ) -> Result<(ProcessOutcome, u32), StepFailure> {
         let mut attempts = 1;
         let mut last = first;
         while self.ft.retry.can_retry(Some(&last), attempts) {
@@ -146,9 +153,9 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
             attempts += 1;
             match self.process_alone(tx, item).await? {
                 ProcessOutcome::Error(e) => last = e,
-                done => return Ok(done),
+                done => return Ok((done, attempts)),
             }
         }
-        Ok(ProcessOutcome::Error(last))
+        Ok((ProcessOutcome::Error(last), attempts))
     }
 }
