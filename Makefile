@@ -10,7 +10,7 @@ DEMO_ROWS ?= 120000
 DEMO_INVALID ?= 300
 BIN := target/release/batch-host
 
-.PHONY: all build plugins test lint fmt demo bench clean
+.PHONY: all build plugins test lint fmt demo bench bench-micro clean
 
 all: build plugins
 
@@ -48,7 +48,7 @@ demo: build plugins
 	@rm -rf $(DEMO_DIR) $(DEMO_HOME) && mkdir -p $(DEMO_DIR)
 	python3 tests/data/gen-members.py --rows $(DEMO_ROWS) --invalid $(DEMO_INVALID) --out $(DEMO_DIR)/members.csv
 	cp tests/jobs/member-migration.yaml $(DEMO_DIR)/job.yaml
-	cd $(DEMO_DIR) && for p in csv-reader member-processor jsonl-writer report-tasklet; do \
+	cd $(DEMO_DIR) && for p in member-processor report-tasklet; do \
 		$(DEMO_ENV) ../../$(BIN) plugin register ../components/$$p.wasm || exit 1; done
 	cd $(DEMO_DIR) && $(DEMO_ENV) ../../$(BIN) plugin list
 	cd $(DEMO_DIR) && $(DEMO_ENV) ../../$(BIN) run job.yaml --param run.date=$$(date +%F),date
@@ -61,8 +61,16 @@ demo: build plugins
 	@echo "The first skipped members (all of them: BATCH_HOST_HOME=$(DEMO_HOME) $(BIN) skipped 1):"
 	@cd $(DEMO_DIR) && $(DEMO_ENV) ../../$(BIN) skipped 1 | head -6
 
-## bench: items/s of member-migration over 1M rows (Wasm vs native, per-item vs batched)
-bench: plugins
+## bench: batch-host against spring-batch-rs and a hand-written program on 1M member rows
+## (BENCH_ROWS, BENCH_ROUNDS, BENCH_ONLY=a,c); results in target/bench/results.md
+bench: build plugins
+	@test -x /usr/bin/time || { echo "installing Debian's time (GNU time measures each run's peak RSS)"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get install -y -qq time >/dev/null; }
+	$(CARGO) build --release --manifest-path tests/peers/Cargo.toml --target-dir target/peers
+	python3 tests/bench/run.py
+
+## bench-micro: the engine's own micro-benchmarks (Wasm vs native, per-item vs batched calls)
+bench-micro: plugins
 	$(CARGO) bench -p batch-host --bench member_migration
 
 clean:

@@ -124,12 +124,9 @@ async fn main() {
     let t = Instant::now();
     let mut out = 0usize;
     for line in lines.lines() {
-        let item = <serde_json::Map<String, serde_json::Value> as batch_sdk::Item>::decode(
-            line.as_bytes().to_vec(),
-        )
-        .unwrap();
+        let item = batch_sdk::Raw(line.as_bytes().to_vec());
         let normalised = native.process(item).unwrap().unwrap();
-        out += batch_sdk::Item::encode(&normalised).unwrap().len();
+        out += normalised.0.len();
     }
     let native_processing = t.elapsed();
     assert!(out > 0);

@@ -13,7 +13,8 @@ fn job(ft: &str) -> String {
     )
 }
 
-const SKIP_VALIDATION: &str = "      fault-tolerance: { skip: { kinds: [validation], limit: 1000 } }\n";
+const SKIP_VALIDATION: &str =
+    "      fault-tolerance: { skip: { kinds: [validation], limit: 1000 } }\n";
 
 /// The file, which must exist (a missing output is a failure, never an empty file).
 fn output(env: &Env, rel: &str) -> String {
@@ -66,7 +67,10 @@ async fn quoting_bom_crlf_and_skips(backend: Backend) {
     assert_eq!(counts, vec![vec!["COMPLETED", "4", "3", "1", "1", "0"]]);
     let skipped = env.repo().await.skipped_items(1).await.unwrap();
     assert_eq!(skipped.len(), 2, "{skipped:?}");
-    let read = skipped.iter().find(|(_, s)| s.kind.starts_with("validation.csv")).unwrap();
+    let read = skipped
+        .iter()
+        .find(|(_, s)| s.kind.starts_with("validation.csv"))
+        .unwrap();
     assert_eq!(read.1.kind, "validation.csv.quote");
     assert_eq!(
         read.1.message,
@@ -77,8 +81,14 @@ async fn quoting_bom_crlf_and_skips(backend: Backend) {
         Some(&b"4,\"Dee,dee@example.com"[..]),
         "the raw bytes of the bad record"
     );
-    assert_eq!(read.1.position, 4, "positions count records from the start of the input");
-    let process = skipped.iter().find(|(_, s)| s.kind == "validation.email").unwrap();
+    assert_eq!(
+        read.1.position, 4,
+        "positions count records from the start of the input"
+    );
+    let process = skipped
+        .iter()
+        .find(|(_, s)| s.kind == "validation.email")
+        .unwrap();
     assert_eq!(process.1.position, 2);
     env.cleanup().await;
 }
@@ -90,7 +100,9 @@ async fn a_stray_quote_fails_one_record_and_never_swallows_the_rest() {
     env.register(&["member-processor"]);
     env.write(
         "in/members.csv",
-        &members(3000, |i| (i == 2000).then(|| "2000,\"Broken,member2000@example.com".into())),
+        &members(3000, |i| {
+            (i == 2000).then(|| "2000,\"Broken,member2000@example.com".into())
+        }),
     );
     env.write("job.yaml", &job(SKIP_VALIDATION));
     let out = env.run(&["run", "job.yaml"]);
@@ -101,32 +113,48 @@ async fn a_stray_quote_fails_one_record_and_never_swallows_the_rest() {
     assert_eq!(written.last(), Some(&3000));
     let skipped = env.repo().await.skipped_items(1).await.unwrap();
     assert_eq!(skipped.len(), 1);
-    assert_eq!(skipped[0].1.payload.as_deref(), Some(&b"2000,\"Broken,member2000@example.com"[..]));
-    assert!(skipped[0].1.message.contains("line 2001, column 6"), "{}", skipped[0].1.message);
+    assert_eq!(
+        skipped[0].1.payload.as_deref(),
+        Some(&b"2000,\"Broken,member2000@example.com"[..])
+    );
+    assert!(
+        skipped[0].1.message.contains("line 2001, column 6"),
+        "{}",
+        skipped[0].1.message
+    );
 
     // Without a skip rule the step fails, naming the file, the line and the column.
     let env = Env::new(Backend::Sqlite).await.unwrap();
     env.register(&["member-processor"]);
     env.write(
         "in/members.csv",
-        &members(300, |i| (i == 200).then(|| "200,\"Broken,member200@example.com".into())),
+        &members(300, |i| {
+            (i == 200).then(|| "200,\"Broken,member200@example.com".into())
+        }),
     );
     env.write("job.yaml", &job(""));
     let out = env.run(&["run", "job.yaml"]);
     assert_exit(&out, 1);
     let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(
-        all.contains("in/members.csv: line 201, column 5: a quoted field is not closed on its line"),
+        all.contains(
+            "in/members.csv: line 201, column 5: a quoted field is not closed on its line"
+        ),
         "{all}"
     );
-    assert_eq!(ids(&output(&env, "out/members.jsonl")).len(), 100, "the first chunk committed, nothing after it");
+    assert_eq!(
+        ids(&output(&env, "out/members.jsonl")).len(),
+        100,
+        "the first chunk committed, nothing after it"
+    );
 }
 
 #[tokio::test]
 async fn csv_errors_name_the_line_and_keep_the_record() {
     let env = Env::new(Backend::Sqlite).await.unwrap();
     env.register(&["member-processor"]);
-    let mut bytes = b"id,name,email\n1,Ann,ann@example.com\n2,Bo,bo@example.com,extra\n3,Ca".to_vec();
+    let mut bytes =
+        b"id,name,email\n1,Ann,ann@example.com\n2,Bo,bo@example.com,extra\n3,Ca".to_vec();
     bytes.extend_from_slice(&[0xff, 0xfe]);
     bytes.extend_from_slice(b"l,cal@example.com\n4,Di\"d,di@example.com\n5,\"Ed\"x,ed@example.com\n6,Flo,flo@example.com\n");
     std::fs::create_dir_all(env.path().join("in")).unwrap();
@@ -164,7 +192,9 @@ async fn header_only_and_empty_files_read_nothing() {
         env.write("job.yaml", &job(""));
         assert_success(&env.run(&["run", "job.yaml"]));
         assert_eq!(output(&env, "out/members.jsonl"), "", "{content:?}");
-        let counts = env.rows("SELECT STATUS, READ_COUNT, WRITE_COUNT FROM BATCH_STEP_EXECUTION").await;
+        let counts = env
+            .rows("SELECT STATUS, READ_COUNT, WRITE_COUNT FROM BATCH_STEP_EXECUTION")
+            .await;
         assert_eq!(counts, vec![vec!["COMPLETED", "0", "0"]]);
     }
 }
@@ -178,11 +208,20 @@ async fn restart_mid_file(backend: Backend) {
     let bad = "250,Member 250,member250@@example.com";
     let fixed = "250,Member 250,xmember250@example.com";
     assert_eq!(bad.len(), fixed.len(), "the fix keeps every byte offset");
-    env.write("in/members.csv", &members(1000, |i| (i == 250).then(|| bad.into())));
+    env.write(
+        "in/members.csv",
+        &members(1000, |i| (i == 250).then(|| bad.into())),
+    );
     env.write("job.yaml", &job(""));
     assert_exit(&env.run(&["run", "job.yaml"]), 1);
-    assert_eq!(ids(&output(&env, "out/members.jsonl")), (1..=200).collect::<Vec<_>>());
-    env.write("in/members.csv", &members(1000, |i| (i == 250).then(|| fixed.into())));
+    assert_eq!(
+        ids(&output(&env, "out/members.jsonl")),
+        (1..=200).collect::<Vec<_>>()
+    );
+    env.write(
+        "in/members.csv",
+        &members(1000, |i| (i == 250).then(|| fixed.into())),
+    );
     let out = env.run(&["restart", "1"]);
     assert_success(&out);
     assert_eq!(
@@ -196,12 +235,18 @@ async fn restart_mid_file(backend: Backend) {
     assert!(ctx[0][0].contains("\"reader.offset\""), "{ctx:?}");
 
     // A file shorter than the committed offset changed since the run: refused, never guessed.
-    env.write("in/members.csv", &members(1000, |i| (i == 250).then(|| bad.into())));
+    env.write(
+        "in/members.csv",
+        &members(1000, |i| (i == 250).then(|| bad.into())),
+    );
     assert_exit(&env.run(&["run", "job.yaml", "--param", "n=2"]), 1);
     env.write("in/members.csv", "id,name,email\n1,a,a@example.com\n");
     let out = env.run(&["restart", "3"]);
     let all = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(all.contains("io.input-changed") && all.contains("the file changed since that run"), "{all}");
+    assert!(
+        all.contains("io.input-changed") && all.contains("the file changed since that run"),
+        "{all}"
+    );
     env.cleanup().await;
 }
 both_backends!(csv_restart_mid_file_is_exactly_once, restart_mid_file);
@@ -225,7 +270,14 @@ async fn jsonl_reader_to_csv_writer_round_trip() {
     let skipped = env.repo().await.skipped_items(1).await.unwrap();
     assert_eq!(skipped.len(), 1);
     assert_eq!(skipped[0].1.kind, "validation.jsonl");
-    assert!(skipped[0].1.message.starts_with("in/items.jsonl: line 4 is not JSON"), "{}", skipped[0].1.message);
+    assert!(
+        skipped[0]
+            .1
+            .message
+            .starts_with("in/items.jsonl: line 4 is not JSON"),
+        "{}",
+        skipped[0].1.message
+    );
     assert_eq!(skipped[0].1.payload.as_deref(), Some(&b"not json"[..]));
 
     // The CSV file reads back through the built-in csv reader, line breaks in quotes included.
@@ -255,7 +307,11 @@ async fn builtin_paths_stay_inside_the_grant() {
 
     // A symbolic link that leads out of the grant is refused when the file is opened.
     env.write_outside("secret.csv", "id\n1\n");
-    std::os::unix::fs::symlink(env.dir.path().join("secret.csv"), env.path().join("link.csv")).unwrap();
+    std::os::unix::fs::symlink(
+        env.dir.path().join("secret.csv"),
+        env.path().join("link.csv"),
+    )
+    .unwrap();
     env.write(
         "job.yaml",
         "name: escape\nsteps:\n  - name: a\n    chunk:\n      size: 2\n      reader: { builtin: csv, config: { path: link.csv } }\n      writer: { builtin: jsonl, config: { path: out.jsonl } }\n",
@@ -263,7 +319,10 @@ async fn builtin_paths_stay_inside_the_grant() {
     let out = env.run(&["run", "job.yaml"]);
     assert_exit(&out, 1);
     let all = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(all.contains("cannot open `link.csv`: it leads outside the step's directory"), "{all}");
+    assert!(
+        all.contains("cannot open `link.csv`: it leads outside the step's directory"),
+        "{all}"
+    );
 
     // A read-only grant: the writer refuses to open.
     std::fs::create_dir_all(env.path().join("ro")).unwrap();
@@ -275,20 +334,33 @@ async fn builtin_paths_stay_inside_the_grant() {
     let out = env.run(&["run", "job.yaml"]);
     assert_exit(&out, 1);
     let all = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(all.contains("the step's directory is granted read-only"), "{all}");
+    assert!(
+        all.contains("the step's directory is granted read-only"),
+        "{all}"
+    );
     assert!(!env.path().join("ro/out.jsonl").exists());
 }
 
 #[tokio::test]
 async fn durability_levels() {
     let env = Env::new(Backend::Sqlite).await.unwrap();
-    let repo = batch_host::repository::SqlRepository::connect(&env.url).await.unwrap();
-    assert_eq!(repo.sqlite_synchronous().await, Some(1), "NORMAL by default");
+    let repo = batch_host::repository::SqlRepository::connect(&env.url)
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.sqlite_synchronous().await,
+        Some(1),
+        "NORMAL by default"
+    );
     let repo = repo
         .with_durability(batch_host::domain::Durability::PowerLoss)
         .await
         .unwrap();
-    assert_eq!(repo.sqlite_synchronous().await, Some(2), "FULL for power-loss");
+    assert_eq!(
+        repo.sqlite_synchronous().await,
+        Some(2),
+        "FULL for power-loss"
+    );
     repo.close().await;
 
     env.write("in.csv", "id,v\n1,a\n2,b\n3,c\n");
@@ -301,5 +373,62 @@ async fn durability_levels() {
     env.write("bad.yaml", "name: durable\ndurability: always\nsteps:\n  - name: a\n    chunk:\n      size: 2\n      reader: { builtin: csv, config: { path: in.csv } }\n      writer: { builtin: jsonl, config: { path: out.jsonl } }\n");
     let out = env.run(&["validate", "bad.yaml"]);
     assert_exit(&out, 2);
-    assert!(stderr(&out).contains("bad.yaml:2:13: durability: unknown durability `always`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bad.yaml:2:13: durability: unknown durability `always`"),
+        "{}",
+        stderr(&out)
+    );
 }
+
+async fn positions_across_restart(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return skip_postgres();
+    };
+    env.register(&["member-processor"]);
+    let bad_email = |i: usize| format!("{i},Member {i},member{i}@@example.com");
+    let broken = "650,Member,650,member650@example.com"; // four fields: not skippable here
+    let fixed = "650,Member 650,member650@example.com";
+    assert_eq!(broken.len(), fixed.len());
+    let data = |row650: &str| {
+        members(1000, |i| match i {
+            150 | 750 => Some(bad_email(i)),
+            650 => Some(row650.to_owned()),
+            _ => None,
+        })
+    };
+    env.write("in/members.csv", &data(broken));
+    env.write(
+        "job.yaml",
+        &job("      fault-tolerance: { skip: { kinds: [validation.email], limit: 10 } }\n"),
+    );
+    let out = env.run(&["run", "job.yaml"]);
+    assert_exit(&out, 1);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains("item 650") && all.contains("line 651 has 4 fields"),
+        "{all}"
+    );
+    env.write("in/members.csv", &data(fixed));
+    assert_success(&env.run(&["restart", "1"]));
+    let mut written = ids(&output(&env, "out/members.jsonl"));
+    written.sort();
+    let expected: Vec<u64> = (1..=1000).filter(|i| *i != 150 && *i != 750).collect();
+    assert_eq!(written, expected, "exactly once across the restart");
+    let repo = env.repo().await;
+    let first = repo.skipped_items(1).await.unwrap();
+    let second = repo.skipped_items(2).await.unwrap();
+    let positions = |v: &[(String, batch_host::domain::SkippedItem)]| {
+        v.iter().map(|(_, s)| s.position).collect::<Vec<_>>()
+    };
+    assert_eq!(positions(&first), [150]);
+    assert_eq!(
+        positions(&second),
+        [750],
+        "counted from the start of the input, not of the restart"
+    );
+    env.cleanup().await;
+}
+both_backends!(
+    positions_count_from_the_start_of_the_input,
+    positions_across_restart
+);

@@ -192,7 +192,10 @@ async fn retry_backoff_grows_exponentially_up_to_its_cap() {
             .await
             .unwrap();
         assert_eq!(report.execution.status.to_string(), "COMPLETED", "{model}");
-        assert_eq!(report.steps[0].execution.rollback_count, rollbacks, "{model}");
+        assert_eq!(
+            report.steps[0].execution.rollback_count, rollbacks,
+            "{model}"
+        );
         let ms: Vec<u128> = clock
             .0
             .lock()

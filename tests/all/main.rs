@@ -9,8 +9,8 @@
 
 mod support;
 
-mod conformance;
 mod builtins;
+mod conformance;
 mod crash;
 mod fault_tolerance;
 mod flows;

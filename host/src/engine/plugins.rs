@@ -2,11 +2,11 @@
 //! plugins a step runs, and the chunk step's instances ([`Plugins`]), created, initialised and
 //! opened, with what it takes to replace one that trapped.
 
+use super::builtin::{CsvReader, CsvWriter, JsonlReader, JsonlWriter};
 use super::failure::{Call, Cause, PluginFailure, StepFailure};
 #[cfg(test)]
 use super::items::{ItemProcessor, ItemReader, ItemWriter};
 use super::processor::StepProcessor;
-use super::builtin::{CsvReader, CsvWriter, JsonlReader, JsonlWriter};
 use super::reader::{SkippedItemsReader, StepReader};
 use super::writer::{StepWriter, TableWriter};
 use super::{Run, StopFlag};
@@ -443,9 +443,12 @@ fn builtin_file(
         Ok(other) => other.to_string(),
         Err(e) => return Err(bad(format!("`path: {}`: {e}", f.path))),
     };
-    let plain = std::path::Path::new(&path)
-        .components()
-        .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+    let plain = std::path::Path::new(&path).components().all(|c| {
+        matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    });
     if path.is_empty() || !plain {
         return Err(bad(format!(
             "`path: {}` became `{path}`, which is not a relative path inside the step's directory",
@@ -468,7 +471,8 @@ pub(super) async fn stop_requested<R: JobRepository>(
         return Ok(true);
     }
     if stop.poll_due()
-        && repo.execution_status(job_execution_id).await? == Some(crate::domain::BatchStatus::Stopping)
+        && repo.execution_status(job_execution_id).await?
+            == Some(crate::domain::BatchStatus::Stopping)
     {
         stop.request();
         return Ok(true);

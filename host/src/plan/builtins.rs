@@ -49,11 +49,7 @@ impl Site<'_, '_> {
         match serde_json::from_value::<T>(config) {
             Ok(cfg) => Some(cfg),
             Err(e) => {
-                self.push(
-                    "config",
-                    format!("invalid {name} config: {e}"),
-                    Some(hint),
-                );
+                self.push("config", format!("invalid {name} config: {e}"), Some(hint));
                 None
             }
         }
@@ -153,7 +149,9 @@ fn yes() -> bool {
 fn check_columns(site: &mut Site<'_, '_>, columns: &[String]) -> bool {
     let mut seen = std::collections::HashSet::new();
     let bad = columns.is_empty()
-        || columns.iter().any(|c| c.is_empty() || !seen.insert(c.as_str()));
+        || columns
+            .iter()
+            .any(|c| c.is_empty() || !seen.insert(c.as_str()));
     if bad {
         site.push(
             "config.columns",
@@ -170,11 +168,7 @@ pub(super) fn plan_builtin_reader(
     field: &str,
     c: &mut Collector<'_>,
 ) -> Option<ReaderPlan> {
-    let mut site = Site {
-        r,
-        field,
-        c,
-    };
+    let mut site = Site { r, field, c };
     if !exclusive(&mut site) {
         return None;
     }
@@ -225,7 +219,10 @@ pub(super) fn plan_builtin_reader(
                 }
                 (_, columns) => columns,
             };
-            if columns.as_ref().is_some_and(|c| !check_columns(&mut site, c)) {
+            if columns
+                .as_ref()
+                .is_some_and(|c| !check_columns(&mut site, c))
+            {
                 return None;
             }
             if delimiter.is_some() && delimiter == quote {
@@ -266,11 +263,7 @@ pub(super) fn plan_builtin_writer(
     field: &str,
     c: &mut Collector<'_>,
 ) -> Option<WriterPlan> {
-    let mut site = Site {
-        r: w,
-        field,
-        c,
-    };
+    let mut site = Site { r: w, field, c };
     if !exclusive(&mut site) {
         return None;
     }

@@ -36,9 +36,8 @@ use limits::plan_limits;
 use params::{check_placeholders, plan_params};
 use resolve::Resolver;
 pub use types::{
-    ChunkPlan, CsvReaderConfig, CsvWriterConfig, FileConfig, JobPlan, MAX_CHUNK_SIZE,
-    PlanOptions, PluginPlan, Protected, ReaderPlan, SkippedItemsConfig, StepKind, StepPlan,
-    WriterPlan,
+    ChunkPlan, CsvReaderConfig, CsvWriterConfig, FileConfig, JobPlan, MAX_CHUNK_SIZE, PlanOptions,
+    PluginPlan, Protected, ReaderPlan, SkippedItemsConfig, StepKind, StepPlan, WriterPlan,
 };
 
 /// A job, step or table name: 1-100 letters, digits, `.`, `_` or `-`.

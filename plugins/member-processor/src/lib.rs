@@ -7,9 +7,13 @@
 //! (`validation.required`). `country` is uppercased, `first_name`/`last_name` get a capital
 //! initial. Config: `email-field` (default `email`), `required`.
 
-use batch_sdk::{Error, ItemProcessor, Setup};
+use std::borrow::Cow;
+use std::fmt;
+
+use batch_sdk::{Error, ItemProcessor, Raw, Setup};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde::de::{MapAccess, Visitor};
+use serde_json::value::RawValue;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -73,22 +77,111 @@ fn capitalise(s: &str) -> String {
     }
 }
 
+/// One field value: a string (borrowed from the input when it holds no escapes), or any other
+/// JSON value, kept as its raw text.
+#[derive(Debug)]
+enum Field<'a> {
+    Str(Cow<'a, str>),
+    Other(&'a RawValue),
+}
+
+/// A member record: its fields in input order, borrowed from the item's bytes.
+#[derive(Debug, Default)]
+pub struct Member<'a> {
+    fields: Vec<(Cow<'a, str>, Field<'a>)>,
+}
+
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Member<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = Member<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Member<'de>, A::Error> {
+                let mut m = Member::default();
+                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+                    let raw: &'de RawValue = map.next_value()?;
+                    let value = if raw.get().starts_with('"') {
+                        let Text(s) =
+                            serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
+                        Field::Str(s)
+                    } else {
+                        Field::Other(raw)
+                    };
+                    // A repeated key keeps its first place and its last value, as a JSON map does.
+                    match m.fields.iter_mut().find(|(k, _)| *k == key) {
+                        Some(slot) => slot.1 = value,
+                        None => m.fields.push((key, value)),
+                    }
+                }
+                Ok(m)
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+impl<'a> Member<'a> {
+    /// Parses a member from its JSON bytes, borrowing its strings.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+        serde_json::from_slice(bytes).map_err(|e| Error::new("item.decode", e.to_string()))
+    }
+
+    fn get(&self, name: &str) -> Option<&Field<'a>> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    fn get_str(&mut self, name: &str) -> Option<&mut Cow<'a, str>> {
+        self.fields.iter_mut().find_map(|(k, v)| match v {
+            Field::Str(s) if k == name => Some(s),
+            _ => None,
+        })
+    }
+
+    /// The member as JSON, fields in input order.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + 24 * self.fields.len());
+        out.push(b'{');
+        for (i, (k, v)) in self.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            // Writing JSON strings to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut out, k.as_ref());
+            out.push(b':');
+            match v {
+                Field::Str(s) => {
+                    let _ = serde_json::to_writer(&mut out, s.as_ref());
+                }
+                Field::Other(raw) => out.extend_from_slice(raw.get().as_bytes()),
+            }
+        }
+        out.push(b'}');
+        out
+    }
+}
+
 impl MemberProcessor {
     /// Normalises one record; the logic behind `process`, testable natively.
-    pub fn normalise(&self, mut member: Map<String, Value>) -> Result<Map<String, Value>, Error> {
-        for value in member.values_mut() {
-            if let Value::String(s) = value {
+    pub fn normalise<'a>(&self, mut member: Member<'a>) -> Result<Member<'a>, Error> {
+        for (_, value) in member.fields.iter_mut() {
+            if let Field::Str(s) = value {
                 let trimmed = s.trim();
                 if trimmed.len() != s.len() {
-                    *s = trimmed.to_owned();
+                    *s = Cow::Owned(trimmed.to_owned());
                 }
             }
         }
         for field in &self.config.required {
             let present = match member.get(field) {
-                Some(Value::String(s)) => !s.is_empty(),
-                Some(Value::Null) | None => false,
-                Some(_) => true,
+                Some(Field::Str(s)) => !s.is_empty(),
+                Some(Field::Other(raw)) => raw.get() != "null",
+                None => false,
             };
             if !present {
                 return Err(Error::validation(
@@ -97,9 +190,15 @@ impl MemberProcessor {
                 ));
             }
         }
-        let id = member.get("id").map(|v| v.to_string()).unwrap_or_default();
-        if let Some(Value::String(email)) = member.get_mut(&self.config.email_field) {
-            *email = email.to_lowercase();
+        let id = match member.get("id") {
+            Some(Field::Str(s)) => serde_json::to_string(s.as_ref()).unwrap_or_default(),
+            Some(Field::Other(raw)) => raw.get().to_owned(),
+            None => String::new(),
+        };
+        if let Some(email) = member.get_str(&self.config.email_field) {
+            if email.bytes().any(|b| b.is_ascii_uppercase()) || !email.is_ascii() {
+                *email = Cow::Owned(email.to_lowercase());
+            }
             if !is_valid_email(email) {
                 return Err(Error::validation(
                     "email",
@@ -107,12 +206,12 @@ impl MemberProcessor {
                 ));
             }
         }
-        if let Some(Value::String(country)) = member.get_mut("country") {
-            *country = country.to_uppercase();
+        if let Some(country) = member.get_str("country") {
+            *country = Cow::Owned(country.to_uppercase());
         }
         for name in ["first_name", "last_name"] {
-            if let Some(Value::String(s)) = member.get_mut(name) {
-                *s = capitalise(s);
+            if let Some(s) = member.get_str(name) {
+                *s = Cow::Owned(capitalise(s));
             }
         }
         Ok(member)
@@ -120,8 +219,10 @@ impl MemberProcessor {
 }
 
 impl ItemProcessor for MemberProcessor {
-    type In = Map<String, Value>;
-    type Out = Map<String, Value>;
+    // Raw bytes in and out: the member is parsed with borrowed strings and written back
+    // directly, without building a JSON tree.
+    type In = Raw;
+    type Out = Raw;
 
     fn init(setup: &Setup) -> Result<Self, Error> {
         Ok(MemberProcessor {
@@ -129,8 +230,9 @@ impl ItemProcessor for MemberProcessor {
         })
     }
 
-    fn process(&mut self, item: Self::In) -> Result<Option<Self::Out>, Error> {
-        self.normalise(item).map(Some)
+    fn process(&mut self, item: Raw) -> Result<Option<Raw>, Error> {
+        let member = Member::parse(&item.0)?;
+        Ok(Some(Raw(self.normalise(member)?.to_json())))
     }
 }
 
@@ -139,10 +241,18 @@ batch_sdk::export_processor!(MemberProcessor);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn processor() -> MemberProcessor {
         MemberProcessor::init(&Setup::for_test(json!({}))).unwrap()
+    }
+
+    /// Runs `process` on `item` and parses what comes out.
+    fn run(item: Value) -> Result<Value, Error> {
+        let out = processor()
+            .process(Raw(item.to_string().into_bytes()))?
+            .unwrap();
+        Ok(serde_json::from_slice(&out.0).unwrap())
     }
 
     #[test]
@@ -169,32 +279,31 @@ mod tests {
 
     #[test]
     fn normalises_a_member() {
-        let m = json!({"id": "7", "email": "  Ann.Lee@Example.COM ", "first_name": " aNN", "country": "de"});
-        let out = processor()
-            .normalise(m.as_object().unwrap().clone())
-            .unwrap();
+        let m = json!({"id": "7", "email": "  Ann.Lee@Example.COM ", "first_name": " aNN", "country": "de", "n": 3, "tags": ["x"]});
         assert_eq!(
-            Value::Object(out),
-            json!({"id": "7", "email": "ann.lee@example.com", "first_name": "Ann", "country": "DE"})
+            run(m).unwrap(),
+            json!({"id": "7", "email": "ann.lee@example.com", "first_name": "Ann", "country": "DE", "n": 3, "tags": ["x"]})
         );
+        // Key order is kept, escapes survive the round trip.
+        let out = processor()
+            .process(Raw(br#"{"z":"a\"b","id":"1","email":"a@b.co"}"#.to_vec()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.0, br#"{"z":"a\"b","id":"1","email":"a@b.co"}"#);
     }
 
     #[test]
     fn invalid_email_is_a_validation_error() {
-        let m = json!({"id": "9", "email": "not-an-email"});
-        let err = processor()
-            .normalise(m.as_object().unwrap().clone())
-            .unwrap_err();
+        let err = run(json!({"id": "9", "email": "not-an-email"})).unwrap_err();
         assert_eq!(err.kind, "validation.email");
         assert!(err.message.contains("member \"9\""), "{}", err.message);
     }
 
     #[test]
     fn missing_required_field() {
-        let m = json!({"email": "a@b.co"});
-        let err = processor()
-            .normalise(m.as_object().unwrap().clone())
-            .unwrap_err();
+        let err = run(json!({"email": "a@b.co"})).unwrap_err();
+        assert_eq!(err.kind, "validation.required");
+        let err = run(json!({"id": null, "email": "a@b.co"})).unwrap_err();
         assert_eq!(err.kind, "validation.required");
     }
 }

@@ -28,6 +28,27 @@ enum Fault {
     AfterQuote(usize),
 }
 
+impl Fault {
+    /// The column and what is wrong there, in words.
+    fn describe(self, q: char, multiline: bool) -> (usize, String) {
+        match self {
+            Fault::Unclosed(c) if multiline => (
+                c,
+                "a quoted field is not closed before the end of the file".to_owned(),
+            ),
+            Fault::Unclosed(c) => (
+                c,
+                "a quoted field is not closed on its line (set `multiline: true` if quoted fields contain line breaks)".to_owned(),
+            ),
+            Fault::Stray(c) => (
+                c,
+                format!("a {q} inside an unquoted field; quote the whole field and double the {q} inside it"),
+            ),
+            Fault::AfterQuote(c) => (c, format!("text after the closing {q} of a field")),
+        }
+    }
+}
+
 /// Splits one record into fields, calling `field` with each in order; the number of fields.
 fn split(rec: &str, delimiter: u8, quote: u8, mut field: impl FnMut(&str)) -> Result<usize, Fault> {
     let b = rec.as_bytes();
@@ -130,9 +151,10 @@ impl CsvReader {
     /// The next logical record into `self.record`: the line number it starts on, or `None` at
     /// the end of the file. A malformed record is an `Err` item error with its raw bytes.
     fn next_record(&mut self) -> Result<Option<Result<u64, ItemError>>, PluginError> {
-        let input = self.input.as_mut().ok_or_else(|| {
-            failed("plugin.lifecycle", "read before open".into())
-        })?;
+        let input = self
+            .input
+            .as_mut()
+            .ok_or_else(|| failed("plugin.lifecycle", "read before open".into()))?;
         loop {
             let start = match input.next_line(&mut self.line)? {
                 Line::End => return Ok(None),
@@ -207,20 +229,24 @@ impl CsvReader {
             n += 1;
         })
         .map_err(|fault| {
-            let q = self.config.quote as char;
-            let (column, what) = match fault {
-                Fault::Unclosed(c) if self.config.multiline => (c, "a quoted field is not closed before the end of the file".to_owned()),
-                Fault::Unclosed(c) => (c, format!("a quoted field is not closed on its line (set `multiline: true` if quoted fields contain line breaks)")),
-                Fault::Stray(c) => (c, format!("a {q} inside an unquoted field; quote the whole field and double the {q} inside it")),
-                Fault::AfterQuote(c) => (c, format!("text after the closing {q} of a field")),
-            };
-            bad("validation.csv.quote", format!("{path}: line {line}, column {column}: {what}"))
+            let (column, what) = fault.describe(self.config.quote as char, self.config.multiline);
+            bad(
+                "validation.csv.quote",
+                format!("{path}: line {line}, column {column}: {what}"),
+            )
         })?;
         if count != self.keys.len() {
-            let source = if self.config.columns.is_some() { "`columns` name" } else { "the header has" };
+            let source = if self.config.columns.is_some() {
+                "`columns` name"
+            } else {
+                "the header has"
+            };
             return Err(bad(
                 "validation.csv.fields",
-                format!("{path}: line {line} has {count} fields, {source} {}", self.keys.len()),
+                format!(
+                    "{path}: line {line} has {count} fields, {source} {}",
+                    self.keys.len()
+                ),
             ));
         }
         out.push(b'}');
@@ -235,17 +261,41 @@ impl ItemReader for CsvReader {
             Some(columns) => columns.clone(),
             None => match self.next_record()? {
                 None => Vec::new(), // an empty file: no header, no records
-                Some(Err(e)) => return Err(PluginError::Failed(ItemError::new(e.kind, format!("header: {}", e.message)))),
+                Some(Err(e)) => {
+                    return Err(PluginError::Failed(ItemError::new(
+                        e.kind,
+                        format!("header: {}", e.message),
+                    )));
+                }
                 Some(Ok(line)) => {
                     let text = std::str::from_utf8(&self.record).map_err(|_| {
-                        failed("validation.csv.encoding", format!("{}: the header line {line} is not valid UTF-8", self.path()))
+                        failed(
+                            "validation.csv.encoding",
+                            format!("{}: the header line {line} is not valid UTF-8", self.path()),
+                        )
                     })?;
                     let mut names = Vec::new();
-                    split(text, self.config.delimiter, self.config.quote, |f| names.push(f.to_owned()))
-                        .map_err(|_| failed("validation.csv.quote", format!("{}: the header line {line} has a malformed quoted name", self.path())))?;
+                    split(text, self.config.delimiter, self.config.quote, |f| {
+                        names.push(f.to_owned())
+                    })
+                    .map_err(|_| {
+                        failed(
+                            "validation.csv.quote",
+                            format!(
+                                "{}: the header line {line} has a malformed quoted name",
+                                self.path()
+                            ),
+                        )
+                    })?;
                     let mut seen = std::collections::HashSet::new();
                     if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
-                        return Err(failed("validation.csv.header", format!("{}: the header names `{dup}` twice; item keys must be unique", self.path())));
+                        return Err(failed(
+                            "validation.csv.header",
+                            format!(
+                                "{}: the header names `{dup}` twice; item keys must be unique",
+                                self.path()
+                            ),
+                        ));
                     }
                     names
                 }
@@ -266,7 +316,13 @@ impl ItemReader for CsvReader {
         if let Some(offset) = checkpoint(ctx, OFFSET)? {
             let line = checkpoint(ctx, LINE)?.unwrap_or(header_end.1);
             if offset < header_end.0 {
-                return Err(failed("io.checkpoint", format!("the checkpoint's offset {offset} lies inside the header of `{}`", input.path)));
+                return Err(failed(
+                    "io.checkpoint",
+                    format!(
+                        "the checkpoint's offset {offset} lies inside the header of `{}`",
+                        input.path
+                    ),
+                ));
             }
             input.seek(offset, line)?;
         }
@@ -277,17 +333,28 @@ impl ItemReader for CsvReader {
         let mut outcomes = Vec::with_capacity(max.min(4096) as usize);
         while outcomes.len() < max as usize {
             match self.next_record()? {
-                None => return Ok(ReadBatch { outcomes, end: true }),
+                None => {
+                    return Ok(ReadBatch {
+                        outcomes,
+                        end: true,
+                    });
+                }
                 Some(Err(e)) => outcomes.push(Err(e)),
                 Some(Ok(line)) => outcomes.push(self.item(line)),
             }
             self.rows += 1;
         }
-        Ok(ReadBatch { outcomes, end: false })
+        Ok(ReadBatch {
+            outcomes,
+            end: false,
+        })
     }
 
     fn update(&mut self) -> Result<ExecutionContext, PluginError> {
-        let input = self.input.as_ref().ok_or_else(|| failed("plugin.lifecycle", "update before open".into()))?;
+        let input = self
+            .input
+            .as_ref()
+            .ok_or_else(|| failed("plugin.lifecycle", "update before open".into()))?;
         let mut ctx = ExecutionContext::new();
         ctx.put(ROWS, serde_json::json!(self.rows));
         ctx.put(OFFSET, serde_json::json!(input.offset));
@@ -322,7 +389,9 @@ impl CsvWriter {
             if i > 0 {
                 self.out.buffer.push(d);
             }
-            let needs_quotes = f.bytes().any(|b| b == d || b == b'"' || b == b'\n' || b == b'\r');
+            let needs_quotes = f
+                .bytes()
+                .any(|b| b == d || b == b'"' || b == b'\n' || b == b'\r');
             if needs_quotes {
                 self.out.buffer.push(b'"');
                 for part in f.split_inclusive('"') {
@@ -352,9 +421,13 @@ impl ItemWriter for CsvWriter {
     fn write(&mut self, items: &[Vec<u8>]) -> Result<(), PluginError> {
         let at = self.out.buffer.len();
         for (n, item) in items.iter().enumerate() {
-            let object: serde_json::Map<String, Value> = serde_json::from_slice(item).map_err(|e| {
-                failed("validation.csv", format!("item {} of the chunk is not a JSON object: {e}", n + 1))
-            })?;
+            let object: serde_json::Map<String, Value> =
+                serde_json::from_slice(item).map_err(|e| {
+                    failed(
+                        "validation.csv",
+                        format!("item {} of the chunk is not a JSON object: {e}", n + 1),
+                    )
+                })?;
             let mut fields = Vec::with_capacity(self.config.columns.len());
             for c in &self.config.columns {
                 fields.push(match object.get(c) {
@@ -409,7 +482,10 @@ mod tests {
         assert_eq!(fields("1,Ann,a@b.c").unwrap(), ["1", "Ann", "a@b.c"]);
         assert_eq!(fields("1,,").unwrap(), ["1", "", ""]);
         assert_eq!(fields("\"Lee, Ann\",x").unwrap(), ["Lee, Ann", "x"]);
-        assert_eq!(fields("\"say \"\"hi\"\"\",\"\"").unwrap(), ["say \"hi\"", ""]);
+        assert_eq!(
+            fields("\"say \"\"hi\"\"\",\"\"").unwrap(),
+            ["say \"hi\"", ""]
+        );
         assert_eq!(fields("a,\"b\"").unwrap(), ["a", "b"]);
         assert_eq!(fields("\"multi\nline\",z").unwrap(), ["multi\nline", "z"]);
         assert_eq!(fields("1,\"Ann,a@b.c"), Err(Fault::Unclosed(3)));

@@ -28,7 +28,10 @@ fn failed(kind: &str, message: String) -> PluginError {
 
 /// An I/O error on `path`, without the OS's error number.
 fn io_error(kind: &str, path: &str, what: &str, e: &std::io::Error) -> PluginError {
-    failed(kind, format!("cannot {what} `{path}`: {}", describe_open_error(e)))
+    failed(
+        kind,
+        format!("cannot {what} `{path}`: {}", describe_open_error(e)),
+    )
 }
 
 /// A whole number the built-in stored in its checkpoint.
@@ -187,7 +190,11 @@ impl OutputFile {
 
     /// Opens the file inside `grant` at the last committed length `ctx` records; true when the
     /// file is new (nothing was committed yet).
-    pub(super) fn open(&mut self, grant: &Grant, ctx: &ExecutionContext) -> Result<bool, PluginError> {
+    pub(super) fn open(
+        &mut self,
+        grant: &Grant,
+        ctx: &ExecutionContext,
+    ) -> Result<bool, PluginError> {
         if self.read_only {
             return Err(failed(
                 "io.read-only",
@@ -240,9 +247,10 @@ impl OutputFile {
     pub(super) fn flush_buffer(&mut self) -> Result<(), PluginError> {
         let buffer = std::mem::take(&mut self.buffer);
         let path = self.path.clone();
-        let result = self
-            .file()
-            .and_then(|f| f.write_all(&buffer).map_err(|e| io_error("io.write", &path, "write", &e)));
+        let result = self.file().and_then(|f| {
+            f.write_all(&buffer)
+                .map_err(|e| io_error("io.write", &path, "write", &e))
+        });
         self.written += buffer.len() as u64;
         self.buffer = buffer;
         self.buffer.clear();

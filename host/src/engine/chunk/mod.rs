@@ -31,6 +31,11 @@ use crate::domain::{ExitStatus, Role, SkippedItem, StepExecution};
 use crate::policy::FaultTolerance;
 use crate::repository::JobRepository;
 
+/// The context key that records how many read outcomes came before the committed position, so
+/// item positions (in messages and the dead-letter table) count from the start of the input on
+/// a restart too.
+pub(crate) const READ_BASE: &str = "batch.read.outcomes";
+
 /// What the loop needs to know about its step.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ChunkSettings<'a> {

@@ -2,7 +2,7 @@
 //! trap rolls the chunk back and fails the step (one rollback, then FAILED). The processor sees
 //! the whole chunk in one batched call.
 
-use super::ChunkLoop;
+use super::{ChunkLoop, READ_BASE};
 use crate::domain::{Role, StepContribution, StepExecution};
 use crate::engine::failure::{Call, Cause, PluginFailure, StepFailure};
 use crate::engine::plugins::Plugins;
@@ -22,18 +22,26 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
         p: &mut Plugins,
         step: &mut StepExecution,
     ) -> Result<(), StepFailure> {
+        // Positions count from the start of the input, also on a restart.
+        let base = step
+            .context
+            .get(READ_BASE)
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
         // Before the first chunk: let the streams write their initial state.
         self.save_streams(p, step).await?;
         self.repo.update_step_execution(step).await?;
         loop {
             let mut contribution = StepContribution::default();
-            match self.chunk(p, step, &mut contribution).await {
+            match self.chunk(p, step, base, &mut contribution).await {
                 Ok(done) => {
                     step.apply(&contribution);
                     if let Err(e) = self.save_streams(p, step).await {
                         self.roll_back(p, step).await;
                         return Err(e);
                     }
+                    step.context
+                        .put(READ_BASE, serde_json::json!(base + step.read_count));
                     self.commit_transaction(p, step, &[]).await?;
                     if done.end {
                         return Ok(());
@@ -54,6 +62,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
         &self,
         p: &mut Plugins,
         step: &StepExecution,
+        base: i64,
         c: &mut StepContribution,
     ) -> Result<ChunkDone, StepFailure> {
         let size = self.settings.size as usize;
@@ -68,7 +77,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
         let mut end = false;
         while items.len() < size && !end {
             let want = u32::try_from(size - items.len()).unwrap_or(u32::MAX);
-            let at = step.read_count + c.read_count + 1;
+            let at = base + step.read_count + c.read_count + 1;
             let batch = p
                 .reader
                 .read_batch(want)
@@ -92,7 +101,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
                         .into());
                     }
                     Err(e) => {
-                        let at = step.read_count + c.read_count + 1;
+                        let at = base + step.read_count + c.read_count + 1;
                         let call = Call::Read { item: at };
                         return Err(
                             PluginFailure::item(Role::Reader, &p.labels.reader, call, e).into()
@@ -108,7 +117,7 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
         }
 
         // Process the whole chunk in one call.
-        let first = step.read_count + 1;
+        let first = base + step.read_count + 1;
         let outputs = match &mut p.processor {
             Some(processor) => {
                 let last = first + items.len() as i64 - 1;

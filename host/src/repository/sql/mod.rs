@@ -26,8 +26,9 @@ use super::{
     split_context,
 };
 use crate::domain::{
-    BatchStatus, Durability, ExecutionContext, ExitStatus, Id, JobExecution, JobInstance, JobParameter,
-    JobParameters, ParamType, SkipPhase, SkippedItem, StepExecution, TableRow, Timestamp, now,
+    BatchStatus, Durability, ExecutionContext, ExitStatus, Id, JobExecution, JobInstance,
+    JobParameter, JobParameters, ParamType, SkipPhase, SkippedItem, StepExecution, TableRow,
+    Timestamp, now,
 };
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");

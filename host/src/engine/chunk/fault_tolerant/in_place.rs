@@ -29,15 +29,28 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                 .collect());
         }
         // Items a write retry or scan brings back were processed in an earlier transaction.
-        if chunk.inputs.iter().any(|i| !chunk.cache.contains_key(&i.position)) {
+        if chunk
+            .inputs
+            .iter()
+            .any(|i| !chunk.cache.contains_key(&i.position))
+        {
             self.process_chunk(tx, chunk).await?;
         }
-        let take = if chunk.scanning { 1 } else { chunk.inputs.len() };
+        let take = if chunk.scanning {
+            1
+        } else {
+            chunk.inputs.len()
+        };
         Ok(chunk
             .inputs
             .iter()
             .take(take)
-            .filter_map(|i| chunk.cache.get(&i.position).map(|o| (i.position, o.clone())))
+            .filter_map(|i| {
+                chunk
+                    .cache
+                    .get(&i.position)
+                    .map(|o| (i.position, o.clone()))
+            })
             .collect())
     }
 
@@ -73,7 +86,9 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                 None => self.process_alone(tx, &chunk.inputs[i].item).await?,
             };
             let (outcome, attempts) = match outcome {
-                ProcessOutcome::Error(e) => self.retry_in_place(tx, &chunk.inputs[i].item, e).await?,
+                ProcessOutcome::Error(e) => {
+                    self.retry_in_place(tx, &chunk.inputs[i].item, e).await?
+                }
                 other => (other, 1),
             };
             let input = chunk.inputs[i].clone();

@@ -18,7 +18,7 @@ mod process;
 mod read;
 mod write;
 
-use super::ChunkLoop;
+use super::{ChunkLoop, READ_BASE};
 use crate::domain::{
     ExecutionContext, ItemError, Role, SkipPhase, SkippedItem, StepContribution, StepExecution,
 };
@@ -193,6 +193,11 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
         st: &mut FtState,
     ) -> Result<(), StepFailure> {
         let base = self.base;
+        st.read_outcomes = step
+            .context
+            .get(READ_BASE)
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
         self.skip_committed_offset(p, step, st).await?;
         base.save_streams(p, step).await?;
         base.repo.update_step_execution(step).await?;
@@ -263,6 +268,7 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
         };
         if complete {
             self.base.save_streams(p, step).await?;
+            step.context.put(READ_BASE, json!(st.read_outcomes));
             step.context.put(CHUNK_OFFSET, json!(0));
             step.context
                 .replace_scope("batch.chunk", ExecutionContext::new());
@@ -278,6 +284,8 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
             step.context
                 .replace_scope("reader", chunk.start_reader_ctx.clone());
             step.context.replace_scope("writer", writer);
+            step.context
+                .put(READ_BASE, json!(st.read_outcomes - chunk.reads as i64));
             step.context.put(CHUNK_OFFSET, json!(offset));
         }
         self.base.commit_transaction(p, step, &skipped).await?;
