@@ -13,7 +13,6 @@ use std::fmt;
 use batch_sdk::{Error, ItemProcessor, Raw, Setup};
 use serde::Deserialize;
 use serde::de::{MapAccess, Visitor};
-use serde_json::value::RawValue;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -78,11 +77,70 @@ fn capitalise(s: &str) -> String {
 }
 
 /// One field value: a string (borrowed from the input when it holds no escapes), or any other
-/// JSON value, kept as its raw text.
+/// JSON value, kept as its JSON text.
 #[derive(Debug)]
 enum Field<'a> {
     Str(Cow<'a, str>),
-    Other(&'a RawValue),
+    Other(Cow<'a, str>),
+}
+
+impl<'de> Deserialize<'de> for Field<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Any;
+        impl<'de> Visitor<'de> for Any {
+            type Value = Field<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Owned(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Field<'de>, E> {
+                Ok(Field::Other(Cow::Borrowed(if v {
+                    "true"
+                } else {
+                    "false"
+                })))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Field<'de>, E> {
+                Ok(Field::Other(Cow::Owned(v.to_string())))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Field<'de>, E> {
+                Ok(Field::Other(Cow::Owned(v.to_string())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Field<'de>, E> {
+                let n = serde_json::Number::from_f64(v);
+                Ok(Field::Other(Cow::Owned(
+                    n.map_or_else(|| "null".to_owned(), |n| n.to_string()),
+                )))
+            }
+            fn visit_unit<E>(self) -> Result<Field<'de>, E> {
+                Ok(Field::Other(Cow::Borrowed("null")))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Field<'de>, A::Error> {
+                let v = serde_json::Value::deserialize(
+                    serde::de::value::SeqAccessDeserializer::new(seq),
+                )?;
+                Ok(Field::Other(Cow::Owned(v.to_string())))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Field<'de>, A::Error> {
+                let v = serde_json::Value::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(Field::Other(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_any(Any)
+    }
 }
 
 /// A member record: its fields in input order, borrowed from the item's bytes.
@@ -105,14 +163,7 @@ impl<'de> Deserialize<'de> for Member<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Member<'de>, A::Error> {
                 let mut m = Member::default();
                 while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-                    let raw: &'de RawValue = map.next_value()?;
-                    let value = if raw.get().starts_with('"') {
-                        let Text(s) =
-                            serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
-                        Field::Str(s)
-                    } else {
-                        Field::Other(raw)
-                    };
+                    let value: Field<'de> = map.next_value()?;
                     // A repeated key keeps its first place and its last value, as a JSON map does.
                     match m.fields.iter_mut().find(|(k, _)| *k == key) {
                         Some(slot) => slot.1 = value,
@@ -158,7 +209,7 @@ impl<'a> Member<'a> {
                 Field::Str(s) => {
                     let _ = serde_json::to_writer(&mut out, s.as_ref());
                 }
-                Field::Other(raw) => out.extend_from_slice(raw.get().as_bytes()),
+                Field::Other(json) => out.extend_from_slice(json.as_bytes()),
             }
         }
         out.push(b'}');
@@ -180,7 +231,7 @@ impl MemberProcessor {
         for field in &self.config.required {
             let present = match member.get(field) {
                 Some(Field::Str(s)) => !s.is_empty(),
-                Some(Field::Other(raw)) => raw.get() != "null",
+                Some(Field::Other(json)) => json != "null",
                 None => false,
             };
             if !present {
@@ -192,7 +243,7 @@ impl MemberProcessor {
         }
         let id = match member.get("id") {
             Some(Field::Str(s)) => serde_json::to_string(s.as_ref()).unwrap_or_default(),
-            Some(Field::Other(raw)) => raw.get().to_owned(),
+            Some(Field::Other(json)) => json.to_string(),
             None => String::new(),
         };
         if let Some(email) = member.get_str(&self.config.email_field) {

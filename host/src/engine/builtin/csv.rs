@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::{InputFile, Line, OutputFile, checkpoint, failed};
+use super::{InputFile, Line, OutputFile, failed, not_open, output_file_calls};
 use crate::domain::{ExecutionContext, ItemError};
 use crate::engine::items::{ItemReader, ItemWriter};
 use crate::plan::{CsvReaderConfig, CsvWriterConfig};
@@ -111,10 +111,6 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(out, s);
 }
 
-const ROWS: &str = "rows";
-const OFFSET: &str = "offset";
-const LINE: &str = "line";
-
 /// `builtin: csv` as a reader.
 pub(crate) struct CsvReader {
     config: CsvReaderConfig,
@@ -151,10 +147,7 @@ impl CsvReader {
     /// The next logical record into `self.record`: the line number it starts on, or `None` at
     /// the end of the file. A malformed record is an `Err` item error with its raw bytes.
     fn next_record(&mut self) -> Result<Option<Result<u64, ItemError>>, PluginError> {
-        let input = self
-            .input
-            .as_mut()
-            .ok_or_else(|| failed("plugin.lifecycle", "read before open".into()))?;
+        let input = self.input.as_mut().ok_or_else(not_open)?;
         loop {
             let start = match input.next_line(&mut self.line)? {
                 Line::End => return Ok(None),
@@ -310,22 +303,8 @@ impl ItemReader for CsvReader {
                 k
             })
             .collect();
-        let input = self.input.as_mut().expect("opened above");
-        let header_end = (input.offset, input.line);
-        self.rows = checkpoint(ctx, ROWS)?.unwrap_or(0);
-        if let Some(offset) = checkpoint(ctx, OFFSET)? {
-            let line = checkpoint(ctx, LINE)?.unwrap_or(header_end.1);
-            if offset < header_end.0 {
-                return Err(failed(
-                    "io.checkpoint",
-                    format!(
-                        "the checkpoint's offset {offset} lies inside the header of `{}`",
-                        input.path
-                    ),
-                ));
-            }
-            input.seek(offset, line)?;
-        }
+        let input = self.input.as_mut().ok_or_else(not_open)?;
+        self.rows = input.resume(ctx)?;
         Ok(())
     }
 
@@ -351,15 +330,8 @@ impl ItemReader for CsvReader {
     }
 
     fn update(&mut self) -> Result<ExecutionContext, PluginError> {
-        let input = self
-            .input
-            .as_ref()
-            .ok_or_else(|| failed("plugin.lifecycle", "update before open".into()))?;
-        let mut ctx = ExecutionContext::new();
-        ctx.put(ROWS, serde_json::json!(self.rows));
-        ctx.put(OFFSET, serde_json::json!(input.offset));
-        ctx.put(LINE, serde_json::json!(input.line));
-        Ok(ctx)
+        let input = self.input.as_ref().ok_or_else(not_open)?;
+        Ok(input.checkpoint(self.rows))
     }
 
     fn close(&mut self) -> Result<(), PluginError> {
@@ -449,22 +421,7 @@ impl ItemWriter for CsvWriter {
         self.out.flush_buffer()
     }
 
-    fn update(&mut self) -> Result<ExecutionContext, PluginError> {
-        self.out.update()
-    }
-
-    fn after_chunk(&mut self) -> Result<(), PluginError> {
-        self.out.committed();
-        Ok(())
-    }
-
-    fn after_chunk_error(&mut self) -> Result<(), PluginError> {
-        self.out.rolled_back()
-    }
-
-    fn close(&mut self) -> Result<(), PluginError> {
-        self.out.close()
-    }
+    output_file_calls!();
 }
 
 #[cfg(test)]

@@ -3,15 +3,11 @@
 
 use serde::de::IgnoredAny;
 
-use super::{InputFile, Line, OutputFile, checkpoint, failed};
+use super::{InputFile, Line, OutputFile, failed, not_open, output_file_calls};
 use crate::domain::{ExecutionContext, ItemError};
 use crate::engine::items::{ItemReader, ItemWriter};
 use crate::plan::FileConfig;
 use crate::plugin::{Grant, PluginError, ReadBatch};
-
-const ROWS: &str = "rows";
-const OFFSET: &str = "offset";
-const LINE: &str = "line";
 
 /// `builtin: jsonl` as a reader.
 pub(crate) struct JsonlReader {
@@ -40,19 +36,13 @@ impl JsonlReader {
 impl ItemReader for JsonlReader {
     fn open(&mut self, ctx: &ExecutionContext) -> Result<(), PluginError> {
         let mut input = InputFile::open(&self.grant, &self.path, self.limit)?;
-        self.rows = checkpoint(ctx, ROWS)?.unwrap_or(0);
-        if let Some(offset) = checkpoint(ctx, OFFSET)? {
-            input.seek(offset, checkpoint(ctx, LINE)?.unwrap_or(0))?;
-        }
+        self.rows = input.resume(ctx)?;
         self.input = Some(input);
         Ok(())
     }
 
     fn read_batch(&mut self, max: u32) -> Result<ReadBatch, PluginError> {
-        let input = self
-            .input
-            .as_mut()
-            .ok_or_else(|| failed("plugin.lifecycle", "read before open".into()))?;
+        let input = self.input.as_mut().ok_or_else(not_open)?;
         let mut outcomes = Vec::with_capacity(max.min(4096) as usize);
         while outcomes.len() < max as usize {
             let outcome = match input.next_line(&mut self.line)? {
@@ -92,15 +82,8 @@ impl ItemReader for JsonlReader {
     }
 
     fn update(&mut self) -> Result<ExecutionContext, PluginError> {
-        let input = self
-            .input
-            .as_ref()
-            .ok_or_else(|| failed("plugin.lifecycle", "update before open".into()))?;
-        let mut ctx = ExecutionContext::new();
-        ctx.put(ROWS, serde_json::json!(self.rows));
-        ctx.put(OFFSET, serde_json::json!(input.offset));
-        ctx.put(LINE, serde_json::json!(input.line));
-        Ok(ctx)
+        let input = self.input.as_ref().ok_or_else(not_open)?;
+        Ok(input.checkpoint(self.rows))
     }
 
     fn close(&mut self) -> Result<(), PluginError> {
@@ -154,20 +137,5 @@ impl ItemWriter for JsonlWriter {
         self.out.flush_buffer()
     }
 
-    fn update(&mut self) -> Result<ExecutionContext, PluginError> {
-        self.out.update()
-    }
-
-    fn after_chunk(&mut self) -> Result<(), PluginError> {
-        self.out.committed();
-        Ok(())
-    }
-
-    fn after_chunk_error(&mut self) -> Result<(), PluginError> {
-        self.out.rolled_back()
-    }
-
-    fn close(&mut self) -> Result<(), PluginError> {
-        self.out.close()
-    }
+    output_file_calls!();
 }

@@ -18,6 +18,39 @@ pub(super) use self::jsonl::{JsonlReader, JsonlWriter};
 use crate::domain::{ExecutionContext, ItemError};
 use crate::plugin::{Grant, PluginError, describe_open_error};
 
+/// A reader's checkpoint keys: records consumed, the byte after them, the last line number.
+const ROWS: &str = "rows";
+const OFFSET: &str = "offset";
+const LINE: &str = "line";
+
+/// The input of a reader that has not been opened yet.
+fn not_open() -> PluginError {
+    failed("plugin.lifecycle", "read before open".into())
+}
+
+/// The `ItemWriter` calls every built-in file writer makes on its [`OutputFile`] `out`.
+macro_rules! output_file_calls {
+    () => {
+        fn update(&mut self) -> Result<ExecutionContext, PluginError> {
+            self.out.update()
+        }
+
+        fn after_chunk(&mut self) -> Result<(), PluginError> {
+            self.out.committed();
+            Ok(())
+        }
+
+        fn after_chunk_error(&mut self) -> Result<(), PluginError> {
+            self.out.rolled_back()
+        }
+
+        fn close(&mut self) -> Result<(), PluginError> {
+            self.out.close()
+        }
+    };
+}
+use output_file_calls;
+
 /// How much of the input is read from the file at a time.
 const BUFFER: usize = 256 * 1024;
 
@@ -108,6 +141,34 @@ impl InputFile {
         self.offset = offset;
         self.line = line;
         Ok(())
+    }
+
+    /// Continues where the checkpoint `ctx` says, if it says anything (a restart); the number
+    /// of records consumed before it. `offset` may not lie before `start` (the header's end).
+    pub(super) fn resume(&mut self, ctx: &ExecutionContext) -> Result<u64, PluginError> {
+        if let Some(offset) = checkpoint(ctx, OFFSET)? {
+            if offset < self.offset {
+                return Err(failed(
+                    "io.checkpoint",
+                    format!(
+                        "the checkpoint's offset {offset} lies inside the header of `{}`",
+                        self.path
+                    ),
+                ));
+            }
+            let line = checkpoint(ctx, LINE)?.unwrap_or(self.line);
+            self.seek(offset, line)?;
+        }
+        Ok(checkpoint(ctx, ROWS)?.unwrap_or(0))
+    }
+
+    /// The reader's checkpoint: `rows` records consumed, and where the next one starts.
+    pub(super) fn checkpoint(&self, rows: u64) -> ExecutionContext {
+        let mut ctx = ExecutionContext::new();
+        ctx.put(ROWS, serde_json::json!(rows));
+        ctx.put(OFFSET, serde_json::json!(self.offset));
+        ctx.put(LINE, serde_json::json!(self.line));
+        ctx
     }
 
     /// Reads the next line into `buf` (cleared first), without its line break.
