@@ -1,5 +1,6 @@
 //! Crash safety: a run killed with SIGKILL leaves its execution STARTED; `recover` marks it
-//! FAILED (refusing while it is alive), and `run` restarts it until it completes — with every
+//! FAILED — at once on the same host once the recorded process is gone, by the heartbeat lease
+//! for an owner on another host, never while it is alive — and `run` restarts it until it completes — with every
 //! input row exactly once, in order, both in a file (`jsonl-writer`) and in the repository
 //! database (the built-in `sql-table` writer, committed with the chunk).
 
@@ -82,6 +83,18 @@ async fn kill_loop(backend: Backend) {
         if finished.is_some() {
             break;
         }
+        let (id, _) = last_execution(&env).await;
+        if kills == 0 {
+            // While its process lives, `recover` refuses and names it.
+            let out = env.run(&["recover", &id]);
+            assert_exit(&out, 3);
+            let pid = child.id().to_string();
+            assert!(
+                stderr(&out).contains(&format!("is running as process {pid} on this host")),
+                "{}",
+                stderr(&out)
+            );
+        }
         child.kill().unwrap(); // SIGKILL: no chance to clean up
         child.wait().unwrap();
         kills += 1;
@@ -90,20 +103,43 @@ async fn kill_loop(backend: Backend) {
             status, "STARTED",
             "a killed run leaves its execution STARTED"
         );
-        // A restart is refused while the execution looks alive.
-        let out = env.run(&["run", "job.yaml", "--param", "run.id=1,long"]);
-        assert_exit(&out, 3);
-        assert!(stderr(&out).contains("already running"), "{}", stderr(&out));
-        let out = env.run(&["recover", &id]);
-        assert_exit(&out, 3);
-        assert!(stderr(&out).contains("is alive"), "{}", stderr(&out));
-        // Durations take humantime's spans: 1m30s is read, and the heartbeat is younger.
-        let out = env.run(&["recover", &id, "--stale-after", "1m30s"]);
-        assert_exit(&out, 3);
-        assert!(stderr(&out).contains("is alive"), "{}", stderr(&out));
-        // Once its heartbeat is stale (here: immediately) it is recovered as FAILED.
-        let out = env.run(&["recover", &id, "--stale-after", "0s"]);
-        assert_success(&out);
+        if kills % 2 == 1 {
+            // On the host that ran it, the dead process is known at once: `run` and `stop`
+            // say so and name `recover`, which frees the execution without waiting.
+            let out = env.run(&["run", "job.yaml", "--param", "run.id=1,long"]);
+            assert_exit(&out, 3);
+            assert!(
+                stderr(&out).contains("on this host) is gone; run `batch-host recover"),
+                "{}",
+                stderr(&out)
+            );
+            let out = env.run(&["stop", &id]);
+            assert_exit(&out, 3);
+            assert!(
+                stderr(&out).contains(&format!("run `batch-host recover {id}`")),
+                "{}",
+                stderr(&out)
+            );
+            let out = env.run(&["recover", &id]);
+            assert_success(&out);
+        } else {
+            // An owner on another host: only its heartbeat can tell, so the lease decides.
+            env.rows("UPDATE BH_EXECUTION_OWNER SET HOST_NAME = 'another-host'")
+                .await;
+            let out = env.run(&["run", "job.yaml", "--param", "run.id=1,long"]);
+            assert_exit(&out, 3);
+            assert!(stderr(&out).contains("already running"), "{}", stderr(&out));
+            let out = env.run(&["recover", &id]);
+            assert_exit(&out, 3);
+            assert!(stderr(&out).contains("is alive"), "{}", stderr(&out));
+            // Durations take humantime's spans: 1m30s is read, and the heartbeat is younger.
+            let out = env.run(&["recover", &id, "--stale-after", "1m30s"]);
+            assert_exit(&out, 3);
+            assert!(stderr(&out).contains("is alive"), "{}", stderr(&out));
+            // Once its heartbeat is stale (here: immediately) it is recovered as FAILED.
+            let out = env.run(&["recover", &id, "--stale-after", "0s"]);
+            assert_success(&out);
+        }
         assert_eq!(last_execution(&env).await.1, "FAILED");
     }
     assert!(

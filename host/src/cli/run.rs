@@ -178,7 +178,8 @@ async fn execute_plan(
         Err(
             e @ (LaunchError::Refused(_)
             | LaunchError::CodeChanged { .. }
-            | LaunchError::QuotaExceeded { .. }),
+            | LaunchError::QuotaExceeded { .. }
+            | LaunchError::OwnerGone { .. }),
         ) => Err(CliError::refused(e)),
     }
 }

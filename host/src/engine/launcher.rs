@@ -72,9 +72,44 @@ pub enum LaunchError {
         /// The quota.
         max: u32,
     },
+    /// Another execution of the instance is marked running, but its process on this host is
+    /// gone (killed): it must be recovered first.
+    #[error(
+        "job `{job_name}` is marked running as execution {execution_id}, but its process ({pid} on this host) is gone; run `batch-host recover {execution_id}`, then `batch-host restart {execution_id}`"
+    )]
+    OwnerGone {
+        /// The job.
+        job_name: String,
+        /// The execution marked running.
+        execution_id: i64,
+        /// Its process id.
+        pid: u32,
+    },
     /// The repository failed.
     #[error(transparent)]
     Repository(RepositoryError),
+}
+
+/// The refusal of a launch while another execution of the instance is marked running: plain,
+/// or naming `recover` when that execution's process on this host is gone.
+async fn running_elsewhere<R: JobRepository>(
+    repo: &R,
+    job_name: String,
+    execution_id: i64,
+) -> LaunchError {
+    match repo.execution_owner(execution_id).await {
+        Ok(Some(owner)) if super::owner::liveness(&owner) == super::owner::Liveness::Gone => {
+            LaunchError::OwnerGone {
+                job_name,
+                execution_id,
+                pid: owner.pid,
+            }
+        }
+        _ => LaunchError::Refused(RepositoryError::ExecutionRunning {
+            job_name,
+            execution_id,
+        }),
+    }
 }
 
 impl From<RepositoryError> for LaunchError {
@@ -119,8 +154,17 @@ pub async fn launch_with<R: JobRepository>(
     let started = Instant::now();
     check_quota(plan, repo).await?;
     check_code_change(plan, repo).await?;
-    let mut execution = repo
+    let mut execution = match repo
         .create_job_execution(&plan.name, &plan.params, plan.restartable)
+        .await
+    {
+        Err(RepositoryError::ExecutionRunning {
+            job_name,
+            execution_id,
+        }) => return Err(running_elsewhere(repo, job_name, execution_id).await),
+        other => other?,
+    };
+    repo.record_owner(execution.id, &super::owner::this_process())
         .await?;
     let job_file = std::fs::canonicalize(&plan.file).unwrap_or_else(|_| plan.file.clone());
     repo.record_job_source(

@@ -15,6 +15,7 @@ mod flow;
 mod items;
 mod launcher;
 mod operator;
+mod owner;
 mod plugins;
 mod processor;
 mod reader;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::launcher::launch_with;
+use super::owner::{Liveness, liveness};
 use super::report::{JobReport, RunListener};
 use super::{Clock, LaunchError, StopFlag};
 use crate::domain::{BatchStatus, Id, JobParameter, JobParameters, ParamType};
@@ -46,6 +47,28 @@ pub enum OperatorError {
         id: Id,
         /// Seconds since its last heartbeat.
         seconds_ago: i64,
+    },
+    /// `recover`: the execution's process runs on this host.
+    #[error(
+        "job execution {id} is running as process {pid} on this host; stop it with `batch-host stop {id}` (or wait for it to end)"
+    )]
+    Running {
+        /// The execution.
+        id: Id,
+        /// Its process id.
+        pid: u32,
+    },
+    /// `stop`: the execution is marked running, but its process on this host is gone.
+    #[error(
+        "job execution {id} is marked {status}, but its process ({pid} on this host) is gone, so nothing can stop it; run `batch-host recover {id}`, then `batch-host restart {id}`"
+    )]
+    OwnerGone {
+        /// The execution.
+        id: Id,
+        /// Its status.
+        status: BatchStatus,
+        /// Its process id.
+        pid: u32,
     },
     /// `abandon`: only FAILED or STOPPED executions can be abandoned.
     #[error(
@@ -174,8 +197,15 @@ impl<'a, R: JobRepository> JobOperator<'a, R> {
         })
     }
 
-    /// Asks a running execution to stop after its current chunk (STOPPING).
+    /// Asks a running execution to stop after its current chunk (STOPPING). Refused when its
+    /// process on this host is gone (`recover` it instead).
     pub async fn stop(&self, id: Id) -> Result<(), OperatorError> {
+        if let Some(status) = self.repo.execution_status(id).await?
+            && status.is_running()
+            && let Some(pid) = self.gone_owner(id).await?
+        {
+            return Err(OperatorError::OwnerGone { id, status, pid });
+        }
         if self.repo.request_stop(id).await? {
             return Ok(());
         }
@@ -196,10 +226,38 @@ impl<'a, R: JobRepository> JobOperator<'a, R> {
         })
     }
 
-    /// Marks an execution whose process died (no heartbeat for `stale_after`) FAILED, so it can
-    /// be restarted.
+    /// The process id of `id`'s recorded owner when it ran on this host and is gone.
+    async fn gone_owner(&self, id: Id) -> Result<Option<u32>, OperatorError> {
+        Ok(match self.repo.execution_owner(id).await? {
+            Some(owner) if liveness(&owner) == Liveness::Gone => Some(owner.pid),
+            _ => None,
+        })
+    }
+
+    /// Marks an execution whose process died FAILED, so it can be restarted. On the host that
+    /// ran it the answer is immediate: recovered when its process is gone, refused while it
+    /// lives. From another host (or without an owner record) the heartbeat decides: recovered
+    /// once it is older than `stale_after`.
     pub async fn recover(&self, id: Id, stale_after: Duration) -> Result<(), OperatorError> {
-        match self.repo.recover(id, stale_after).await? {
+        let owner = self.repo.execution_owner(id).await?;
+        let running = self
+            .repo
+            .execution_status(id)
+            .await?
+            .is_some_and(|s| s.is_running());
+        let gone = match &owner {
+            Some(o) if running => match liveness(o) {
+                Liveness::Alive => return Err(OperatorError::Running { id, pid: o.pid }),
+                Liveness::Gone => Some(format!(
+                    "its process ({} on {}) is gone",
+                    o.pid,
+                    crate::domain::fit(&o.host, 64)
+                )),
+                Liveness::Elsewhere => None,
+            },
+            _ => None,
+        };
+        match self.repo.recover(id, stale_after, gone.as_deref()).await? {
             Recovery::Recovered => Ok(()),
             Recovery::Alive { seconds_ago } => Err(OperatorError::Alive { id, seconds_ago }),
             Recovery::NotRunning(status) => Err(OperatorError::NothingToRecover { id, status }),

@@ -38,7 +38,7 @@ pub enum RepositoryError {
     },
     /// Another execution of the same JobInstance is still running.
     #[error(
-        "job `{job_name}` is already running as execution {execution_id}; wait for it to finish, or stop it first"
+        "job `{job_name}` is already running as execution {execution_id}; wait for it to finish, stop it (`batch-host stop {execution_id}`), or, if its process died, `batch-host recover {execution_id}`"
     )]
     ExecutionRunning {
         /// The job.
@@ -139,6 +139,12 @@ pub struct PluginRecord {
     reason = "used generically, never as a trait object"
 )]
 pub trait JobExplorer {
+    /// The process recorded as running an execution.
+    async fn execution_owner(
+        &self,
+        execution_id: Id,
+    ) -> Result<Option<crate::domain::ExecutionOwner>, RepositoryError>;
+
     /// The job file and work directory recorded for an execution.
     async fn job_source(
         &self,
@@ -227,12 +233,21 @@ pub trait JobRepository: JobExplorer {
     /// Records that the process running an execution is alive (`LAST_UPDATED` = now).
     async fn heartbeat(&self, execution_id: Id) -> Result<(), RepositoryError>;
 
-    /// Marks a running execution whose heartbeat is older than `stale_after` FAILED (with its
-    /// running step executions), so it can be restarted.
+    /// Records the process that runs an execution.
+    async fn record_owner(
+        &self,
+        execution_id: Id,
+        owner: &crate::domain::ExecutionOwner,
+    ) -> Result<(), RepositoryError>;
+
+    /// Marks a running execution FAILED (with its running step executions), so it can be
+    /// restarted: at once when `gone` says why its process is known to be gone, otherwise only
+    /// when its heartbeat is older than `stale_after`.
     async fn recover(
         &self,
         execution_id: Id,
         stale_after: std::time::Duration,
+        gone: Option<&str>,
     ) -> Result<Recovery, RepositoryError>;
 
     /// Writes status, times and exit status (optimistic locking on `VERSION`).

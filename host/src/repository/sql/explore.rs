@@ -106,6 +106,24 @@ impl JobExplorer for SqlRepository {
         })
     }
 
+    async fn execution_owner(
+        &self,
+        execution_id: Id,
+    ) -> Result<Option<crate::domain::ExecutionOwner>, RepositoryError> {
+        on_db!(self, pool => {
+            let row = sqlx::query("SELECT HOST_NAME, PROCESS_ID, PROCESS_START FROM BH_EXECUTION_OWNER WHERE JOB_EXECUTION_ID = $1")
+                .bind(execution_id).fetch_optional(pool).await?;
+            match row {
+                Some(r) => Ok(Some(crate::domain::ExecutionOwner {
+                    host: r.try_get(0)?,
+                    pid: u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0),
+                    started: r.try_get(2)?,
+                })),
+                None => Ok(None),
+            }
+        })
+    }
+
     async fn job_source(
         &self,
         execution_id: Id,

@@ -154,10 +154,24 @@ impl JobRepository for SqlRepository {
         })
     }
 
+    async fn record_owner(
+        &self,
+        execution_id: Id,
+        owner: &crate::domain::ExecutionOwner,
+    ) -> Result<(), RepositoryError> {
+        on_db!(self, pool => {
+            sqlx::query("INSERT INTO BH_EXECUTION_OWNER (JOB_EXECUTION_ID, HOST_NAME, PROCESS_ID, PROCESS_START) VALUES ($1, $2, $3, $4) ON CONFLICT (JOB_EXECUTION_ID) DO NOTHING")
+                .bind(execution_id).bind(crate::domain::fit(&owner.host, 255)).bind(i64::from(owner.pid)).bind(crate::domain::fit(&owner.started, 100))
+                .execute(pool).await?;
+            Ok(())
+        })
+    }
+
     async fn recover(
         &self,
         execution_id: Id,
         stale_after: std::time::Duration,
+        gone: Option<&str>,
     ) -> Result<Recovery, RepositoryError> {
         let at = now();
         on_db!(self, pool => {
@@ -171,10 +185,13 @@ impl JobRepository for SqlRepository {
             }
             let last: Option<NaiveDateTime> = row.try_get(1)?;
             let age = last.map(|l| (at - from_ts(l)).num_milliseconds()).unwrap_or(i64::MAX);
-            if age < stale_after.as_millis() as i64 {
+            if gone.is_none() && age < stale_after.as_millis() as i64 {
                 return Ok(Recovery::Alive { seconds_ago: age / 1000 });
             }
-            let message = format!("recovered: the process running it stopped heartbeating {}s before {}", age / 1000, at.format("%Y-%m-%d %H:%M:%S"));
+            let message = match gone {
+                Some(why) => format!("recovered: {why} ({})", at.format("%Y-%m-%d %H:%M:%S")),
+                None => format!("recovered: the process running it stopped heartbeating {}s before {}", age / 1000, at.format("%Y-%m-%d %H:%M:%S")),
+            };
             sqlx::query("UPDATE BATCH_JOB_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = $1, END_TIME = $2, LAST_UPDATED = $2, VERSION = VERSION + 1 WHERE JOB_EXECUTION_ID = $3")
                 .bind(&message).bind(ts(at)).bind(execution_id).execute(&mut *tx).await?;
             sqlx::query("UPDATE BATCH_STEP_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = $1, END_TIME = $2, LAST_UPDATED = $2, VERSION = VERSION + 1 WHERE JOB_EXECUTION_ID = $3 AND STATUS IN ('STARTING', 'STARTED', 'STOPPING')")
