@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::{InputFile, Line, OutputFile, failed, not_open, output_file_calls};
+use super::{InputFile, Line, OutputFile, failed, input_file_calls, not_open, output_file_calls};
 use crate::domain::{ExecutionContext, ItemError};
 use crate::engine::items::{ItemReader, ItemWriter};
 use crate::plan::{CsvReaderConfig, CsvWriterConfig};
@@ -329,15 +329,7 @@ impl ItemReader for CsvReader {
         })
     }
 
-    fn update(&mut self) -> Result<ExecutionContext, PluginError> {
-        let input = self.input.as_ref().ok_or_else(not_open)?;
-        Ok(input.checkpoint(self.rows))
-    }
-
-    fn close(&mut self) -> Result<(), PluginError> {
-        self.input = None;
-        Ok(())
-    }
+    input_file_calls!();
 }
 
 /// `builtin: csv` as a writer.

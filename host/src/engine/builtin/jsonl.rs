@@ -3,7 +3,7 @@
 
 use serde::de::IgnoredAny;
 
-use super::{InputFile, Line, OutputFile, failed, not_open, output_file_calls};
+use super::{InputFile, Line, OutputFile, failed, input_file_calls, not_open, output_file_calls};
 use crate::domain::{ExecutionContext, ItemError};
 use crate::engine::items::{ItemReader, ItemWriter};
 use crate::plan::FileConfig;
@@ -81,15 +81,7 @@ impl ItemReader for JsonlReader {
         })
     }
 
-    fn update(&mut self) -> Result<ExecutionContext, PluginError> {
-        let input = self.input.as_ref().ok_or_else(not_open)?;
-        Ok(input.checkpoint(self.rows))
-    }
-
-    fn close(&mut self) -> Result<(), PluginError> {
-        self.input = None;
-        Ok(())
-    }
+    input_file_calls!();
 }
 
 /// `builtin: jsonl` as a writer.

@@ -28,6 +28,23 @@ fn not_open() -> PluginError {
     failed("plugin.lifecycle", "read before open".into())
 }
 
+/// The `ItemReader` calls every built-in file reader makes on its [`InputFile`] `input`, with
+/// `rows` records consumed.
+macro_rules! input_file_calls {
+    () => {
+        fn update(&mut self) -> Result<ExecutionContext, PluginError> {
+            let input = self.input.as_ref().ok_or_else(not_open)?;
+            Ok(input.checkpoint(self.rows))
+        }
+
+        fn close(&mut self) -> Result<(), PluginError> {
+            self.input = None;
+            Ok(())
+        }
+    };
+}
+use input_file_calls;
+
 /// The `ItemWriter` calls every built-in file writer makes on its [`OutputFile`] `out`.
 macro_rules! output_file_calls {
     () => {
