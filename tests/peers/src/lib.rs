@@ -27,5 +27,7 @@ pub struct Out<'a> {
 
 /// True when `email` has an `@` and a `.` somewhere after it.
 pub fn valid_email(email: &str) -> bool {
-    email.find('@').is_some_and(|at| email[at + 1..].contains('.'))
+    email
+        .find('@')
+        .is_some_and(|at| email[at + 1..].contains('.'))
 }

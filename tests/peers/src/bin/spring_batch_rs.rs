@@ -24,7 +24,10 @@ impl ItemProcessor<Member, Normalised> for Normalise {
     fn process(&self, m: Member) -> ItemProcessorResult<Normalised> {
         let email = m.email.to_lowercase();
         if !valid_email(&email) {
-            return Err(BatchError::ItemProcessor(format!("member {}: invalid email", m.id)));
+            return Err(BatchError::ItemProcessor(format!(
+                "member {}: invalid email",
+                m.id
+            )));
         }
         let name = m.name.trim().to_owned();
         Ok(Some(Normalised {
