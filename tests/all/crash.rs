@@ -23,6 +23,13 @@ async fn last_execution(env: &Env) -> (String, String) {
     (rows[0][0].clone(), rows[0][1].clone())
 }
 
+/// Executions with their owner recorded (the launcher records it right after creating one).
+async fn executions(env: &Env) -> usize {
+    env.rows("SELECT JOB_EXECUTION_ID FROM BH_EXECUTION_OWNER")
+        .await
+        .len()
+}
+
 async fn commits(env: &Env) -> i64 {
     let rows = env
         .rows("SELECT CAST(COALESCE(SUM(COMMIT_COUNT), 0) AS BIGINT) FROM BATCH_STEP_EXECUTION")
@@ -31,8 +38,17 @@ async fn commits(env: &Env) -> i64 {
 }
 
 async fn kill_loop(backend: Backend) {
+    kill_loop_with(backend, false).await;
+}
+
+/// The same loop through the host's built-in csv reader and jsonl writer.
+async fn kill_loop_builtins(backend: Backend) {
+    kill_loop_with(backend, true).await;
+}
+
+async fn kill_loop_with(backend: Backend, builtins: bool) {
     let Some(env) = Env::new(backend).await else {
-        return;
+        return skip_postgres();
     };
     env.register(&["csv-reader", "member-processor", "jsonl-writer"]);
     // SQLite: the full-size loop (200k rows, 20 kills). PostgreSQL commits are slower here, so
@@ -42,10 +58,30 @@ async fn kill_loop(backend: Backend) {
         Backend::Postgres => (30_000, 5),
     };
     env.write("members.csv", &members_csv(rows, &[]));
+    let reader = if builtins {
+        "{ builtin: csv, config: { path: members.csv } }"
+    } else {
+        "{ plugin: csv-reader, config: { path: members.csv } }"
+    };
     let mut job = job_yaml("crashy", 100, "{ plugin: member-processor }");
-    job.push_str(
-        "  - name: load\n    chunk:\n      size: 100\n      reader: { plugin: csv-reader, config: { path: members.csv } }\n      processor: { plugin: member-processor }\n      writer: { builtin: sql-table, config: { table: members } }\n",
-    );
+    if builtins {
+        job = job
+            .replace(
+                "{ plugin: csv-reader, config: { path: members.csv } }",
+                reader,
+            )
+            .replace(
+                "{ plugin: jsonl-writer, config: { path: out/members.jsonl } }",
+                "{ builtin: jsonl, config: { path: out/members.jsonl } }",
+            );
+        assert!(
+            job.contains("builtin: jsonl") && job.contains("builtin: csv"),
+            "{job}"
+        );
+    }
+    job.push_str(&format!(
+        "  - name: load\n    chunk:\n      size: 100\n      reader: {reader}\n      processor: {{ plugin: member-processor }}\n      writer: {{ builtin: sql-table, config: {{ table: members }} }}\n"
+    ));
     env.write("job.yaml", &job);
 
     // Kill points: pseudo-random but reproducible, spread over both steps' commits.
@@ -64,13 +100,15 @@ async fn kill_loop(backend: Backend) {
 
     let mut kills = 0;
     for target in targets {
+        let before = executions(&env).await;
         let mut child = spawn_run(&env);
         let deadline = Instant::now() + Duration::from_secs(60);
         let finished = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 break Some(status);
             }
-            if commits(&env).await >= target {
+            // Kill only this run's process, once it has its own execution and the commit target.
+            if executions(&env).await > before && commits(&env).await >= target {
                 break None;
             }
             if Instant::now() > deadline {
@@ -99,9 +137,12 @@ async fn kill_loop(backend: Backend) {
         child.wait().unwrap();
         kills += 1;
         let (id, status) = last_execution(&env).await;
+        let why = env
+            .rows("SELECT EXIT_MESSAGE FROM BATCH_JOB_EXECUTION ORDER BY JOB_EXECUTION_ID DESC")
+            .await;
         assert_eq!(
             status, "STARTED",
-            "a killed run leaves its execution STARTED"
+            "a killed run leaves its execution STARTED ({why:?})"
         );
         if kills % 2 == 1 {
             // On the host that ran it, the dead process is known at once: `run` and `stop`
@@ -167,4 +208,8 @@ async fn kill_loop(backend: Backend) {
 both_backends!(
     sigkill_recover_restart_loop_loses_and_duplicates_nothing,
     kill_loop
+);
+both_backends!(
+    sigkill_loop_through_the_built_in_csv_reader_and_jsonl_writer,
+    kill_loop_builtins
 );
