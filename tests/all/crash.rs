@@ -140,9 +140,10 @@ async fn kill_loop_with(backend: Backend, builtins: bool) {
         let why = env
             .rows("SELECT EXIT_MESSAGE FROM BATCH_JOB_EXECUTION ORDER BY JOB_EXECUTION_ID DESC")
             .await;
-        assert_eq!(
-            status, "STARTED",
-            "a killed run leaves its execution STARTED ({why:?})"
+        // Killed before or after the launcher marked it STARTED: either way it looks running.
+        assert!(
+            status == "STARTED" || status == "STARTING",
+            "a killed run leaves its execution running, not {status} ({why:?})"
         );
         if kills % 2 == 1 {
             // On the host that ran it, the dead process is known at once: `run` and `stop`
