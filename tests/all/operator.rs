@@ -163,3 +163,28 @@ async fn help_lists_the_exit_codes() {
     // The documented numbers are the real ones: an unknown execution is refused with 3.
     assert_exit(&env.run(&["stop", "999"]), 3);
 }
+
+/// A `--config` that cannot be read is an error for every command, not only `run`.
+#[tokio::test]
+async fn every_command_refuses_a_missing_host_configuration() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    let missing = env.dir.path().join("nonexistent.yaml");
+    let missing = missing.to_str().unwrap();
+    for args in [
+        vec!["--config", missing, "jobs"],
+        vec!["--config", missing, "plugin", "list"],
+        vec!["--config", missing, "executions"],
+    ] {
+        let out = env.run(&args);
+        assert_exit(&out, 2);
+        assert!(
+            stderr(&out).contains("nonexistent.yaml"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    // A readable one is accepted as before.
+    let config = env.write_outside("host.yaml", "limits:\n  defaults: { memory: 128MiB }\n");
+    let out = env.run(&["--config", config.to_str().unwrap(), "jobs"]);
+    assert_success(&out);
+}

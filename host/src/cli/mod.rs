@@ -197,6 +197,13 @@ impl Cli {
                 return ExitCode::from(exit::INTERNAL);
             }
         };
+        // Every command reads the host configuration it is given, so a wrong `--config` is an
+        // error everywhere, not only where the configuration's limits are used.
+        if self.global.config.is_some()
+            && let Err(e) = host_policy(&self.global)
+        {
+            return ExitCode::from(e.report());
+        }
         let result = runtime.block_on(async {
             match self.command {
                 Command::Run(cmd) => cmd.execute(&self.global).await,
