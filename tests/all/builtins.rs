@@ -31,19 +31,6 @@ fn ids(text: &str) -> Vec<u64> {
         .collect()
 }
 
-/// `rows` members `id,name,email`; `line(i)` may replace row `i`'s text.
-fn members(rows: usize, line: impl Fn(usize) -> Option<String>) -> String {
-    let mut s = String::from("id,name,email\n");
-    for i in 1..=rows {
-        match line(i) {
-            Some(l) => s.push_str(&l),
-            None => s.push_str(&format!("{i},Member {i},member{i}@example.com")),
-        }
-        s.push('\n');
-    }
-    s
-}
-
 async fn quoting_bom_crlf_and_skips(backend: Backend) {
     let Some(env) = Env::new(backend).await else {
         return skip_postgres();

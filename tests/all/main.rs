@@ -10,6 +10,7 @@
 mod support;
 
 mod builtins;
+mod concurrency;
 mod conformance;
 mod crash;
 mod fault_tolerance;

@@ -296,6 +296,19 @@ pub fn jsonl_ids(env: &Env, file: &str) -> Vec<u64> {
         .collect()
 }
 
+/// `rows` members `id,name,email`; `line(i)` may replace row `i`'s text.
+pub fn members(rows: usize, line: impl Fn(usize) -> Option<String>) -> String {
+    let mut s = String::from("id,name,email\n");
+    for i in 1..=rows {
+        match line(i) {
+            Some(l) => s.push_str(&l),
+            None => s.push_str(&format!("{i},Member {i},member{i}@example.com")),
+        }
+        s.push('\n');
+    }
+    s
+}
+
 /// A members CSV with `rows` rows; rows listed in `invalid` get a broken email.
 pub fn members_csv(rows: usize, invalid: &[usize]) -> String {
     let mut s = String::from("id,first_name,last_name,email,country,joined\n");

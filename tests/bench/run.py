@@ -34,14 +34,15 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 FT = "      fault-tolerance: { skip: { kinds: [validation], limit: 10000000 }MODEL }\n"
 
 
-def job(reader, writer, processor=True, ft=True, model="", durability=""):
+def job(reader, writer, processor=True, ft=True, model="", durability="", concurrency=1):
     text = "name: bench\n"
     if durability:
         text += f"durability: {durability}\n"
     text += "steps:\n  - name: migrate\n    chunk:\n      size: 1000\n"
     text += f"      reader: {reader}\n"
     if processor:
-        text += "      processor: { plugin: member-processor }\n"
+        extra = f", concurrency: {concurrency}" if concurrency > 1 else ""
+        text += f"      processor: {{ plugin: member-processor{extra} }}\n"
     text += f"      writer: {writer}\n"
     if ft:
         text += FT.replace("MODEL", f", model: {model}" if model else "")
@@ -62,6 +63,7 @@ VARIANTS = {
     "c": ("(c) built-in csv → built-in jsonl, no processor", job(BUILTIN_CSV, BUILTIN_JSONL, processor=False, ft=False), "members", "all-rows"),
     "d": ("(d) as (a) with model: replay", job(BUILTIN_CSV, BUILTIN_JSONL, model="replay"), "members", "identical"),
     "e": ("(e) as (a) with durability: power-loss", job(BUILTIN_CSV, BUILTIN_JSONL, durability="power-loss"), "members", "identical"),
+    "a2": ("(a2) as (a) with `processor: { concurrency: 2 }`", job(BUILTIN_CSV, BUILTIN_JSONL, concurrency=2), "members", "identical"),
     "a0": ("(a) on data without invalid rows", job(BUILTIN_CSV, BUILTIN_JSONL), "members-0", "identical-0"),
 }
 

@@ -5,11 +5,13 @@
 //! [`launcher`] (the JobExecution, its heartbeat, its final status) → [`flow`] (which step runs
 //! next: transitions, deciders, splits) → [`step`] (one StepExecution: already complete, start
 //! limit, restart context) → [`chunk`] or [`tasklet`] (the transaction loops) → [`plugins`]
-//! (setup, grant, sandbox, instances) with the role wrappers [`reader`], [`processor`],
+//! (setup, grant, sandbox, instances; [`concurrency`] spreads a chunk over processor instances)
+//! with the role wrappers [`reader`], [`processor`],
 //! [`writer`] over components or host-side [`items`] → [`failure`] and [`report`].
 
 mod builtin;
 mod chunk;
+mod concurrency;
 mod failure;
 mod flow;
 mod items;

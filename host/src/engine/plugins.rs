@@ -182,6 +182,8 @@ impl Labels {
 pub(crate) struct Plugins {
     pub(crate) reader: StepReader,
     pub(crate) processor: Option<StepProcessor>,
+    /// More instances of the processor, for `processor.concurrency` above 1.
+    pub(crate) helpers: Vec<StepProcessor>,
     pub(crate) writer: StepWriter,
     pub(crate) labels: Labels,
     processor_respawn: Option<Respawn>,
@@ -199,6 +201,7 @@ impl Plugins {
         Plugins {
             reader: StepReader::Native(reader),
             processor: processor.map(StepProcessor::Native),
+            helpers: Vec::new(),
             writer: StepWriter::Native(writer),
             labels: Labels {
                 reader: "native-reader".into(),
@@ -234,18 +237,31 @@ impl Plugins {
 
     /// Replaces a trapped processor component with a fresh, initialised instance.
     pub(crate) async fn respawn_processor(&mut self) -> Result<(), StepFailure> {
+        self.respawn_processor_at(0).await
+    }
+
+    /// Replaces processor instance `instance` (0: the processor, `i`: helper `i - 1`), which
+    /// trapped, with a fresh, initialised one.
+    pub(crate) async fn respawn_processor_at(
+        &mut self,
+        instance: usize,
+    ) -> Result<(), StepFailure> {
         let Some(r) = &self.processor_respawn else {
             return Ok(());
         };
-        let label = &self.labels.processor;
-        let mut fresh = ProcessorInstance::new(&r.prepared, &r.sandbox)
-            .await
-            .map_err(|e| not_instantiated(Role::Processor, label, Call::InstantiateAfterTrap, e))?;
-        fresh
-            .init(&r.setup)
-            .await
-            .map_err(|e| PluginFailure::of(Role::Processor, label, Call::InitAfterTrap, &e))?;
-        self.processor = Some(StepProcessor::Wasm(fresh));
+        let fresh = StepProcessor::Wasm(
+            new_processor(
+                r,
+                &self.labels.processor,
+                Call::InstantiateAfterTrap,
+                Call::InitAfterTrap,
+            )
+            .await?,
+        );
+        match instance {
+            0 => self.processor = Some(fresh),
+            i => self.helpers[i - 1] = fresh,
+        }
         Ok(())
     }
 
@@ -382,27 +398,22 @@ pub(super) async fn start_chunk<R: JobRepository>(
             }
             (None, WriterPlan::Component(_)) => unreachable!("a writer component has a respawn"),
         };
-    let mut processor = match &processor_respawn {
-        Some(r) => Some(StepProcessor::Wasm(
-            ProcessorInstance::new(&r.prepared, &r.sandbox)
-                .await
-                .map_err(|e| {
-                    not_instantiated(Role::Processor, &labels.processor, Call::Instantiate, e)
-                })?,
-        )),
-        None => None,
-    };
     if let Some(r) = &reader_respawn {
         reader
             .init(&r.setup)
             .await
             .map_err(|e| fail(Role::Reader, Call::Init, &e))?;
     }
-    if let (Some(p), Some(r)) = (processor.as_mut(), &processor_respawn) {
-        p.init(&r.setup)
-            .await
-            .map_err(|e| fail(Role::Processor, Call::Init, &e))?;
+    let mut processors = Vec::new();
+    if let Some(r) = &processor_respawn {
+        for _ in 0..chunk.processor_concurrency.max(1) {
+            let fresh = new_processor(r, &labels.processor, Call::Instantiate, Call::Init).await?;
+            processors.push(StepProcessor::Wasm(fresh));
+        }
     }
+    let mut processors = processors.into_iter();
+    let processor = processors.next();
+    let helpers = processors.collect();
     if let Some(r) = &writer_respawn {
         writer
             .init(&r.setup)
@@ -420,11 +431,29 @@ pub(super) async fn start_chunk<R: JobRepository>(
     Ok(Plugins {
         reader,
         processor,
+        helpers,
         writer,
         labels,
         processor_respawn,
         writer_respawn,
     })
+}
+
+/// A new processor instance, initialised; `instantiate` and `init` name the calls in a failure.
+async fn new_processor(
+    r: &Respawn,
+    label: &str,
+    instantiate: Call,
+    init: Call,
+) -> Result<ProcessorInstance, StepFailure> {
+    let mut fresh = ProcessorInstance::new(&r.prepared, &r.sandbox)
+        .await
+        .map_err(|e| not_instantiated(Role::Processor, label, instantiate, e))?;
+    fresh
+        .init(&r.setup)
+        .await
+        .map_err(|e| PluginFailure::of(Role::Processor, label, init, &e))?;
+    Ok(fresh)
 }
 
 /// A built-in's file with `${…}` placeholders resolved; it must still be a plain relative

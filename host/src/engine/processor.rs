@@ -2,7 +2,7 @@
 //! [`ItemProcessor`].
 
 use super::items::ItemProcessor;
-use crate::plugin::{PluginError, ProcessOutcome, ProcessorInstance, Setup};
+use crate::plugin::{PluginError, ProcessOutcome, ProcessorInstance};
 
 /// A running processor.
 pub(crate) enum StepProcessor {
@@ -17,13 +17,6 @@ pub(crate) enum StepProcessor {
 }
 
 impl StepProcessor {
-    pub(super) async fn init(&mut self, setup: &Setup) -> Result<(), PluginError> {
-        match self {
-            StepProcessor::Wasm(p) => p.init(setup).await,
-            StepProcessor::Native(_) => Ok(()),
-        }
-    }
-
     /// Processes one item: `Some` to pass on, `None` when filtered.
     pub(super) async fn process(&mut self, item: &Vec<u8>) -> Result<Option<Vec<u8>>, PluginError> {
         match self {

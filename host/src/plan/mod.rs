@@ -357,17 +357,71 @@ async fn plan_chunk<R: PluginStore>(
         ),
         None => (None, None),
     };
+    let processor_concurrency = plan_concurrency(chunk, field, fault_tolerance.as_ref(), c);
     let plan = match (reader, writer) {
         (Some(reader), Some(writer)) => Some(ChunkPlan {
             chunk_size: u32::try_from(size.clamp(1, MAX_CHUNK_SIZE)).unwrap_or(1),
             reader,
             processor,
+            processor_concurrency,
             writer,
             fault_tolerance,
         }),
         _ => None,
     };
     Ok((plan, exit_status_on_skips))
+}
+
+/// `processor.concurrency`: how many processor instances share each chunk (1 when absent).
+/// Readers and writers keep their order and state, so only a processor runs concurrently, and
+/// only where one chunk's items are processed together (no fault tolerance, or `in-place`).
+fn plan_concurrency(
+    chunk: &crate::spec::ChunkSpec,
+    field: &str,
+    ft: Option<&crate::policy::FaultTolerance>,
+    c: &mut Collector<'_>,
+) -> u32 {
+    for (r, role) in [(&chunk.reader, "reader"), (&chunk.writer, "writer")] {
+        if let Some(n) = &r.value.concurrency {
+            c.push(
+                location(n),
+                format!("{field}.chunk.{role}.concurrency"),
+                format!("a {role} cannot run concurrently: it keeps the order and the state of the step's items"),
+                Some("set `concurrency` on the processor, or partition the step".into()),
+            );
+        }
+    }
+    let Some(n) = chunk
+        .processor
+        .as_ref()
+        .and_then(|p| p.value.concurrency.as_ref())
+    else {
+        return 1;
+    };
+    let max = crate::spec::MAX_PROCESSOR_CONCURRENCY;
+    let at = location(n);
+    let name = format!("{field}.chunk.processor.concurrency");
+    if !(1..=max).contains(&n.value) {
+        c.push(
+            at,
+            name,
+            format!("concurrency {} is out of range", n.value),
+            Some(format!(
+                "use a whole number from 1 to {max}; the number of cores suits a processor that computes"
+            )),
+        );
+        return 1;
+    }
+    if n.value > 1 && ft.is_some_and(|ft| ft.model == crate::policy::Model::Replay) {
+        c.push(
+            at,
+            name,
+            "the `replay` model processes items one by one, so they cannot be processed concurrently".into(),
+            Some("use `model: in-place` (the default), or drop `concurrency`".into()),
+        );
+        return 1;
+    }
+    u32::try_from(n.value).unwrap_or(1)
 }
 
 /// A `fault-tolerance` section given as YAML, planned as a job's would be (for the engine's

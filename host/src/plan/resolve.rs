@@ -46,6 +46,14 @@ impl<R: PluginStore> Resolver<'_, R> {
                 None,
             );
         }
+        if let (Some(n), true) = (&spec.concurrency, role != Role::Processor) {
+            c.push(
+                location(n),
+                format!("{field}.concurrency"),
+                format!("a {} cannot run concurrently", role.world()),
+                Some("only a chunk step's processor takes `concurrency`".into()),
+            );
+        }
         let (label, digest, wasm, at) = match (&spec.plugin, &spec.path) {
             _ if spec.builtin.is_some() => {
                 c.push(

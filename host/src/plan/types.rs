@@ -123,6 +123,8 @@ pub struct ChunkPlan {
     pub reader: ReaderPlan,
     /// The optional processor.
     pub processor: Option<PluginPlan>,
+    /// How many processor instances process slices of one chunk at once (1: serially).
+    pub processor_concurrency: u32,
     /// The writer.
     pub writer: WriterPlan,
     /// Skip/retry/no-rollback rules; `None` is Spring's non-fault-tolerant step.

@@ -117,6 +117,9 @@ pub struct TransitionSpec {
     pub restart_at: Option<Spanned<String>>,
 }
 
+/// The most processor instances one chunk step may run at once (`processor.concurrency`).
+pub const MAX_PROCESSOR_CONCURRENCY: i64 = 32;
+
 /// A chunk-oriented step's configuration.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -267,6 +270,9 @@ pub struct PluginRef {
     /// The plugin's own configuration, passed to it as JSON.
     #[serde(default)]
     pub config: Option<serde_json::Value>,
+    /// A processor only: how many instances process slices of each chunk at once.
+    #[serde(default)]
+    pub concurrency: Option<Spanned<i64>>,
 }
 
 /// job.yaml could not be read or parsed.
@@ -321,9 +327,9 @@ impl fmt::Display for Diagnostic {
 }
 
 impl JobSpec {
-    /// How many plugin instances the job can have alive at once: four per concurrently running
-    /// step (reader, processor, writer, and a fresh one replacing a trapped instance) times the
-    /// widest split, plus one for a decider.
+    /// How many plugin instances the job can have alive at once: per concurrently running step
+    /// a reader, a writer, its processor instances (`concurrency`) and a fresh one replacing a
+    /// trapped instance, times the widest split, plus one for a decider.
     pub fn max_instances(&self) -> u32 {
         let widest = self
             .steps
@@ -333,7 +339,24 @@ impl JobSpec {
             .max()
             .unwrap_or(1)
             .max(1);
-        u32::try_from(widest * 4 + 1).unwrap_or(u32::MAX)
+        let processors = self
+            .steps
+            .value
+            .iter()
+            .filter_map(|s| {
+                s.chunk
+                    .as_ref()?
+                    .value
+                    .processor
+                    .as_ref()?
+                    .value
+                    .concurrency
+                    .as_ref()
+            })
+            .map(|c| c.value.clamp(1, MAX_PROCESSOR_CONCURRENCY))
+            .max()
+            .unwrap_or(1) as usize;
+        u32::try_from(widest * (3 + processors) + 1).unwrap_or(u32::MAX)
     }
 
     /// True when some step sets `limits.fuel-per-item` (the runtime must then meter fuel).

@@ -118,35 +118,35 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
 
         // Process the whole chunk in one call.
         let first = base + step.read_count + 1;
-        let outputs = match &mut p.processor {
-            Some(processor) => {
-                let last = first + items.len() as i64 - 1;
-                let outcomes = match processor.process_batch(&items).await {
-                    Ok(outcomes) => outcomes,
-                    Err(e) => {
-                        return Err(p.failure(
-                            Role::Processor,
-                            Call::ProcessChunk { first, last },
-                            &e,
-                        ));
-                    }
-                };
+        let outputs = match &p.processor {
+            Some(_) => {
                 let mut outputs = Vec::with_capacity(items.len());
-                for (i, outcome) in outcomes.into_iter().enumerate() {
-                    match outcome {
-                        ProcessOutcome::Item(item) => outputs.push(item),
-                        ProcessOutcome::Filtered => c.filter_count += 1,
-                        ProcessOutcome::Error(e) => {
-                            let call = Call::Process {
-                                item: first + i as i64,
-                            };
-                            return Err(PluginFailure::item(
-                                Role::Processor,
-                                &p.labels.processor,
-                                call,
-                                e,
-                            )
-                            .into());
+                for slice in p.process_slices(items).await.1 {
+                    let at = first + slice.items.start as i64;
+                    let outcomes = match slice.outcome {
+                        Ok(outcomes) => outcomes,
+                        Err(e) => {
+                            let last = first + slice.items.end as i64 - 1;
+                            let call = Call::ProcessChunk { first: at, last };
+                            return Err(p.failure(Role::Processor, call, &e));
+                        }
+                    };
+                    for (i, outcome) in outcomes.into_iter().enumerate() {
+                        match outcome {
+                            ProcessOutcome::Item(item) => outputs.push(item),
+                            ProcessOutcome::Filtered => c.filter_count += 1,
+                            ProcessOutcome::Error(e) => {
+                                let call = Call::Process {
+                                    item: at + i as i64,
+                                };
+                                return Err(PluginFailure::item(
+                                    Role::Processor,
+                                    &p.labels.processor,
+                                    call,
+                                    e,
+                                )
+                                .into());
+                            }
                         }
                     }
                 }

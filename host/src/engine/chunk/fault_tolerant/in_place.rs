@@ -36,21 +36,26 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
         {
             self.process_chunk(tx, chunk).await?;
         }
-        let take = if chunk.scanning {
-            1
-        } else {
-            chunk.inputs.len()
-        };
+        if chunk.scanning {
+            // A scan writes one item per transaction; the others keep their outputs.
+            return Ok(chunk
+                .inputs
+                .first()
+                .and_then(|i| {
+                    chunk
+                        .cache
+                        .get(&i.position)
+                        .map(|o| (i.position, o.clone()))
+                })
+                .into_iter()
+                .collect());
+        }
+        // The whole chunk is written next: its outputs leave the cache (no copy); a failed write
+        // puts them back for the retry or the scan.
         Ok(chunk
             .inputs
             .iter()
-            .take(take)
-            .filter_map(|i| {
-                chunk
-                    .cache
-                    .get(&i.position)
-                    .map(|o| (i.position, o.clone()))
-            })
+            .filter_map(|i| chunk.cache.remove(&i.position).map(|o| (i.position, o)))
             .collect())
     }
 
@@ -60,25 +65,35 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
         let todo: Vec<usize> = (0..chunk.inputs.len())
             .filter(|&i| !chunk.cache.contains_key(&chunk.inputs[i].position))
             .collect();
-        let items: Vec<Vec<u8>> = todo.iter().map(|&i| chunk.inputs[i].item.clone()).collect();
-        let processor = tx.p.processor.as_mut().expect("checked by the caller");
+        // The items go to the call and come back unchanged: lent, not copied.
+        let items: Vec<Vec<u8>> = todo
+            .iter()
+            .map(|&i| std::mem::take(&mut chunk.inputs[i].item))
+            .collect();
+        let (items, slices) = tx.p.process_slices(items).await;
+        for (&i, item) in todo.iter().zip(items) {
+            chunk.inputs[i].item = item;
+        }
         // `None`: the item is still to be tried, on its own.
-        let outcomes: Vec<Option<ProcessOutcome>> = match processor.process_batch(&items).await {
-            Ok(outcomes) => outcomes.into_iter().map(Some).collect(),
-            Err(PluginError::Interrupted) => return Err(StepFailure::Interrupted),
-            Err(e @ PluginError::Failed(_)) => {
-                // The processor failed the call as a whole: every item is tried on its own.
-                tracing::info!(error = %e, "the batch call failed; processing the chunk item by item");
-                vec![None; items.len()]
+        let mut outcomes: Vec<Option<ProcessOutcome>> = Vec::with_capacity(todo.len());
+        for slice in slices {
+            match slice.outcome {
+                Ok(done) => outcomes.extend(done.into_iter().map(Some)),
+                Err(PluginError::Interrupted) => return Err(StepFailure::Interrupted),
+                Err(e @ PluginError::Failed(_)) => {
+                    // The processor failed the call as a whole: its items are tried on their own.
+                    tracing::info!(error = %e, "the batch call failed; processing its items one by one");
+                    outcomes.extend(slice.items.map(|_| None));
+                }
+                Err(trap @ PluginError::Trap(..)) => {
+                    // A trap leaves the instance unusable: replace it, then try each item alone,
+                    // so the trap is attributed to the item that causes it.
+                    tx.p.respawn_processor_at(slice.instance).await?;
+                    tracing::info!(error = %trap, "the batch call trapped; processing its items one by one");
+                    outcomes.extend(slice.items.map(|_| None));
+                }
             }
-            Err(trap @ PluginError::Trap(..)) => {
-                // A trap leaves the instance unusable: replace it, then try each item alone, so
-                // the trap is attributed to the item that causes it.
-                tx.p.respawn_processor().await?;
-                tracing::info!(error = %trap, "the batch call trapped; processing the chunk item by item");
-                vec![None; items.len()]
-            }
-        };
+        }
         let mut gone = vec![false; chunk.inputs.len()];
         for (&i, outcome) in todo.iter().zip(outcomes) {
             let outcome = match outcome {

@@ -5,6 +5,7 @@ use super::{COMMIT, Chunk, FaultTolerantLoop, Input, Tx, TxEnd, write_can_retry}
 use crate::domain::{ItemError, Role, SkipPhase};
 use crate::engine::failure::{Call, StepFailure, Verdict};
 use crate::plugin::PluginError;
+use crate::policy::Model;
 use crate::repository::JobRepository;
 
 impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
@@ -46,7 +47,7 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                 chunk.inputs.clear();
                 return Ok(COMMIT);
             }
-            let items: Vec<Vec<u8>> = outputs.into_iter().map(|(_, o)| o).collect();
+            let (positions, items): (Vec<i64>, Vec<Vec<u8>>) = outputs.into_iter().unzip();
             return match self.write_items(tx, &items).await? {
                 Ok(()) => {
                     tx.c.write_count += items.len() as i64;
@@ -55,6 +56,11 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                     Ok(COMMIT)
                 }
                 Err(e) => {
+                    if ft.model == Model::InPlace {
+                        // In place, processed items are never processed again: their outputs
+                        // go back to the chunk for the retry or the scan.
+                        chunk.cache.extend(positions.into_iter().zip(items));
+                    }
                     let entry = tx.st.write_ctx.entry(key).or_default();
                     entry.failed(&e);
                     // A no-rollback error in a whole-chunk write still rolls back, so the failing
