@@ -17,6 +17,7 @@ mod fault_tolerance;
 mod flows;
 mod jobs;
 mod operator;
+mod partition;
 mod registry;
 mod restart;
 mod sandbox;

@@ -261,6 +261,21 @@ impl ValidateCommand {
                     ),
                     StepKind::Tasklet(p) => format!("tasklet {}", p.label),
                     StepKind::Decider(p) => format!("decider {}", p.label),
+                    StepKind::Partition(p) => format!(
+                        "partition · {} partitions of {} · {} at a time · {}",
+                        match &p.partitioner {
+                            crate::plan::PartitionerPlan::FileRanges(_) => p.grid_size.to_string(),
+                            crate::plan::PartitionerPlan::Files { .. } => "one per file".into(),
+                        },
+                        plan.steps[p.worker].name,
+                        p.concurrency,
+                        match &p.partitioner {
+                            crate::plan::PartitionerPlan::FileRanges(f) =>
+                                format!("file-ranges {}", f.path),
+                            crate::plan::PartitionerPlan::Files { pattern } =>
+                                format!("files {pattern}"),
+                        }
+                    ),
                     StepKind::Split(flows) => format!(
                         "split {}",
                         flows

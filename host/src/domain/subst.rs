@@ -1,5 +1,6 @@
-//! `${…}` placeholders in plugin configs: `${params.NAME}`, `${job.context.KEY}`, each with an
-//! optional default after `:-` (`${params.input:-members.csv}`). `$${` is a literal `${`.
+//! `${…}` placeholders in plugin configs: `${params.NAME}`, `${job.context.KEY}` and, in a
+//! partition's worker step, `${partition.KEY}`, each with an optional default after `:-`
+//! (`${params.input:-members.csv}`). `$${` is a literal `${`.
 //! Placeholders are checked when the job is planned and replaced when the step starts, so a step
 //! sees what earlier steps promoted to the job context.
 //!
@@ -18,6 +19,20 @@ pub enum PlaceholderSource {
     Param(String),
     /// `${job.context.KEY}`: a key of the job's ExecutionContext.
     JobContext(String),
+    /// `${partition.KEY}`: a key of the partition's context (worker steps only); the engine
+    /// hands it over as the context key `partition.KEY`.
+    Partition(String),
+}
+
+impl PlaceholderSource {
+    /// The context key a job-context or partition placeholder reads.
+    fn context_key(&self) -> Option<String> {
+        match self {
+            PlaceholderSource::Param(_) => None,
+            PlaceholderSource::JobContext(k) => Some(k.clone()),
+            PlaceholderSource::Partition(k) => Some(format!("partition.{k}")),
+        }
+    }
 }
 
 /// One `${…}` reference.
@@ -73,6 +88,8 @@ fn placeholder(body: &str) -> Result<Placeholder, String> {
         valid(name).then(|| PlaceholderSource::Param(name.to_owned()))
     } else if let Some(key) = reference.strip_prefix("job.context.") {
         valid(key).then(|| PlaceholderSource::JobContext(key.to_owned()))
+    } else if let Some(key) = reference.strip_prefix("partition.") {
+        valid(key).then(|| PlaceholderSource::Partition(key.to_owned()))
     } else {
         None
     };
@@ -80,7 +97,7 @@ fn placeholder(body: &str) -> Result<Placeholder, String> {
         .map(|source| Placeholder { source, default })
         .ok_or_else(|| {
             format!(
-                "`${{{body}}}` is not a valid reference; use `${{params.NAME}}` or `${{job.context.KEY}}`, optionally with `:-default`"
+                "`${{{body}}}` is not a valid reference; use `${{params.NAME}}`, `${{job.context.KEY}}` or `${{partition.KEY}}`, optionally with `:-default`"
             )
         })
 }
@@ -123,13 +140,16 @@ fn resolve_str(
         match piece {
             Piece::Text(t) => out.push_str(t),
             Piece::Ref(p) => {
-                let value = match &p.source {
-                    PlaceholderSource::Param(name) => params.get(name).map(|v| v.value.clone()),
-                    PlaceholderSource::JobContext(key) => context.get(key).map(|v| match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    }),
-                };
+                let value =
+                    match &p.source {
+                        PlaceholderSource::Param(name) => params.get(name).map(|v| v.value.clone()),
+                        other => context
+                            .get(&other.context_key().unwrap_or_default())
+                            .map(|v| match v {
+                                Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            }),
+                    };
                 match (value, p.default) {
                     (Some(v), _) | (None, Some(v)) => out.push_str(&v),
                     (None, None) => {
@@ -139,6 +159,9 @@ fn resolve_str(
                             }
                             PlaceholderSource::JobContext(k) => format!(
                                 "`${{job.context.{k}}}`: the job context has no key `{k}` (has the step that promotes it run?)"
+                            ),
+                            PlaceholderSource::Partition(k) => format!(
+                                "`${{partition.{k}}}`: the partition has no key `{k}` (is this step a partition's worker?)"
                             ),
                         });
                     }
@@ -165,7 +188,9 @@ fn whole_value(text: &str, params: &JobParameters, context: &ExecutionContext) -
             }
             _ => Value::String(v.value.clone()),
         }),
-        PlaceholderSource::JobContext(key) => context.get(key).cloned(),
+        other => context
+            .get(&other.context_key().unwrap_or_default())
+            .cloned(),
     };
     found.or_else(|| {
         let d = p.default.as_deref()?;

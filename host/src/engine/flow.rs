@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use super::Run;
 use super::failure::StepFailure;
+use super::partition::run_partitioned;
 use super::plugins::{open_grant, plugin_sandbox, plugin_setup};
 use super::report::StepReport;
 use super::step::run_step;
@@ -98,8 +99,14 @@ impl<R: JobRepository> FlowRunner<'_, R> {
                 ));
             }
             let (status, exit, execution) = match &step.kind {
-                StepKind::Chunk(_) | StepKind::Tasklet(_) => {
-                    let report = run_step(self.run, step, self.execution, &self.context()).await?;
+                StepKind::Chunk(_) | StepKind::Tasklet(_) | StepKind::Partition(_) => {
+                    let report = match &step.kind {
+                        StepKind::Partition(p) => {
+                            run_partitioned(self.run, step, p, self.execution, &self.context())
+                                .await?
+                        }
+                        _ => run_step(self.run, step, self.execution, &self.context()).await?,
+                    };
                     self.run.listener.step_finished(&report);
                     let e = report.execution.clone();
                     if e.status == BatchStatus::Completed {

@@ -3,7 +3,7 @@
 //! records the job's final status.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tracing::{Instrument, info, info_span, warn};
 
@@ -15,31 +15,6 @@ use crate::domain::{BatchStatus, ExitStatus, now};
 use crate::plan::JobPlan;
 use crate::plugin::PluginRuntime;
 use crate::repository::{ExecutionFilter, JobRepository, RepositoryError};
-
-/// How often a running execution records that its process is alive (`batch-host recover`
-/// treats an execution without a recent heartbeat as dead).
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Runs `work` while heartbeating `execution_id` every [`HEARTBEAT_INTERVAL`], on the same task
-/// (plugin calls yield at every epoch tick, so the heartbeat keeps its pace during long calls).
-async fn beating<R: JobRepository, T>(
-    repo: &R,
-    execution_id: i64,
-    work: impl std::future::Future<Output = T>,
-) -> T {
-    let heartbeat = async {
-        loop {
-            tokio::time::sleep(HEARTBEAT_INTERVAL).await;
-            if let Err(e) = repo.heartbeat(execution_id).await {
-                warn!(error = %e, "heartbeat failed");
-            }
-        }
-    };
-    tokio::select! {
-        out = work => out,
-        _ = heartbeat => unreachable!("the heartbeat loop never ends"),
-    }
-}
 
 /// Job-context key holding the step a restart begins at (set by `stop` with `restart-at`).
 const RESTART_AT: &str = "batch.restartAt";
@@ -216,7 +191,7 @@ pub async fn launch_with<R: JobRepository>(
             route: Mutex::new(Vec::new()),
         };
         let flow = runner.run(&plan.flow, start.unwrap_or(0));
-        let end = match beating(repo, execution.id, flow).await {
+        let end = match super::beating(repo, execution.id, flow).await {
             Ok(end) => end,
             Err(e) => {
                 // The repository failed mid-step: record what we can and give up.

@@ -3,7 +3,8 @@
 //! The pipeline, top to bottom (each file imports only the ones below it):
 //! [`operator`] (Spring's JobOperator: start, next instance, restart, stop, abandon, recover) →
 //! [`launcher`] (the JobExecution, its heartbeat, its final status) → [`flow`] (which step runs
-//! next: transitions, deciders, splits) → [`step`] (one StepExecution: already complete, start
+//! next: transitions, deciders, splits; [`partition`] runs a partitioned step's workers,
+//! split by a [`partitioner`]) → [`step`] (one StepExecution: already complete, start
 //! limit, restart context) → [`chunk`] or [`tasklet`] (the transaction loops) → [`plugins`]
 //! (setup, grant, sandbox, instances; [`concurrency`] spreads a chunk over processor instances)
 //! with the role wrappers [`reader`], [`processor`],
@@ -18,6 +19,8 @@ mod items;
 mod launcher;
 mod operator;
 mod owner;
+mod partition;
+mod partitioner;
 mod plugins;
 mod processor;
 mod reader;
@@ -30,7 +33,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-pub use launcher::{HEARTBEAT_INTERVAL, LaunchError, launch, launch_with};
+pub use launcher::{LaunchError, launch, launch_with};
 pub use operator::{JobOperator, OperatorError, RUN_ID, RestartSource};
 pub use report::{JobReport, RunListener, StepReport};
 
@@ -129,3 +132,28 @@ impl Clock for SystemClock {
         Box::pin(tokio::time::sleep(d))
     }
 }
+
+/// Runs `work` while heartbeating `execution_id` every [`HEARTBEAT_INTERVAL`], on the same task
+/// (plugin calls yield at every epoch tick, so the heartbeat keeps its pace during long calls).
+pub(crate) async fn beating<R: crate::repository::JobRepository, T>(
+    repo: &R,
+    execution_id: i64,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let heartbeat = async {
+        loop {
+            tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+            if let Err(e) = repo.heartbeat(execution_id).await {
+                tracing::warn!(error = %e, "heartbeat failed");
+            }
+        }
+    };
+    tokio::select! {
+        out = work => out,
+        _ = heartbeat => unreachable!("the heartbeat loop never ends"),
+    }
+}
+
+/// How often a running execution records that its process is alive (`batch-host recover`
+/// treats an execution without a recent heartbeat as dead).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);

@@ -56,7 +56,7 @@ fn components(step: &StepPlan) -> Vec<(Role, &PluginPlan)> {
         }
         StepKind::Tasklet(p) => vec![(Role::Tasklet, p)],
         StepKind::Decider(p) => vec![(Role::Decider, p)],
-        StepKind::Split(_) => Vec::new(),
+        StepKind::Split(_) | StepKind::Partition(_) => Vec::new(),
     }
 }
 
@@ -104,7 +104,7 @@ pub(crate) fn step_plugins(step: &StepPlan) -> Vec<StepPlugin> {
         }
         StepKind::Tasklet(p) => vec![component(Role::Tasklet, p)],
         StepKind::Decider(p) => vec![component(Role::Decider, p)],
-        StepKind::Split(_) => Vec::new(),
+        StepKind::Split(_) | StepKind::Partition(_) => Vec::new(),
     }
 }
 
@@ -484,7 +484,14 @@ fn builtin_file(
             f.path
         )));
     }
-    Ok(FileConfig { path })
+    let range = match &f.range {
+        None => None,
+        Some(r) => Some(
+            crate::domain::substitute(r, &plan.params, job_context)
+                .map_err(|e| bad(format!("`range: {r}`: {e}")))?,
+        ),
+    };
+    Ok(FileConfig { path, range })
 }
 
 /// The stop checks shared by the chunk and tasklet loops: from this process (a signal) or from

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::domain::{JobExecution, SkipPhase, StepExecution};
 
 /// Observes a run, for progress displays. Every method has an empty default.
-pub trait RunListener {
+pub trait RunListener: Send + Sync {
     /// A job execution was created.
     fn job_started(&self, _execution: &JobExecution, _restart: bool) {}
     /// A step starts.

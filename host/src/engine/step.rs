@@ -25,6 +25,28 @@ pub(super) async fn run_step<R: JobRepository>(
     execution: &JobExecution,
     job_context: &ExecutionContext,
 ) -> Result<StepReport, RepositoryError> {
+    run_step_as(
+        run,
+        step_plan,
+        &step_plan.name,
+        None,
+        execution,
+        job_context,
+    )
+    .await
+}
+
+/// [`run_step`] under the execution name `name` — a partition's worker runs as
+/// `worker:partitionN` — beginning, when it has not run before, with the context `seed` (the
+/// partition's). `${partition.KEY}` in its configs reads the step context's `partition.KEY`.
+pub(super) async fn run_step_as<R: JobRepository>(
+    run: Run<'_, R>,
+    step_plan: &StepPlan,
+    name: &str,
+    seed: Option<&ExecutionContext>,
+    execution: &JobExecution,
+    job_context: &ExecutionContext,
+) -> Result<StepReport, RepositoryError> {
     let Run {
         plan,
         repo,
@@ -33,14 +55,14 @@ pub(super) async fn run_step<R: JobRepository>(
     } = run;
     let started_at = Instant::now();
     let previous = repo
-        .last_step_execution(&execution.instance, &step_plan.name)
+        .last_step_execution(&execution.instance, name)
         .await?
         .filter(|p| p.job_execution_id != execution.id);
     if let Some(prev) = &previous
         && (prev.status == BatchStatus::Abandoned
             || (prev.status == BatchStatus::Completed && !step_plan.allow_start_if_complete))
     {
-        info!(step = %step_plan.name, "step already complete; not running it again");
+        info!(step = %name, "step already complete; not running it again");
         return Ok(StepReport {
             execution: prev.clone(),
             already_complete: true,
@@ -49,18 +71,15 @@ pub(super) async fn run_step<R: JobRepository>(
         });
     }
 
-    let mut step = StepExecution::new(execution.id, &step_plan.name, now());
+    let mut step = StepExecution::new(execution.id, name, now());
     step.plugins = step_plugins(step_plan);
     if let Some(limit) = step_plan.start_limit {
-        let started = repo
-            .step_execution_count(&execution.instance, &step_plan.name)
-            .await?;
+        let started = repo.step_execution_count(&execution.instance, name).await?;
         if started >= limit {
             // Spring's StartLimitExceededException: recorded as a failed step execution.
             step.status = BatchStatus::Failed;
             step.exit_status = ExitStatus::failed().with_description(format!(
-                "start limit {limit} exceeded: step `{}` already ran {started} time(s) in this job instance",
-                step_plan.name
+                "start limit {limit} exceeded: step `{name}` already ran {started} time(s) in this job instance"
             ));
             step.start_time = Some(now());
             step.end_time = step.start_time;
@@ -73,13 +92,29 @@ pub(super) async fn run_step<R: JobRepository>(
             });
         }
     }
-    if let Some(prev) = previous
-        && prev.status != BatchStatus::Completed
-    {
-        // Restart: resume from the last committed ExecutionContext (a completed step that is
-        // allowed to start again begins with a fresh one).
-        step.context = prev.context;
+    match previous {
+        Some(prev) if prev.status != BatchStatus::Completed => {
+            // Restart: resume from the last committed ExecutionContext (a completed step that
+            // is allowed to start again begins with a fresh one).
+            step.context = prev.context;
+        }
+        _ => {
+            if let Some(seed) = seed {
+                step.context = seed.clone();
+            }
+        }
     }
+    let partition_context;
+    let job_context = if step
+        .context
+        .iter()
+        .any(|(k, _)| k.starts_with("partition."))
+    {
+        partition_context = with_partition(job_context, &step.context);
+        &partition_context
+    } else {
+        job_context
+    };
     step.context.put(
         "batch.stepType",
         json!("org.springframework.batch.core.step.tasklet.TaskletStep"),
@@ -94,9 +129,9 @@ pub(super) async fn run_step<R: JobRepository>(
     step.status = BatchStatus::Started;
     step.start_time = Some(now());
     repo.add_step_execution(&mut step).await?;
-    listener.step_started(&step_plan.name);
+    listener.step_started(name);
 
-    let span = info_span!("batch.step", step = %step_plan.name, step_execution_id = step.id);
+    let span = info_span!("batch.step", step = %name, step_execution_id = step.id);
     let mut ft_state = FtState::default();
     let mut plugin_exit = None;
     let grant =
@@ -111,7 +146,7 @@ pub(super) async fn run_step<R: JobRepository>(
                     clock: run.clock,
                     stop: run.stop,
                     settings: ChunkSettings {
-                        step_name: &step_plan.name,
+                        step_name: name,
                         size: chunk.chunk_size,
                         fault_tolerance: chunk.fault_tolerance.as_ref(),
                         exit_status_on_skips: step_plan.exit_status_on_skips.as_deref(),
@@ -141,8 +176,8 @@ pub(super) async fn run_step<R: JobRepository>(
                     .await
                     .map(|exit| plugin_exit = exit)
             }
-            StepKind::Decider(_) | StepKind::Split(_) => {
-                unreachable!("the flow runs deciders and splits itself")
+            StepKind::Decider(_) | StepKind::Split(_) | StepKind::Partition(_) => {
+                unreachable!("the flow runs deciders, splits and partitioned steps itself")
             }
         },
     };
@@ -195,4 +230,14 @@ pub(super) async fn run_step<R: JobRepository>(
         duration: started_at.elapsed(),
         skips: ft_state.skips,
     })
+}
+
+/// The job context with the partition keys of a worker's step context added, which is where
+/// `${partition.KEY}` placeholders read them.
+fn with_partition(job_context: &ExecutionContext, step: &ExecutionContext) -> ExecutionContext {
+    let mut out = job_context.clone();
+    for (key, v) in step.iter().filter(|(k, _)| k.starts_with("partition.")) {
+        out.put(key, v.clone());
+    }
+    out
 }

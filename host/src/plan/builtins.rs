@@ -63,7 +63,7 @@ impl Site<'_, '_> {
                 .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
             && p.components().any(|c| matches!(c, Component::Normal(_)));
         if plain {
-            Some(FileConfig { path })
+            Some(FileConfig { path, range: None })
         } else {
             self.push(
                 "config.path",
@@ -110,6 +110,14 @@ struct PathOnly {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct JsonlReaderSpec {
+    path: String,
+    #[serde(default)]
+    range: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CsvReaderSpec {
     path: String,
     #[serde(default = "comma")]
@@ -122,6 +130,8 @@ struct CsvReaderSpec {
     columns: Option<Vec<String>>,
     #[serde(default)]
     multiline: bool,
+    #[serde(default)]
+    range: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -197,7 +207,10 @@ pub(super) fn plan_builtin_reader(
                 "csv reader",
                 "{ path: in/members.csv, delimiter: \",\", header: true }",
             )?;
-            let file = site.file(spec.path);
+            let file = site.file(spec.path).map(|f| FileConfig {
+                range: spec.range,
+                ..f
+            });
             let delimiter = site.byte("delimiter", spec.delimiter);
             let quote = site.byte("quote", spec.quote);
             let columns = match (spec.header, spec.columns) {
@@ -242,8 +255,12 @@ pub(super) fn plan_builtin_reader(
             }))
         }
         "jsonl" => {
-            let spec: PathOnly = site.config("jsonl reader", "{ path: in/items.jsonl }")?;
-            Some(ReaderPlan::Jsonl(site.file(spec.path)?))
+            let spec: JsonlReaderSpec = site.config("jsonl reader", "{ path: in/items.jsonl }")?;
+            let file = site.file(spec.path)?;
+            Some(ReaderPlan::Jsonl(FileConfig {
+                range: spec.range,
+                ..file
+            }))
         }
         other => {
             site.c.push(

@@ -100,6 +100,54 @@ pub(super) fn check(spec: &JobSpec, c: &mut Collector<'_>) -> Option<Layout> {
         }
         branches.insert(i, planned);
     }
+    // A partitioned step's worker runs once per partition, as a flow of one step.
+    for (i, step) in steps.iter().enumerate() {
+        let Some(partition) = &step.partition else {
+            continue;
+        };
+        let field = format!("steps[{i}].partition.step");
+        let member = &partition.value.step;
+        let Some(&m) = index.get(member.value.as_str()) else {
+            unknown(c, member, &field, &index);
+            continue;
+        };
+        let w = &steps[m];
+        let problem = if m == i {
+            Some("a partitioned step cannot be its own worker".to_owned())
+        } else if w.chunk.is_none() && w.tasklet.is_none() {
+            Some(format!(
+                "the worker `{}` must be a chunk or tasklet step",
+                member.value
+            ))
+        } else if w.next.is_some() {
+            Some(format!(
+                "the worker `{}` has `next`; its partitions end where they end, so route the partitioned step `{}` instead",
+                member.value, step.name.value
+            ))
+        } else if let Some(&other) = member_of.get(&m) {
+            Some(format!(
+                "step `{}` already belongs to `{}`",
+                member.value, steps[other].name.value
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            c.push(
+                location(member),
+                field,
+                message,
+                Some(
+                    "declare a worker step of its own in `steps`, used by this partition only"
+                        .into(),
+                ),
+            );
+            continue;
+        }
+        member_of.insert(m, i);
+        flow_of[m] = FlowId::Branch(i, 0);
+        branches.insert(i, vec![vec![m]]);
+    }
     let main: Vec<usize> = (0..steps.len())
         .filter(|i| flow_of[*i] == FlowId::Main)
         .collect();
@@ -164,7 +212,10 @@ pub(super) fn check(spec: &JobSpec, c: &mut Collector<'_>) -> Option<Layout> {
                 });
             }
         }
-        let fails = step.chunk.is_some() || step.tasklet.is_some() || step.split.is_some();
+        let fails = step.chunk.is_some()
+            || step.tasklet.is_some()
+            || step.split.is_some()
+            || step.partition.is_some();
         if fails
             && !planned
                 .iter()

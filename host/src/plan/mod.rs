@@ -22,6 +22,7 @@ mod flow;
 mod grants;
 mod limits;
 mod params;
+mod partition;
 mod resolve;
 #[cfg(test)]
 mod tests;
@@ -36,8 +37,9 @@ use limits::plan_limits;
 use params::{check_placeholders, plan_params};
 use resolve::Resolver;
 pub use types::{
-    ChunkPlan, CsvReaderConfig, CsvWriterConfig, FileConfig, JobPlan, MAX_CHUNK_SIZE, PlanOptions,
-    PluginPlan, Protected, ReaderPlan, SkippedItemsConfig, StepKind, StepPlan, WriterPlan,
+    ChunkPlan, CsvReaderConfig, CsvWriterConfig, FileConfig, FileRangesConfig, JobPlan,
+    MAX_CHUNK_SIZE, PartitionPlan, PartitionerPlan, PlanOptions, PluginPlan, Protected, ReaderPlan,
+    SkippedItemsConfig, StepKind, StepPlan, WriterPlan,
 };
 
 /// A job, step or table name: 1-100 letters, digits, `.`, `_` or `-`.
@@ -164,12 +166,13 @@ pub async fn compile_with_catalogue<R: PluginStore>(
             step.tasklet.is_some(),
             step.decider.is_some(),
             step.split.is_some(),
+            step.partition.is_some(),
         ];
         if kinds.iter().filter(|k| **k).count() != 1 {
             c.push(
                 location(&step.name),
                 field.clone(),
-                format!("step `{name}` must have exactly one of `chunk`, `tasklet`, `decider` or `split`"),
+                format!("step `{name}` must have exactly one of `chunk`, `tasklet`, `decider`, `split` or `partition`"),
                 Some("see docs/job-yaml.md for each kind of step".into()),
             );
             continue;
@@ -212,6 +215,9 @@ pub async fn compile_with_catalogue<R: PluginStore>(
                 .resolve(d, Role::Decider, format!("{field}.decider"), &mut c)
                 .await?
                 .map(StepKind::Decider)
+        } else if let Some(p) = &step.partition {
+            partition::plan_partition(p, &format!("{field}.partition"), &mut c)
+                .map(StepKind::Partition)
         } else {
             // Branches are resolved to step indexes by the flow check below.
             Some(StepKind::Split(Vec::new()))
@@ -277,8 +283,14 @@ pub async fn compile_with_catalogue<R: PluginStore>(
     let layout = layout.unwrap_or_default();
     for (i, step) in steps.iter_mut().enumerate() {
         step.next = layout.next[i].clone();
-        if let StepKind::Split(branches) = &mut step.kind {
-            *branches = layout.branches.get(&i).cloned().unwrap_or_default();
+        match &mut step.kind {
+            StepKind::Split(branches) => {
+                *branches = layout.branches.get(&i).cloned().unwrap_or_default();
+            }
+            StepKind::Partition(p) => {
+                p.worker = layout.branches[&i][0][0];
+            }
+            _ => {}
         }
     }
     Ok(JobPlan {

@@ -11,7 +11,8 @@ use crate::domain::{JobParameter, JobParameters};
 use crate::spec::{JobSpec, PluginRef, Spanned, location};
 
 /// Checks every `${…}` in the plugin configs: syntax, parameters that exist (or have a
-/// default), and job-context keys some step promotes (or with a default).
+/// default), job-context keys some step promotes (or with a default), and partition keys in
+/// partitions' worker steps only.
 pub(super) fn check_placeholders(spec: &JobSpec, params: &JobParameters, c: &mut Collector<'_>) {
     use crate::domain::{PlaceholderSource, placeholders};
     let promoted: HashSet<&str> = spec
@@ -20,7 +21,14 @@ pub(super) fn check_placeholders(spec: &JobSpec, params: &JobParameters, c: &mut
         .iter()
         .flat_map(|s| s.promote.iter().map(String::as_str))
         .collect();
+    let workers: HashSet<&str> = spec
+        .steps
+        .value
+        .iter()
+        .filter_map(|s| Some(s.partition.as_ref()?.value.step.value.as_str()))
+        .collect();
     for (i, step) in spec.steps.value.iter().enumerate() {
+        let step_name = step.name.value.as_str();
         let mut refs: Vec<(&Spanned<PluginRef>, String)> = Vec::new();
         if let Some(chunk) = &step.chunk {
             let ch = &chunk.value;
@@ -61,6 +69,12 @@ pub(super) fn check_placeholders(spec: &JobSpec, params: &JobParameters, c: &mut
                         Some(format!(
                             "pass `--param {name}=VALUE`, add it under `params`, or give a default: `${{params.{name}:-VALUE}}`"
                         )),
+                    ),
+                    PlaceholderSource::Partition(key) if !workers.contains(step_name) => c.push(
+                        location(r),
+                        field.clone(),
+                        format!("`${{partition.{key}}}` is set only in a partition's worker step"),
+                        Some(format!("name this step in a `partition: {{ step: ... }}`, or give a default: `${{partition.{key}:-VALUE}}`")),
                     ),
                     PlaceholderSource::JobContext(key) if !promoted.contains(key.as_str()) => {
                         c.push(

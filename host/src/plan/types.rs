@@ -100,6 +100,47 @@ pub enum StepKind {
     Decider(PluginPlan),
     /// Run flows concurrently: each a list of step indexes, in order.
     Split(Vec<Vec<usize>>),
+    /// Run a worker step once per partition, several at once (Spring's `PartitionStep`).
+    Partition(PartitionPlan),
+}
+
+/// A validated `partition:` section.
+#[derive(Debug, Clone)]
+pub struct PartitionPlan {
+    /// What computes the partitions.
+    pub partitioner: PartitionerPlan,
+    /// How many partitions `file-ranges` makes.
+    pub grid_size: u32,
+    /// How many partitions run at once.
+    pub concurrency: u32,
+    /// The worker step's index in [`JobPlan::steps`] (set once the flow is checked).
+    pub worker: usize,
+}
+
+/// A built-in partitioner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionerPlan {
+    /// `file-ranges`: byte ranges of one file, split at record boundaries.
+    FileRanges(FileRangesConfig),
+    /// `files`: one partition per file matching a pattern (Spring's `MultiResourcePartitioner`).
+    Files {
+        /// The pattern, relative to the step's directory (`in/*.csv`).
+        pattern: String,
+    },
+}
+
+/// Config of the `file-ranges` partitioner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRangesConfig {
+    /// The file, relative to the manager step's directory.
+    pub path: String,
+    /// The first line is a header (not a record): CSV files.
+    pub header: bool,
+    /// Records may hold line breaks inside quotes (CSV `multiline`); boundaries are then found
+    /// outside quoted fields.
+    pub multiline: bool,
+    /// The quote character (CSV).
+    pub quote: u8,
 }
 
 impl StepKind {
@@ -110,6 +151,7 @@ impl StepKind {
             StepKind::Tasklet(_) => "tasklet",
             StepKind::Decider(_) => "decider",
             StepKind::Split(_) => "split",
+            StepKind::Partition(_) => "partition",
         }
     }
 }
@@ -211,6 +253,9 @@ pub struct SkippedItemsConfig {
 pub struct FileConfig {
     /// A relative path inside the step's directory grant.
     pub path: String,
+    /// A reader's part of the file, `{ start, end, line }` or `"START-END"` (usually
+    /// `"${partition.range}"`, resolved when the step starts); `None`: the whole file.
+    pub range: Option<serde_json::Value>,
 }
 
 /// Config of the built-in `csv` reader.

@@ -145,6 +145,36 @@ impl Grant {
     }
 }
 
+impl Grant {
+    /// The names of the regular files in the folder `rel` (a plain relative path; empty: the
+    /// grant itself), sorted; a folder on the way may not be a symbolic link.
+    pub fn list_files(&self, rel: &Path) -> std::io::Result<Vec<String>> {
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        let dir = rustix::fs::openat2(
+            &*self.fd,
+            rel,
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        )?;
+        let mut names = Vec::new();
+        for entry in rustix::fs::Dir::read_from(&dir)? {
+            let entry = entry?;
+            if entry.file_type() == rustix::fs::FileType::RegularFile
+                && let Ok(name) = entry.file_name().to_str()
+            {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
 /// Why a file inside a grant could not be opened, in the host's words.
 pub fn describe_open_error(e: &std::io::Error) -> String {
     use std::io::ErrorKind;

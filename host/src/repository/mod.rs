@@ -138,7 +138,7 @@ pub struct PluginRecord {
     async_fn_in_trait,
     reason = "used generically, never as a trait object"
 )]
-pub trait JobExplorer {
+pub trait JobExplorer: Sync {
     /// The process recorded as running an execution.
     async fn execution_owner(
         &self,

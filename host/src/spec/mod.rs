@@ -40,7 +40,7 @@ fn yes() -> bool {
     true
 }
 
-/// One step: exactly one of `chunk`, `tasklet`, `decider` or `split`.
+/// One step: exactly one of `chunk`, `tasklet`, `decider`, `split` or `partition`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
@@ -58,6 +58,10 @@ pub struct StepSpec {
     /// Flows that run concurrently, each a list of step names; the split ends when all end.
     #[serde(default)]
     pub split: Option<Spanned<Vec<SplitFlowSpec>>>,
+    /// A partitioned step (Spring's `PartitionStep`): a partitioner splits the input and a
+    /// worker step runs once per partition, several at a time.
+    #[serde(default)]
+    pub partition: Option<Spanned<PartitionSpec>>,
     /// Conditional transitions on the step's exit code. Without it the flow goes on to the
     /// next step when the step COMPLETED and ends the job otherwise.
     #[serde(default)]
@@ -85,6 +89,33 @@ pub struct StepSpec {
     /// (and later executions) can read them (Spring's ExecutionContextPromotionListener).
     #[serde(default)]
     pub promote: Vec<String>,
+}
+
+/// `partition:` — how a manager step splits its work among worker step executions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PartitionSpec {
+    /// What computes the partitions: `{ builtin: file-ranges | files, config: {…} }`.
+    pub partitioner: Spanned<PluginRef>,
+    /// How many partitions (`file-ranges`; default: `concurrency`).
+    #[serde(default)]
+    pub grid_size: Option<Spanned<i64>>,
+    /// How many partitions run at once in this process (default: the number of cores).
+    #[serde(default)]
+    pub concurrency: Option<Spanned<i64>>,
+    /// Where the partitions run: `local` (the default).
+    #[serde(default)]
+    pub workers: Option<Spanned<String>>,
+    /// The worker step, declared in `steps` (it does not run in the main flow).
+    pub step: Spanned<String>,
+}
+
+/// The most partitions a step may have, and run at once.
+pub const MAX_PARTITIONS: i64 = 1024;
+
+/// How many partitions run at once when `partition.concurrency` is not set: the cores there are.
+pub fn default_partition_concurrency() -> i64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as i64)
 }
 
 /// One flow of a split: step names, run in order.
@@ -329,13 +360,22 @@ impl fmt::Display for Diagnostic {
 impl JobSpec {
     /// How many plugin instances the job can have alive at once: per concurrently running step
     /// a reader, a writer, its processor instances (`concurrency`) and a fresh one replacing a
-    /// trapped instance, times the widest split, plus one for a decider.
+    /// trapped instance, times the widest split or partition concurrency, plus one for a decider.
     pub fn max_instances(&self) -> u32 {
+        let partitions = self.steps.value.iter().filter_map(|s| {
+            let p = &s.partition.as_ref()?.value;
+            let n = p
+                .concurrency
+                .as_ref()
+                .map_or_else(default_partition_concurrency, |c| c.value);
+            Some(n.clamp(1, MAX_PARTITIONS) as usize)
+        });
         let widest = self
             .steps
             .value
             .iter()
             .filter_map(|s| s.split.as_ref().map(|b| b.value.len()))
+            .chain(partitions)
             .max()
             .unwrap_or(1)
             .max(1);

@@ -11,7 +11,9 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::{InputFile, Line, OutputFile, failed, input_file_calls, not_open, output_file_calls};
+use super::{
+    ByteRange, InputFile, Line, OutputFile, failed, input_file_calls, not_open, output_file_calls,
+};
 use crate::domain::{ExecutionContext, ItemError};
 use crate::engine::items::{ItemReader, ItemWriter};
 use crate::plan::{CsvReaderConfig, CsvWriterConfig};
@@ -303,8 +305,9 @@ impl ItemReader for CsvReader {
                 k
             })
             .collect();
+        let range = ByteRange::parse(self.config.file.range.as_ref())?;
         let input = self.input.as_mut().ok_or_else(not_open)?;
-        self.rows = input.resume(ctx)?;
+        self.rows = input.resume(ctx, range)?;
         Ok(())
     }
 

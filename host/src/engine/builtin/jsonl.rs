@@ -3,7 +3,9 @@
 
 use serde::de::IgnoredAny;
 
-use super::{InputFile, Line, OutputFile, failed, input_file_calls, not_open, output_file_calls};
+use super::{
+    ByteRange, InputFile, Line, OutputFile, failed, input_file_calls, not_open, output_file_calls,
+};
 use crate::domain::{ExecutionContext, ItemError};
 use crate::engine::items::{ItemReader, ItemWriter};
 use crate::plan::FileConfig;
@@ -12,6 +14,7 @@ use crate::plugin::{Grant, PluginError, ReadBatch};
 /// `builtin: jsonl` as a reader.
 pub(crate) struct JsonlReader {
     path: String,
+    range: Option<serde_json::Value>,
     grant: Grant,
     limit: usize,
     input: Option<InputFile>,
@@ -24,6 +27,7 @@ impl JsonlReader {
     pub(crate) fn new(config: FileConfig, grant: Grant, limit: usize) -> Self {
         JsonlReader {
             path: config.path,
+            range: config.range,
             grant,
             limit,
             input: None,
@@ -36,7 +40,7 @@ impl JsonlReader {
 impl ItemReader for JsonlReader {
     fn open(&mut self, ctx: &ExecutionContext) -> Result<(), PluginError> {
         let mut input = InputFile::open(&self.grant, &self.path, self.limit)?;
-        self.rows = input.resume(ctx)?;
+        self.rows = input.resume(ctx, ByteRange::parse(self.range.as_ref())?)?;
         self.input = Some(input);
         Ok(())
     }

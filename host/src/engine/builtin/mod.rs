@@ -97,6 +97,53 @@ fn checkpoint(ctx: &ExecutionContext, key: &str) -> Result<Option<u64>, PluginEr
     }
 }
 
+/// The part of a file a reader reads (a partition's `partition.range`): the records that start
+/// in bytes `start..end`, the first on line `line`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ByteRange {
+    start: u64,
+    end: u64,
+    line: u64,
+}
+
+impl ByteRange {
+    /// A reader's `range` config: `{ start, end, line }` (what `file-ranges` computes) or
+    /// `"START-END"` (line numbers then count from the range's start).
+    pub(super) fn parse(value: Option<&serde_json::Value>) -> Result<Option<Self>, PluginError> {
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let bad = || {
+            failed(
+                "config.range",
+                format!(
+                    "`range: {value}` is not a byte range; give `{{ start: 0, end: 1000, line: 1 }}` or \"0-1000\" (usually \"${{partition.range}}\")"
+                ),
+            )
+        };
+        let (start, end, line) = match value {
+            serde_json::Value::Object(m) => {
+                let n = |k: &str| m.get(k).and_then(serde_json::Value::as_u64);
+                (
+                    n("start").ok_or_else(bad)?,
+                    n("end").ok_or_else(bad)?,
+                    n("line").unwrap_or(1),
+                )
+            }
+            serde_json::Value::String(s) => {
+                let (a, b) = s.split_once('-').ok_or_else(bad)?;
+                let n = |t: &str| t.trim().parse::<u64>().map_err(|_| bad());
+                (n(a)?, n(b)?, 1)
+            }
+            _ => return Err(bad()),
+        };
+        if start > end || line == 0 {
+            return Err(bad());
+        }
+        Ok(Some(ByteRange { start, end, line }))
+    }
+}
+
 /// One physical line of an [`InputFile`].
 pub(super) enum Line {
     /// A line (without its `\n` or `\r\n`), numbered from 1.
@@ -117,6 +164,8 @@ pub(super) struct InputFile {
     /// The number of the last line returned (0 before the first).
     pub(super) line: u64,
     limit: usize,
+    /// Lines starting at or after this offset are not read (a [`ByteRange`]'s end).
+    end: Option<u64>,
 }
 
 impl InputFile {
@@ -131,6 +180,7 @@ impl InputFile {
             offset: 0,
             line: 0,
             limit,
+            end: None,
         })
     }
 
@@ -162,7 +212,19 @@ impl InputFile {
 
     /// Continues where the checkpoint `ctx` says, if it says anything (a restart); the number
     /// of records consumed before it. `offset` may not lie before `start` (the header's end).
-    pub(super) fn resume(&mut self, ctx: &ExecutionContext) -> Result<u64, PluginError> {
+    /// With a `range`, reading starts at its start (or the checkpoint inside it) and stops at its
+    /// end.
+    pub(super) fn resume(
+        &mut self,
+        ctx: &ExecutionContext,
+        range: Option<ByteRange>,
+    ) -> Result<u64, PluginError> {
+        if let Some(r) = range {
+            self.end = Some(r.end);
+            if checkpoint(ctx, OFFSET)?.is_none() && r.start > self.offset {
+                self.seek(r.start, r.line - 1)?;
+            }
+        }
         if let Some(offset) = checkpoint(ctx, OFFSET)? {
             if offset < self.offset {
                 return Err(failed(
@@ -191,6 +253,9 @@ impl InputFile {
     /// Reads the next line into `buf` (cleared first), without its line break.
     pub(super) fn next_line(&mut self, buf: &mut Vec<u8>) -> Result<Line, PluginError> {
         buf.clear();
+        if self.end.is_some_and(|end| self.offset >= end) {
+            return Ok(Line::End);
+        }
         let mut consumed = 0u64;
         let mut too_long = false;
         loop {

@@ -1,0 +1,261 @@
+//! `engine` → flow → partition: a partitioned step (Spring's `PartitionStep`). The manager's
+//! step execution computes the partitions once (kept in its context, so a restart gets the same
+//! ones), runs the worker step once per partition as `worker:partitionN` — `concurrency` of them
+//! at a time, each on a thread of its own — and ends with its workers' summed counters and
+//! their most severe status. A restart runs only the partitions that did not complete, each from
+//! its own last committed context.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use super::Run;
+use super::failure::StepFailure;
+use super::partitioner::partitions;
+use super::plugins::open_grant;
+use super::report::StepReport;
+use super::step::run_step_as;
+use crate::domain::{BatchStatus, ExecutionContext, ExitStatus, JobExecution, StepExecution, now};
+use crate::plan::{PartitionPlan, StepPlan};
+use crate::repository::{JobRepository, RepositoryError};
+
+/// The manager's context key holding every partition's context, in partition order.
+const PARTITIONS: &str = "batch.partitions";
+
+/// The name of partition `index`'s worker step execution, as Spring names it.
+pub(crate) fn worker_name(worker: &str, index: usize) -> String {
+    format!("{worker}:partition{index}")
+}
+
+/// Runs the partitioned step `manager` of `execution`.
+pub(super) async fn run_partitioned<R: JobRepository>(
+    run: Run<'_, R>,
+    manager: &StepPlan,
+    partition: &PartitionPlan,
+    execution: &JobExecution,
+    job_context: &ExecutionContext,
+) -> Result<StepReport, RepositoryError> {
+    let started_at = Instant::now();
+    let repo = run.repo;
+    let previous = repo
+        .last_step_execution(&execution.instance, &manager.name)
+        .await?
+        .filter(|p| p.job_execution_id != execution.id);
+    if let Some(prev) = &previous
+        && (prev.status == BatchStatus::Abandoned
+            || (prev.status == BatchStatus::Completed && !manager.allow_start_if_complete))
+    {
+        info!(step = %manager.name, "step already complete; not running it again");
+        return Ok(StepReport {
+            execution: prev.clone(),
+            already_complete: true,
+            duration: started_at.elapsed(),
+            skips: Default::default(),
+        });
+    }
+    let mut step = StepExecution::new(execution.id, &manager.name, now());
+    // A restart keeps the partitions the failed execution computed.
+    let stored = previous
+        .filter(|p| p.status != BatchStatus::Completed)
+        .and_then(|p| stored_partitions(&p.context).map(|parts| (p.context, parts)));
+    let parts = match stored {
+        Some((ctx, parts)) => {
+            step.context = ctx;
+            Ok(parts)
+        }
+        None => open_grant(run.plan, manager)
+            .map_err(|e| match e {
+                StepFailure::Setup(m) => m,
+                _ => "the step's directory cannot be opened".to_owned(),
+            })
+            .and_then(|grant| partitions(&partition.partitioner, &grant, partition.grid_size)),
+    };
+    step.context.put(
+        "batch.stepType",
+        json!("org.springframework.batch.core.partition.support.PartitionStep"),
+    );
+    step.status = BatchStatus::Started;
+    step.start_time = Some(now());
+    if let Ok(parts) = &parts {
+        let all: Vec<Value> = parts
+            .iter()
+            .map(|c| {
+                let map = c.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect();
+                Value::Object(map)
+            })
+            .collect();
+        step.context.put(PARTITIONS, Value::Array(all));
+    }
+    repo.add_step_execution(&mut step).await?;
+    run.listener.step_started(&manager.name);
+    let parts = match parts {
+        Ok(parts) => parts,
+        Err(message) => {
+            warn!(step = %manager.name, reason = %message, "the partitioner failed");
+            step.status = BatchStatus::Failed;
+            step.exit_status = ExitStatus::failed().with_description(message);
+            step.end_time = Some(now());
+            repo.update_step_execution(&mut step).await?;
+            return Ok(report(step, started_at));
+        }
+    };
+    let worker = &run.plan.steps[partition.worker];
+    info!(step = %manager.name, partitions = parts.len(), concurrency = partition.concurrency, "partitions started");
+    let names: Vec<String> = (0..parts.len())
+        .map(|i| worker_name(&worker.name, i))
+        .collect();
+    let jobs = Jobs {
+        run,
+        worker,
+        names: &names,
+        parts: &parts,
+        execution,
+        job_context,
+    };
+    let reports = jobs.run_all(partition.concurrency as usize).await;
+
+    // Spring's StepExecutionAggregator: the manager sums the workers this execution ran; its
+    // status is theirs at its most severe.
+    let mut status = BatchStatus::Completed;
+    let mut problems = Vec::new();
+    for (i, r) in reports.into_iter().enumerate() {
+        let r = r?;
+        if r.already_complete {
+            continue;
+        }
+        let w = &r.execution;
+        step.read_count += w.read_count;
+        step.write_count += w.write_count;
+        step.filter_count += w.filter_count;
+        step.read_skip_count += w.read_skip_count;
+        step.process_skip_count += w.process_skip_count;
+        step.write_skip_count += w.write_skip_count;
+        step.commit_count += w.commit_count;
+        step.rollback_count += w.rollback_count;
+        if w.status != BatchStatus::Completed {
+            problems.push(format!("{}: {}", names[i], w.exit_status.description));
+        }
+        status = status.upgrade_to(w.status);
+    }
+    step.status = status;
+    step.exit_status = match status {
+        BatchStatus::Completed => {
+            super::chunk::completed_exit(manager.exit_status_on_skips.as_deref(), &step)
+        }
+        BatchStatus::Stopped => ExitStatus::stopped().with_description(format!(
+            "partitions stopped; run the same command to restart them: {}",
+            problems.join("; ")
+        )),
+        _ => ExitStatus::failed().with_description(format!(
+            "{} of {} partitions did not complete (a restart runs only those): {}",
+            problems.len(),
+            parts.len(),
+            problems.join("; ")
+        )),
+    };
+    step.end_time = Some(now());
+    repo.update_step_execution(&mut step).await?;
+    info!(step = %manager.name, status = %step.status, read = step.read_count, written = step.write_count, "partitions ended");
+    Ok(report(step, started_at))
+}
+
+fn report(execution: StepExecution, started_at: Instant) -> StepReport {
+    StepReport {
+        execution,
+        already_complete: false,
+        duration: started_at.elapsed(),
+        skips: Default::default(),
+    }
+}
+
+/// The partitions a manager's context holds, if it holds them.
+fn stored_partitions(ctx: &ExecutionContext) -> Option<Vec<ExecutionContext>> {
+    let all = ctx.get(PARTITIONS)?.as_array()?;
+    all.iter()
+        .map(|v| {
+            let mut c = ExecutionContext::new();
+            for (k, v) in v.as_object()? {
+                c.put(k.clone(), v.clone());
+            }
+            Some(c)
+        })
+        .collect()
+}
+
+/// The worker step executions of one manager execution.
+struct Jobs<'a, 'r, R> {
+    run: Run<'r, R>,
+    worker: &'a StepPlan,
+    names: &'a [String],
+    parts: &'a [ExecutionContext],
+    execution: &'a JobExecution,
+    job_context: &'a ExecutionContext,
+}
+
+impl<R: JobRepository> Jobs<'_, '_, R> {
+    /// Partition `i`'s worker step execution.
+    async fn one(&self, i: usize) -> Result<StepReport, RepositoryError> {
+        run_step_as(
+            self.run,
+            self.worker,
+            &self.names[i],
+            Some(&self.parts[i]),
+            self.execution,
+            self.job_context,
+        )
+        .await
+    }
+
+    /// Every partition, `concurrency` at a time; the reports in partition order. On a
+    /// multi-threaded runtime each runs on a thread of its own (so on its own core) while this
+    /// task keeps the execution's heartbeat; elsewhere (unit tests) they interleave on this task.
+    async fn run_all(&self, concurrency: usize) -> Vec<Result<StepReport, RepositoryError>>
+    where
+        R: Sync,
+    {
+        let n = self.names.len();
+        let handle = tokio::runtime::Handle::current();
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return futures::future::join_all((0..n).map(|i| Box::pin(self.one(i)))).await;
+        }
+        let queue = Mutex::new((0..n).collect::<VecDeque<usize>>());
+        let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut reports: Vec<Option<Result<StepReport, RepositoryError>>> =
+            (0..n).map(|_| None).collect();
+        tokio::task::block_in_place(|| {
+            std::thread::scope(|s| {
+                for t in 0..concurrency.clamp(1, n.max(1)) {
+                    let tx = tx.clone();
+                    let handle = handle.clone();
+                    let next = &next;
+                    std::thread::Builder::new()
+                        .name(format!("partition-runner-{t}"))
+                        .spawn_scoped(s, move || {
+                            while let Some(i) = next() {
+                                let r = handle.block_on(self.one(i));
+                                if tx.send((i, r)).is_err() {
+                                    break;
+                                }
+                            }
+                        })
+                        .expect("a thread for partitions");
+                }
+                drop(tx);
+                // This thread waits for the reports and keeps the execution's heartbeat.
+                handle.block_on(super::beating(self.run.repo, self.execution.id, async {
+                    while let Some((i, r)) = rx.recv().await {
+                        reports[i] = Some(r);
+                    }
+                }));
+            });
+        });
+        reports
+            .into_iter()
+            .map(|r| r.expect("every partition reports"))
+            .collect()
+    }
+}

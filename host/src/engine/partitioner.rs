@@ -1,0 +1,145 @@
+//! `engine` → partition → partitioners: the built-ins that split a partitioned step's input
+//! (Spring's `Partitioner`: one ExecutionContext per partition). `file-ranges` cuts one CSV or
+//! JSON-lines file into byte ranges that begin and end at record boundaries (after the header,
+//! outside quoted fields); `files` makes one partition per file matching a pattern.
+//!
+//! Every partition's context has `partition.index` and `partition.count`; `file-ranges` adds
+//! `partition.path` and `partition.range` (`{ start, end, line }`: bytes `start..end`, the
+//! first record on line `line`), `files` adds `partition.path` and `partition.file-name`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::domain::ExecutionContext;
+use crate::plan::{FileRangesConfig, PartitionerPlan};
+use crate::plugin::{Grant, describe_open_error};
+
+/// Computes the partitions of `plan` in `grant`: `grid` ranges, or one per matching file.
+pub(super) fn partitions(
+    plan: &PartitionerPlan,
+    grant: &Grant,
+    grid: u32,
+) -> Result<Vec<ExecutionContext>, String> {
+    let mut out = match plan {
+        PartitionerPlan::FileRanges(config) => file_ranges(config, grant, grid)?,
+        PartitionerPlan::Files { pattern } => files(pattern, grant)?,
+    };
+    let count = out.len();
+    for (i, ctx) in out.iter_mut().enumerate() {
+        ctx.put("partition.index", json!(i));
+        ctx.put("partition.count", json!(count));
+    }
+    Ok(out)
+}
+
+/// `grid` byte ranges of the file, each starting at a record.
+fn file_ranges(
+    config: &FileRangesConfig,
+    grant: &Grant,
+    grid: u32,
+) -> Result<Vec<ExecutionContext>, String> {
+    let path = &config.path;
+    let file = grant.open_read(Path::new(path)).map_err(|e| {
+        format!(
+            "file-ranges partitioner: cannot open `{path}` in `{}`: {}",
+            grant.shown(),
+            describe_open_error(&e)
+        )
+    })?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("file-ranges partitioner: `{path}`: {e}"))?
+        .len();
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut line = Vec::new();
+    let (mut offset, mut number) = (0u64, 0u64);
+    let mut read_line = |line: &mut Vec<u8>| -> Result<u64, String> {
+        line.clear();
+        reader
+            .read_until(b'\n', line)
+            .map(|n| n as u64)
+            .map_err(|e| format!("file-ranges partitioner: cannot read `{path}`: {e}"))
+    };
+    if config.header {
+        offset = read_line(&mut line)?;
+        number = 1;
+    }
+    let data = offset;
+    // Record starts at or after each target offset; boundaries[k] starts partition k.
+    let grid = u64::from(grid.max(1));
+    let targets: Vec<u64> = (1..grid).map(|k| data + (len - data) * k / grid).collect();
+    let mut starts = vec![(data, number + 1)];
+    let mut in_quotes = false;
+    let mut next = 0;
+    while next < targets.len() {
+        let n = read_line(&mut line)?;
+        if n == 0 {
+            break;
+        }
+        offset += n;
+        number += 1;
+        if config.multiline {
+            let quotes = line.iter().filter(|&&b| b == config.quote).count();
+            in_quotes ^= quotes % 2 == 1;
+        }
+        if in_quotes {
+            continue; // the record goes on on the next line
+        }
+        while next < targets.len() && offset >= targets[next] {
+            starts.push((offset, number + 1));
+            next += 1;
+        }
+    }
+    while starts.len() < grid as usize {
+        starts.push((len, number + 1));
+    }
+    let ends = starts.iter().skip(1).map(|s| s.0).chain([len]);
+    Ok(starts
+        .iter()
+        .zip(ends)
+        .map(|(&(start, line), end)| {
+            let mut ctx = ExecutionContext::new();
+            ctx.put("partition.path", json!(path));
+            ctx.put(
+                "partition.range",
+                json!({ "start": start, "end": end, "line": line }),
+            );
+            ctx
+        })
+        .collect())
+}
+
+/// One partition per regular file matching `pattern` (its folder part is literal), by name.
+fn files(pattern: &str, grant: &Grant) -> Result<Vec<ExecutionContext>, String> {
+    let p = Path::new(pattern);
+    let folder = p.parent().unwrap_or(Path::new(""));
+    let name = p
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| format!("files partitioner: `{pattern}` names no file"))?;
+    let matcher =
+        glob::Pattern::new(name).map_err(|e| format!("files partitioner: `{pattern}`: {e}"))?;
+    let names = grant.list_files(folder).map_err(|e| {
+        format!(
+            "files partitioner: cannot list `{}` in `{}`: {}",
+            folder.display(),
+            grant.shown(),
+            describe_open_error(&e)
+        )
+    })?;
+    Ok(names
+        .into_iter()
+        .filter(|n| matcher.matches(n))
+        .map(|n| {
+            let mut ctx = ExecutionContext::new();
+            ctx.put(
+                "partition.path",
+                json!(folder.join(&n).display().to_string()),
+            );
+            ctx.put("partition.file-name", json!(n));
+            ctx
+        })
+        .collect())
+}

@@ -1,0 +1,184 @@
+//! `plan` → partition: a `partition:` section checked — its built-in partitioner and config,
+//! `grid-size`, `concurrency` and `workers` (the worker step is placed by the flow check).
+
+use std::path::{Component, Path};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::diagnostics::Collector;
+use super::{FileRangesConfig, PartitionPlan, PartitionerPlan};
+use crate::spec::{
+    MAX_PARTITIONS, PartitionSpec, Spanned, default_partition_concurrency, location,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRangesSpec {
+    path: String,
+    #[serde(default = "yes")]
+    header: bool,
+    #[serde(default)]
+    multiline: bool,
+    #[serde(default = "double_quote")]
+    quote: char,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilesSpec {
+    pattern: String,
+}
+
+fn yes() -> bool {
+    true
+}
+fn double_quote() -> char {
+    '"'
+}
+
+/// A relative path (or pattern) that stays inside the step's directory.
+fn inside(path: &str) -> bool {
+    let p = Path::new(path);
+    !path.is_empty()
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+/// A count from 1 to [`MAX_PARTITIONS`], or a problem at `field`.
+fn count(v: &Spanned<i64>, field: String, what: &str, c: &mut Collector<'_>) -> Option<u32> {
+    if (1..=MAX_PARTITIONS).contains(&v.value) {
+        return u32::try_from(v.value).ok();
+    }
+    c.push(
+        location(v),
+        field,
+        format!("{what} {} is out of range", v.value),
+        Some(format!("use a whole number from 1 to {MAX_PARTITIONS}")),
+    );
+    None
+}
+
+/// Plans `partition:`; `None` when it has problems (all of them reported).
+pub(super) fn plan_partition(
+    spec: &Spanned<PartitionSpec>,
+    field: &str,
+    c: &mut Collector<'_>,
+) -> Option<PartitionPlan> {
+    let p = &spec.value;
+    let concurrency = match &p.concurrency {
+        Some(n) => count(n, format!("{field}.concurrency"), "concurrency", c),
+        None => u32::try_from(default_partition_concurrency().clamp(1, MAX_PARTITIONS)).ok(),
+    };
+    let grid_size = match &p.grid_size {
+        Some(n) => count(n, format!("{field}.grid-size"), "grid-size", c),
+        None => concurrency,
+    };
+    let workers_ok = match &p.workers {
+        None => true,
+        Some(w) if w.value == "local" => true,
+        Some(w) => {
+            let hint = if w.value == "remote" {
+                "this version runs partitions in the `batch-host run` process only; use `workers: local`"
+            } else {
+                "use `workers: local`"
+            };
+            c.push(
+                location(w),
+                format!("{field}.workers"),
+                format!("unknown workers `{}`", w.value),
+                Some(hint.into()),
+            );
+            false
+        }
+    };
+    let r = &p.partitioner;
+    let at = location(r);
+    let pfield = format!("{field}.partitioner");
+    let Some(builtin) = &r.value.builtin else {
+        c.push(
+            at,
+            pfield,
+            "a partitioner is one of the host's built-ins".into(),
+            Some("write `partitioner: { builtin: file-ranges, config: { path: members.csv } }` or `{ builtin: files, config: { pattern: \"in/*.csv\" } }`".into()),
+        );
+        return None;
+    };
+    let config = r
+        .value
+        .config
+        .clone()
+        .unwrap_or(Value::Object(Default::default()));
+    let mut bad_config = |e: String, example: &str| {
+        c.push(
+            at,
+            format!("{pfield}.config"),
+            e,
+            Some(format!("write `config: {example}`")),
+        );
+    };
+    let partitioner = match builtin.value.as_str() {
+        "file-ranges" => {
+            let example = "{ path: members.csv, header: true }";
+            match serde_json::from_value::<FileRangesSpec>(config) {
+                Err(e) => {
+                    bad_config(format!("invalid file-ranges config: {e}"), example);
+                    None
+                }
+                Ok(f) if !inside(&f.path) => {
+                    bad_config(
+                        format!("`{}` is not a path inside the step's directory", f.path),
+                        example,
+                    );
+                    None
+                }
+                Ok(f) if !f.quote.is_ascii() || f.quote == '\n' || f.quote == '\r' => {
+                    bad_config("`quote` must be one ASCII character".into(), example);
+                    None
+                }
+                Ok(f) => Some(PartitionerPlan::FileRanges(FileRangesConfig {
+                    path: f.path,
+                    header: f.header,
+                    multiline: f.multiline,
+                    quote: f.quote as u8,
+                })),
+            }
+        }
+        "files" => {
+            let example = "{ pattern: \"in/*.csv\" }";
+            match serde_json::from_value::<FilesSpec>(config) {
+                Err(e) => {
+                    bad_config(format!("invalid files config: {e}"), example);
+                    None
+                }
+                Ok(f) if !inside(&f.pattern) || glob::Pattern::new(&f.pattern).is_err() => {
+                    bad_config(
+                        format!(
+                            "`{}` is not a file pattern inside the step's directory",
+                            f.pattern
+                        ),
+                        example,
+                    );
+                    None
+                }
+                Ok(f) => Some(PartitionerPlan::Files { pattern: f.pattern }),
+            }
+        }
+        other => {
+            c.push(
+                location(builtin),
+                format!("{pfield}.builtin"),
+                format!("unknown partitioner `{other}`"),
+                Some("the built-in partitioners are: file-ranges, files".into()),
+            );
+            None
+        }
+    };
+    Some(PartitionPlan {
+        partitioner: partitioner?,
+        grid_size: grid_size?,
+        concurrency: concurrency?,
+        worker: 0,
+    })
+    .filter(|_| workers_ok)
+}
