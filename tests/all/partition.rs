@@ -182,3 +182,61 @@ async fn partition_mistakes_are_reported_before_anything_runs() {
         "a worker may use partition keys: {text}"
     );
 }
+
+/// `batch-host stop` while partitions run: the running ones stop at a chunk boundary, the one
+/// not started yet stays so, the job ends STOPPED (exit 5), and the same command finishes it
+/// with every row exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_reaches_every_running_partition() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.write("in/members.csv", &members(3000, |_| None));
+    env.write(
+        "job.yaml",
+        "name: stoppable\nsteps:\n  - name: all\n    partition:\n      partitioner: { builtin: file-ranges, config: { path: in/members.csv } }\n      grid-size: 3\n      concurrency: 2\n      step: part\n  - name: part\n    chunk:\n      size: 1\n      reader: { builtin: csv, config: { path: in/members.csv, range: \"${partition.range}\" } }\n      writer: { builtin: jsonl, config: { path: \"out/p${partition.index}.jsonl\" } }\n",
+    );
+    assert_success(&env.run(&["validate", "job.yaml"]));
+    let child = env
+        .command()
+        .args(["run", "job.yaml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let commits = env
+            .rows("SELECT COUNT(*) FROM BATCH_STEP_EXECUTION WHERE STEP_NAME LIKE 'part:%' AND COMMIT_COUNT >= 5")
+            .await;
+        if commits[0][0] == "2" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the partitions never got going"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_success(&env.run(&["stop", "1"]));
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 5);
+    let steps = env
+        .rows("SELECT STEP_NAME, STATUS FROM BATCH_STEP_EXECUTION ORDER BY STEP_NAME")
+        .await;
+    assert_eq!(
+        steps,
+        [
+            ["all", "STOPPED"],
+            ["part:partition0", "STOPPED"],
+            ["part:partition1", "STOPPED"],
+        ],
+        "partition 2 never started"
+    );
+    assert_success(&env.run(&["run", "job.yaml"]));
+    let ids: Vec<u64> = (0..3)
+        .flat_map(|p| jsonl_ids(&env, &format!("out/p{p}.jsonl")))
+        .collect();
+    assert!(
+        ids == (1..=3000).collect::<Vec<u64>>(),
+        "every row exactly once, in order"
+    );
+}

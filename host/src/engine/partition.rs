@@ -122,6 +122,11 @@ pub(super) async fn run_partitioned<R: JobRepository>(
     let mut status = BatchStatus::Completed;
     let mut problems = Vec::new();
     for (i, r) in reports.into_iter().enumerate() {
+        let Some(r) = r else {
+            problems.push(format!("{}: not started (stop requested)", names[i]));
+            status = status.upgrade_to(BatchStatus::Stopped);
+            continue;
+        };
         let r = r?;
         if r.already_complete {
             continue;
@@ -209,17 +214,19 @@ impl<R: JobRepository> Jobs<'_, '_, R> {
         .await
     }
 
-    /// Every partition, `concurrency` at a time; the reports in partition order. On a
-    /// multi-threaded runtime each runs on a thread of its own (so on its own core) while this
-    /// task keeps the execution's heartbeat; elsewhere (unit tests) they interleave on this task.
-    async fn run_all(&self, concurrency: usize) -> Vec<Result<StepReport, RepositoryError>>
-    where
-        R: Sync,
-    {
+    /// Every partition, `concurrency` at a time; the reports in partition order, `None` for a
+    /// partition not started because a stop was requested. On a multi-threaded runtime each
+    /// runs on a thread of its own (so on its own core) while this task keeps the execution's
+    /// heartbeat; elsewhere (unit tests) they interleave on this task.
+    async fn run_all(
+        &self,
+        concurrency: usize,
+    ) -> Vec<Option<Result<StepReport, RepositoryError>>> {
         let n = self.names.len();
         let handle = tokio::runtime::Handle::current();
         if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-            return futures::future::join_all((0..n).map(|i| Box::pin(self.one(i)))).await;
+            let all = futures::future::join_all((0..n).map(|i| Box::pin(self.one(i)))).await;
+            return all.into_iter().map(Some).collect();
         }
         let queue = Mutex::new((0..n).collect::<VecDeque<usize>>());
         let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
@@ -236,6 +243,9 @@ impl<R: JobRepository> Jobs<'_, '_, R> {
                         .name(format!("partition-runner-{t}"))
                         .spawn_scoped(s, move || {
                             while let Some(i) = next() {
+                                if self.run.stop.is_requested() {
+                                    continue; // a stop keeps the partitions not started yet
+                                }
                                 let r = handle.block_on(self.one(i));
                                 if tx.send((i, r)).is_err() {
                                     break;
@@ -254,8 +264,5 @@ impl<R: JobRepository> Jobs<'_, '_, R> {
             });
         });
         reports
-            .into_iter()
-            .map(|r| r.expect("every partition reports"))
-            .collect()
     }
 }
