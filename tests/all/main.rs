@@ -19,6 +19,7 @@ mod jobs;
 mod operator;
 mod partition;
 mod registry;
+mod remote;
 mod restart;
 mod sandbox;
 mod security;

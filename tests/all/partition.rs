@@ -170,7 +170,7 @@ async fn partition_mistakes_are_reported_before_anything_runs() {
     let text = stderr(&out);
     for expected in [
         "steps[0].partition.grid-size: grid-size 0 is out of range",
-        "steps[0].partition.workers: unknown workers `remote`",
+        "steps[0].partition.workers: remote workers claim partitions from a shared PostgreSQL repository",
         "steps[0].partition.partitioner.builtin: unknown partitioner `rows`",
         "steps[0].partition.step: the worker `w` has `next`",
         "steps[2].tasklet.config: `${partition.y}` is set only in a partition's worker step",

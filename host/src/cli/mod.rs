@@ -9,6 +9,7 @@ mod output;
 mod plugin;
 mod run;
 mod skipped;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -39,7 +40,7 @@ pub mod exit {
 pub(crate) struct CliError {
     code: u8,
     /// Each is printed after `error: ` (and may span lines, such as a problem and its hint).
-    errors: Vec<String>,
+    pub(crate) errors: Vec<String>,
 }
 
 impl CliError {
@@ -180,6 +181,9 @@ enum Command {
     /// Manage the plugin registry.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Run partitions of `workers: remote` steps that `batch-host run` offers through the
+    /// shared PostgreSQL repository.
+    Worker(worker::WorkerCommand),
 }
 
 impl Cli {
@@ -217,6 +221,7 @@ impl Cli {
                 Command::Recover(cmd) => cmd.execute(&self.global).await,
                 Command::Executions(cmd) => cmd.execute(&self.global).await,
                 Command::Execution(cmd) => cmd.execute(&self.global).await,
+                Command::Worker(cmd) => cmd.execute(&self.global).await,
             }
         });
         ExitCode::from(result.unwrap_or_else(|e| e.report()))

@@ -42,9 +42,33 @@ pub(super) struct JobArgs {
 }
 
 impl JobArgs {
+    /// The job as the repository recorded an execution of it: its job file, work directory and
+    /// parameters (for `restart ID` and `batch-host worker`).
+    pub(super) fn recorded(
+        job_file: &str,
+        workdir: &str,
+        params: &crate::domain::JobParameters,
+    ) -> Self {
+        let params = params
+            .iter()
+            .map(|(name, p)| {
+                (
+                    name.to_owned(),
+                    format!("{},{},{}", p.value, p.kind.java_class(), p.identifying),
+                )
+            })
+            .collect();
+        JobArgs {
+            job: job_file.into(),
+            params,
+            workdir: Some(workdir.into()),
+            allow_code_change: false,
+        }
+    }
+
     /// Parses and plans the job, with a runtime that meters fuel only if the job (or the host's defaults)
     /// sets a fuel budget.
-    async fn plan(
+    pub(super) async fn plan(
         &self,
         global: &GlobalArgs,
         repo: &SqlRepository,
@@ -67,6 +91,7 @@ impl JobArgs {
             workdir: self.workdir.clone(),
             allow_code_change: self.allow_code_change,
             protected: global.protected(&policy),
+            shared_repository: repo.backend_name() == "postgres",
             policy,
         };
         let catalogue = crate::registry::shared_catalogue(&global.repository(), &global.tenant)
@@ -92,7 +117,7 @@ impl JobArgs {
 /// Ctrl-C or SIGTERM: finish the current chunk, close the streams, mark the job STOPPED. A
 /// second one interrupts the plugin call in progress: its chunk rolls back, the job ends STOPPED
 /// at once (restartable from the last committed chunk).
-fn watch_signals(stop: StopFlag) {
+pub(super) fn watch_signals(stop: StopFlag) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
@@ -203,22 +228,8 @@ impl RestartCommand {
     pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         let repo = connect(global).await?;
         let source = JobOperator::new(&repo).restart_source(self.id).await?;
-        let params = source
-            .params
-            .iter()
-            .map(|(name, p)| {
-                (
-                    name.to_owned(),
-                    format!("{},{},{}", p.value, p.kind.java_class(), p.identifying),
-                )
-            })
-            .collect();
-        let job = JobArgs {
-            job: source.job_file.into(),
-            params,
-            workdir: Some(source.workdir.into()),
-            allow_code_change: self.allow_code_change,
-        };
+        let mut job = JobArgs::recorded(&source.job_file, &source.workdir, &source.params);
+        job.allow_code_change = self.allow_code_change;
         let (plan, runtime) = job.plan(global, &repo).await?;
         execute_plan(&plan, repo, &runtime, self.no_progress).await
     }

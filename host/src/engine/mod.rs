@@ -8,7 +8,8 @@
 //! limit, restart context) → [`chunk`] or [`tasklet`] (the transaction loops) → [`plugins`]
 //! (setup, grant, sandbox, instances; [`concurrency`] spreads a chunk over processor instances)
 //! with the role wrappers [`reader`], [`processor`],
-//! [`writer`] over components or host-side [`items`] → [`failure`] and [`report`].
+//! [`writer`] over components or host-side [`items`] → [`failure`] and [`report`]. [`worker`]
+//! runs one partition a `batch-host worker` claimed, through the same step runner.
 
 mod builtin;
 mod chunk;
@@ -27,6 +28,7 @@ mod reader;
 mod report;
 mod step;
 mod tasklet;
+mod worker;
 mod writer;
 
 use std::future::Future;
@@ -36,6 +38,15 @@ use std::time::Duration;
 pub use launcher::{LaunchError, launch, launch_with};
 pub use operator::{JobOperator, OperatorError, RUN_ID, RestartSource};
 pub use report::{JobReport, RunListener, StepReport};
+/// This process as a `batch-host worker` names itself in the repository: `host:pid`.
+pub fn worker_name() -> String {
+    let me = owner::this_process();
+    format!("{}:{}", me.host, me.pid)
+}
+
+pub use worker::{
+    ClaimedPartition, WorkerError, claimed_execution, refuse_partition, run_claimed_partition,
+};
 
 /// The collaborators of one job run, passed as one value to the flow runner, the step runner,
 /// the chunk loop and the tasklet loop.

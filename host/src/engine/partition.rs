@@ -17,7 +17,7 @@ use super::failure::StepFailure;
 use super::partitioner::partitions;
 use super::plugins::open_grant;
 use super::report::StepReport;
-use super::step::run_step_as;
+use super::step::{Seed, run_step_as};
 use crate::domain::{BatchStatus, ExecutionContext, ExitStatus, JobExecution, StepExecution, now};
 use crate::plan::{PartitionPlan, StepPlan};
 use crate::repository::{JobRepository, RepositoryError};
@@ -115,7 +115,11 @@ pub(super) async fn run_partitioned<R: JobRepository>(
         execution,
         job_context,
     };
-    let reports = jobs.run_all(partition.concurrency as usize).await;
+    let reports = if partition.remote {
+        jobs.offer_and_wait(manager).await?
+    } else {
+        jobs.run_all(partition.concurrency as usize).await
+    };
 
     // Spring's StepExecutionAggregator: the manager sums the workers this execution ran; its
     // status is theirs at its most severe.
@@ -201,13 +205,100 @@ struct Jobs<'a, 'r, R> {
 }
 
 impl<R: JobRepository> Jobs<'_, '_, R> {
+    /// `workers: remote`: offers the partitions that did not complete before to `batch-host
+    /// worker` processes through the repository, waits until every one is done (a stop request
+    /// from Ctrl-C here is passed on as STOPPING, which the workers honour at their next chunk
+    /// boundary and which keeps unclaimed partitions unclaimed), and reads back their step
+    /// executions.
+    async fn offer_and_wait(
+        &self,
+        manager: &StepPlan,
+    ) -> Result<Vec<Option<Result<StepReport, RepositoryError>>>, RepositoryError> {
+        let repo = self.run.repo;
+        let id = self.execution.id;
+        let mut offered = Vec::new();
+        let mut reports: Vec<Option<Result<StepReport, RepositoryError>>> = Vec::new();
+        for (i, name) in self.names.iter().enumerate() {
+            let last = repo
+                .last_step_execution(&self.execution.instance, name)
+                .await?;
+            match last {
+                Some(done)
+                    if done.status == BatchStatus::Completed
+                        && done.job_execution_id != id
+                        && !self.worker.allow_start_if_complete =>
+                {
+                    reports.push(Some(Ok(StepReport {
+                        execution: done,
+                        already_complete: true,
+                        duration: Default::default(),
+                        skips: Default::default(),
+                    })));
+                }
+                _ => {
+                    offered.push((name.clone(), self.parts[i].clone()));
+                    reports.push(None);
+                }
+            }
+        }
+        repo.offer_partitions(id, &self.worker.name, &offered)
+            .await?;
+        info!(step = %manager.name, offered = offered.len(), "partitions offered to `batch-host worker` processes");
+        let started = Instant::now();
+        let mut told = Instant::now();
+        let mut stop_passed_on = false;
+        loop {
+            let states = repo.partition_states(id).await?;
+            let claimed = states.iter().filter(|s| s.1 == "CLAIMED").count();
+            let waiting = states.iter().filter(|s| s.1 == "READY").count();
+            let stopping = self.run.stop.is_requested()
+                || repo.execution_status(id).await? == Some(BatchStatus::Stopping);
+            if stopping && !stop_passed_on && self.run.stop.is_requested() {
+                repo.request_stop(id).await?;
+                stop_passed_on = true;
+            }
+            if claimed == 0 && (waiting == 0 || stopping) {
+                break;
+            }
+            if told.elapsed() >= std::time::Duration::from_secs(30) {
+                info!(
+                    step = %manager.name,
+                    waiting, running = claimed,
+                    seconds = started.elapsed().as_secs(),
+                    "waiting for workers; start them with `batch-host worker` against this repository"
+                );
+                told = Instant::now();
+            }
+            self.run
+                .clock
+                .sleep(std::time::Duration::from_millis(250))
+                .await;
+        }
+        // What each offered partition's worker recorded in this execution.
+        let ran = repo.step_executions(id).await?;
+        for (i, name) in self.names.iter().enumerate() {
+            if reports[i].is_some() {
+                continue;
+            }
+            if let Some(e) = ran.iter().rev().find(|e| &e.step_name == name) {
+                reports[i] = Some(Ok(StepReport {
+                    execution: e.clone(),
+                    already_complete: false,
+                    duration: Default::default(),
+                    skips: Default::default(),
+                }));
+            }
+        }
+        Ok(reports)
+    }
+
     /// Partition `i`'s worker step execution.
     async fn one(&self, i: usize) -> Result<StepReport, RepositoryError> {
         run_step_as(
             self.run,
             self.worker,
             &self.names[i],
-            Some(&self.parts[i]),
+            Seed::Fresh(&self.parts[i]),
             self.execution,
             self.job_context,
         )

@@ -29,21 +29,32 @@ pub(super) async fn run_step<R: JobRepository>(
         run,
         step_plan,
         &step_plan.name,
-        None,
+        Seed::None,
         execution,
         job_context,
     )
     .await
 }
 
+/// The context a step execution begins with, besides what [`run_step`] restores.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Seed<'a> {
+    /// Only what an earlier execution committed.
+    None,
+    /// This one when the step did not run before (a partition's context).
+    Fresh(&'a ExecutionContext),
+    /// This one whatever ran before (a partition taken over from a worker that died).
+    Resume(&'a ExecutionContext),
+}
+
 /// [`run_step`] under the execution name `name` — a partition's worker runs as
-/// `worker:partitionN` — beginning, when it has not run before, with the context `seed` (the
-/// partition's). `${partition.KEY}` in its configs reads the step context's `partition.KEY`.
+/// `worker:partitionN` — beginning with `seed`. `${partition.KEY}` in its configs reads the
+/// step context's `partition.KEY`.
 pub(super) async fn run_step_as<R: JobRepository>(
     run: Run<'_, R>,
     step_plan: &StepPlan,
     name: &str,
-    seed: Option<&ExecutionContext>,
+    seed: Seed<'_>,
     execution: &JobExecution,
     job_context: &ExecutionContext,
 ) -> Result<StepReport, RepositoryError> {
@@ -92,17 +103,15 @@ pub(super) async fn run_step_as<R: JobRepository>(
             });
         }
     }
-    match previous {
-        Some(prev) if prev.status != BatchStatus::Completed => {
+    match (seed, previous) {
+        (Seed::Resume(ctx), _) => step.context = ctx.clone(),
+        (_, Some(prev)) if prev.status != BatchStatus::Completed => {
             // Restart: resume from the last committed ExecutionContext (a completed step that
             // is allowed to start again begins with a fresh one).
             step.context = prev.context;
         }
-        _ => {
-            if let Some(seed) = seed {
-                step.context = seed.clone();
-            }
-        }
+        (Seed::Fresh(ctx), _) => step.context = ctx.clone(),
+        _ => {}
     }
     let partition_context;
     let job_context = if step

@@ -216,8 +216,13 @@ pub async fn compile_with_catalogue<R: PluginStore>(
                 .await?
                 .map(StepKind::Decider)
         } else if let Some(p) = &step.partition {
-            partition::plan_partition(p, &format!("{field}.partition"), &mut c)
-                .map(StepKind::Partition)
+            partition::plan_partition(
+                p,
+                &format!("{field}.partition"),
+                options.shared_repository,
+                &mut c,
+            )
+            .map(StepKind::Partition)
         } else {
             // Branches are resolved to step indexes by the flow check below.
             Some(StepKind::Split(Vec::new()))

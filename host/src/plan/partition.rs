@@ -63,6 +63,7 @@ fn count(v: &Spanned<i64>, field: String, what: &str, c: &mut Collector<'_>) -> 
 pub(super) fn plan_partition(
     spec: &Spanned<PartitionSpec>,
     field: &str,
+    shared_repository: bool,
     c: &mut Collector<'_>,
 ) -> Option<PartitionPlan> {
     let p = &spec.value;
@@ -74,22 +75,27 @@ pub(super) fn plan_partition(
         Some(n) => count(n, format!("{field}.grid-size"), "grid-size", c),
         None => concurrency,
     };
-    let workers_ok = match &p.workers {
-        None => true,
-        Some(w) if w.value == "local" => true,
+    let (workers_ok, remote) = match &p.workers {
+        None => (true, false),
+        Some(w) if w.value == "local" => (true, false),
+        Some(w) if w.value == "remote" && shared_repository => (true, true),
+        Some(w) if w.value == "remote" => {
+            c.push(
+                location(w),
+                format!("{field}.workers"),
+                "remote workers claim partitions from a shared PostgreSQL repository; this job's repository is SQLite, which other machines cannot share".into(),
+                Some("pass `--repository postgres://USER@HOST/DB` (every `batch-host worker` uses the same one), or use `workers: local`".into()),
+            );
+            (false, true)
+        }
         Some(w) => {
-            let hint = if w.value == "remote" {
-                "this version runs partitions in the `batch-host run` process only; use `workers: local`"
-            } else {
-                "use `workers: local`"
-            };
             c.push(
                 location(w),
                 format!("{field}.workers"),
                 format!("unknown workers `{}`", w.value),
-                Some(hint.into()),
+                Some("use `workers: local` (this process) or `workers: remote` (`batch-host worker` processes)".into()),
             );
-            false
+            (false, false)
         }
     };
     let r = &p.partitioner;
@@ -179,6 +185,7 @@ pub(super) fn plan_partition(
         grid_size: grid_size?,
         concurrency: concurrency?,
         worker: 0,
+        remote,
     })
     .filter(|_| workers_ok)
 }

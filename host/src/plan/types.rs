@@ -115,6 +115,9 @@ pub struct PartitionPlan {
     pub concurrency: u32,
     /// The worker step's index in [`JobPlan::steps`] (set once the flow is checked).
     pub worker: usize,
+    /// `workers: remote`: `batch-host worker` processes claim the partitions from the
+    /// repository; otherwise they run in this process.
+    pub remote: bool,
 }
 
 /// A built-in partitioner.
@@ -313,6 +316,9 @@ pub struct PlanOptions {
     /// Files no plugin may ever reach, with what they are ("the repository `…`"): a job that
     /// grants a directory holding one of them is refused.
     pub protected: Vec<Protected>,
+    /// The repository is one that workers on other machines can share (PostgreSQL), as
+    /// `workers: remote` needs.
+    pub shared_repository: bool,
 }
 
 /// A file of the host's that must lie outside every directory granted to plugins.

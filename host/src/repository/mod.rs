@@ -202,7 +202,7 @@ pub trait JobExplorer: Sync {
     async_fn_in_trait,
     reason = "used generically, never as a trait object"
 )]
-pub trait JobRepository: JobExplorer {
+pub trait JobRepository: JobExplorer + PartitionQueue {
     /// Spring Batch's `createJobExecution`, in one transaction: finds or creates the
     /// JobInstance of `job_name` with the identifying `params`, refuses to start while another
     /// execution of it is running or after it completed, and inserts a new JobExecution in
@@ -386,6 +386,69 @@ pub(crate) fn param_rows(params: &JobParameters) -> Vec<(String, String, String,
             )
         })
         .collect()
+}
+
+/// A partition a `batch-host worker` claimed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionClaim {
+    /// The job execution it belongs to.
+    pub job_execution_id: Id,
+    /// Its worker step execution's name (`worker:partitionN`).
+    pub step_name: String,
+    /// The plan's worker step.
+    pub worker_step: String,
+    /// The partition's ExecutionContext.
+    pub context: crate::domain::ExecutionContext,
+    /// How many times it was claimed, this claim included (more than 1: taken over).
+    pub attempts: i64,
+}
+
+/// The work queue of `workers: remote` partitions, in the job repository (Spring's remote
+/// partitioning that polls the repository): the manager offers partitions, workers claim them
+/// with a lease they renew, a lapsed lease lets another worker take over.
+#[allow(
+    async_fn_in_trait,
+    reason = "used generically, never as a trait object"
+)]
+pub trait PartitionQueue {
+    /// Offers the partitions `(step name, context)` of `job_execution_id`'s worker step.
+    async fn offer_partitions(
+        &self,
+        job_execution_id: Id,
+        worker_step: &str,
+        partitions: &[(String, crate::domain::ExecutionContext)],
+    ) -> Result<(), RepositoryError>;
+
+    /// Claims the oldest partition that is offered, or whose lease lapsed, for `owner` for
+    /// `lease`; partitions of an execution that is stopping are left alone.
+    async fn claim_partition(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<Option<PartitionClaim>, RepositoryError>;
+
+    /// Extends `owner`'s lease; `false` when the partition is no longer `owner`'s.
+    async fn renew_partition(
+        &self,
+        job_execution_id: Id,
+        step_name: &str,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<bool, RepositoryError>;
+
+    /// Marks `owner`'s partition done (its step execution ended, whatever its status).
+    async fn finish_partition(
+        &self,
+        job_execution_id: Id,
+        step_name: &str,
+        owner: &str,
+    ) -> Result<(), RepositoryError>;
+
+    /// Every offered partition of `job_execution_id`: (step name, status, owner).
+    async fn partition_states(
+        &self,
+        job_execution_id: Id,
+    ) -> Result<Vec<(String, String, Option<String>)>, RepositoryError>;
 }
 
 #[cfg(test)]

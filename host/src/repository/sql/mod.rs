@@ -330,4 +330,5 @@ impl SqlRepository {
 mod rows;
 mod explore;
 mod job;
+mod queue;
 mod registry;
