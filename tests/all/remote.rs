@@ -163,3 +163,64 @@ async fn a_worker_serves_only_its_own_tenant() {
     );
     env.cleanup().await;
 }
+
+/// A worker that cannot see the work directory at the recorded path refuses the partitions with
+/// a message saying so; the manager fails naming them; once the directory is back, the restart
+/// completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_without_the_shared_storage_says_so() {
+    let Some(env) = Env::new(Backend::Postgres).await else {
+        return skip_postgres();
+    };
+    env.register(&["member-processor"]);
+    env.write("in/members.csv", &members(100, |_| None));
+    env.write("job.yaml", JOB);
+    let manager = env.spawn(&["run", "job.yaml", "--no-progress"]);
+    first_row(
+        &env,
+        "SELECT COUNT(*) FROM BH_PARTITION_WORK HAVING COUNT(*) = 4",
+        "the offer",
+    )
+    .await;
+    let moved = env.dir.path().join("elsewhere");
+    std::fs::rename(env.path(), &moved).unwrap();
+    let spawn_worker = |idle: &str| {
+        env.command()
+            .current_dir(env.dir.path())
+            .args([
+                "worker",
+                "--lease",
+                "2s",
+                "--poll",
+                "100ms",
+                "--exit-when-idle",
+                idle,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let lost = spawn_worker("3s");
+    let out = env.wait_bounded(manager, Duration::from_secs(120));
+    assert_exit(&out, 1);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains(
+            "does not exist on this machine; remote workers need the same path on shared storage"
+        ),
+        "{text}"
+    );
+    let worker_out = env.wait_bounded(lost, Duration::from_secs(60));
+    assert_exit(&worker_out, 1);
+    std::fs::rename(&moved, env.path()).unwrap();
+    let back = spawn_worker("20s");
+    let restart = env.spawn(&["restart", "1", "--no-progress"]);
+    assert_success(&env.wait_bounded(restart, Duration::from_secs(120)));
+    stop(back);
+    let ids: Vec<u64> = (0..4)
+        .flat_map(|p| jsonl_ids(&env, &format!("out/members-{p}.jsonl")))
+        .collect();
+    assert!(ids == (1..=100).collect::<Vec<u64>>(), "{ids:?}");
+    env.cleanup().await;
+}
