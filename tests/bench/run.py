@@ -30,6 +30,8 @@ COMPONENTS = ROOT / "target/components"
 WORK = ROOT / "target/bench"
 ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+# The PostgreSQL server the remote-worker variants create their databases on.
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432/test")
 
 FT = "      fault-tolerance: { skip: { kinds: [validation], limit: 10000000 }MODEL }\n"
 
@@ -49,8 +51,9 @@ def job(reader, writer, processor=True, ft=True, model="", durability="", concur
     return text
 
 
-def partitioned(n):
-    """(a) as a partitioned step: `n` byte ranges, as many at once as there are cores."""
+def partitioned(n, remote=False):
+    """(a) as a partitioned step: `n` byte ranges, as many at once as there are cores (or run
+    by `batch-host worker` processes)."""
     worker = job(
         "{ builtin: csv, config: { path: members.csv, range: \"${partition.range}\" } }",
         "{ builtin: jsonl, config: { path: \"out-${partition.index}.jsonl\" } }",
@@ -59,6 +62,7 @@ def partitioned(n):
         "  - name: migrate\n    partition:\n"
         "      partitioner: { builtin: file-ranges, config: { path: members.csv } }\n"
         f"      grid-size: {n}\n      step: worker\n"
+        + ("      workers: remote\n" if remote else "")
     )
     return worker.replace("steps:\n", "steps:\n" + manager)
 
@@ -81,6 +85,8 @@ VARIANTS = {
     "p1": ("(p1) (a) as a partitioned step, 1 partition", partitioned(1), "members", "identical"),
     "p2": ("(p2) (a) as a partitioned step, 2 partitions", partitioned(2), "members", "identical"),
     "p4": ("(p4) (a) as a partitioned step, 4 partitions (2 at a time)", partitioned(4), "members", "identical"),
+    "r1": ("(r1) (a) partitioned in 4, workers: remote, 1 `batch-host worker` (PostgreSQL)", partitioned(4, remote=True), "members", "identical"),
+    "r2": ("(r2) as (r1) with 2 `batch-host worker` processes", partitioned(4, remote=True), "members", "identical"),
     "a0": ("(a) on data without invalid rows", job(BUILTIN_CSV, BUILTIN_JSONL), "members-0", "identical-0"),
 }
 
@@ -135,6 +141,7 @@ class Bench:
             sh([str(BIN), "plugin", "register", str(COMPONENTS / f"{plugin}.wasm")], env=env, stdout=subprocess.DEVNULL)
 
     def run(self, key, round_no, data=None):
+        self.round = round_no
         label, yaml, default_data, check = VARIANTS[key]
         if data is not None:
             check = "ran"  # the extra runs (100k rows, one row) only have to succeed
@@ -151,11 +158,22 @@ class Bench:
             env = self.env
         else:
             (work / "job.yaml").write_text(yaml)
-            shutil.copy(WORK / "template.db", d / "repo.db")
-            env = dict(self.env, BATCH_HOST_REPOSITORY=f"sqlite:{d / 'repo.db'}")
+            if key.startswith("r"):
+                env = dict(self.env, BATCH_HOST_REPOSITORY=self.pg_database(f"bench_{key}_{round_no}"))
+                sh([str(BIN), "plugin", "register", str(COMPONENTS / "member-processor.wasm")], env=env, stdout=subprocess.DEVNULL)
+            else:
+                shutil.copy(WORK / "template.db", d / "repo.db")
+                env = dict(self.env, BATCH_HOST_REPOSITORY=f"sqlite:{d / 'repo.db'}")
             cmd = [str(BIN), "run", "job.yaml", "--no-progress"]
             out = work / "out.jsonl"
+        workers = []
+        if key.startswith("r"):
+            for _ in range(int(key[1:])):
+                workers.append(subprocess.Popen([str(BIN), "worker", "--concurrency", "1", "--poll", "50ms"], cwd=d, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wall, rss, stdout, stderr, code = measure(cmd, work, env)
+        for w in workers:
+            w.terminate()
+            w.wait()
         if code != 0:
             sys.exit(f"{label} failed with exit code {code}:\n{stdout}\n{stderr[-4000:]}")
         parts = sorted(work.glob("out-*.jsonl"), key=lambda p: int(p.stem.split("-")[1]))
@@ -166,7 +184,19 @@ class Bench:
                     whole.write(p.read_bytes())
         self.verify(key, check, data, out, stdout, d)
         shutil.rmtree(d, ignore_errors=True)
+        if key.startswith("r"):
+            sh(["psql", "-q", PG, "-c", f"DROP DATABASE IF EXISTS bench_{key}_{round_no} WITH (FORCE)"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return wall, rss
+
+    def pg_url(self, db):
+        base = PG.rsplit("/", 1)[0]
+        return f"{base}/{db}"
+
+    def pg_database(self, db):
+        """A fresh PostgreSQL database for one remote run."""
+        for sql in (f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", f"CREATE DATABASE {db}"):
+            sh(["psql", "-q", PG, "-c", sql], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self.pg_url(db)
 
     def verify(self, key, check, data, out, stdout, d):
         if check == "ran":
@@ -183,8 +213,12 @@ class Bench:
                 ref = self.reference["members" if check == "identical" else "members-0"]
             if sha(out) != ref[0]:
                 sys.exit(f"{key}: output differs from the hand-written program's ({out})")
-            db = sqlite3.connect(d / "repo.db")
-            n = db.execute("SELECT COUNT(*) FROM BH_SKIPPED_ITEM").fetchone()[0]
+            if key.startswith("r"):
+                q = subprocess.run(["psql", "-tA", self.pg_url(f"bench_{key}_{self.round}"), "-c", "SELECT COUNT(*) FROM BH_SKIPPED_ITEM"], capture_output=True, text=True, check=True)
+                n = int(q.stdout.strip())
+            else:
+                db = sqlite3.connect(d / "repo.db")
+                n = db.execute("SELECT COUNT(*) FROM BH_SKIPPED_ITEM").fetchone()[0]
             if n != ref[2]:
                 sys.exit(f"{key}: {n} rows in the dead-letter table, expected {ref[2]}")
         elif check == "all-rows":
@@ -256,6 +290,9 @@ class Bench:
             lines.append(f"- invalid rows cost: (a) with 1 % invalid takes {med['a'][0] / med['a0'][0]:.2f}× the time of (a) with none")
         if "a" in med and "d" in med:
             lines.append(f"- (d) replay runs at {med['a'][0] / med['d'][0]:.2f}× the speed of (a)")
+        for fast, slow, what in [("a2", "a", "processor concurrency 2 over (a)"), ("p2", "p1", "2 local partitions over 1"), ("p4", "p1", "4 local partitions over 1"), ("r2", "r1", "2 remote workers over 1")]:
+            if fast in med and slow in med:
+                lines.append(f"- speed-up, {what}: {med[slow][0] / med[fast][0]:.2f}×")
         lines.append(f"- a one-item job from registered plugins: {statistics.median(one) * 1000:.0f} ms wall (median of 5)")
         text = "\n".join(lines)
         (WORK / "results.md").write_text(text + "\n")
