@@ -49,6 +49,9 @@ pub struct HostPolicy {
     pub artifact_key_file: PathBuf,
     /// What a committed chunk survives when job.yaml does not say.
     pub durability: crate::domain::Durability,
+    /// The host configuration lists the tenant under `tenants:`, which creates its repository
+    /// on first use (as `batch-host tenant create` does).
+    pub declared: bool,
 }
 
 /// The host's home directory: `BATCH_HOST_HOME`, else `$XDG_DATA_HOME/batch-host`, else
@@ -86,6 +89,7 @@ impl Default for HostPolicy {
             max_concurrent_executions: None,
             artifact_key_file: home().join("artifact.key"),
             durability: crate::domain::Durability::default(),
+            declared: false,
         }
     }
 }
@@ -367,6 +371,7 @@ pub fn load(path: Option<&Path>, tenant: &str) -> Result<HostPolicy, Vec<Diagnos
             ));
         }
     }
+    policy.declared = spec.tenants.contains_key(tenant);
     if let Some(t) = spec.tenants.get(tenant) {
         policy.max_concurrent_executions = t.value.max_concurrent_executions;
         if let Some(c) = &t.value.ceilings {

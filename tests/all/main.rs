@@ -20,6 +20,7 @@ mod operator;
 mod partition;
 mod registry;
 mod remote;
+mod repository_errors;
 mod restart;
 mod sandbox;
 mod security;

@@ -116,6 +116,7 @@ async fn a_worker_serves_only_its_own_tenant() {
         return skip_postgres();
     };
     for tenant in ["acme", "globex"] {
+        env.create_tenant(tenant);
         let out = env.run(&[
             "--tenant",
             tenant,

@@ -162,6 +162,7 @@ fn the_default_layout_keeps_every_host_file_out_of_reach() {
     let path = component("hostile-tasklet");
     assert_success(&default(&["plugin", "register", path.to_str().unwrap()]));
     for tenant in ["acme", "globex"] {
+        assert_success(&default(&["--tenant", tenant, "tenant", "create"]));
         assert_success(&default(&[
             "--tenant",
             tenant,

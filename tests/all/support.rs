@@ -162,6 +162,12 @@ impl Env {
         }
     }
 
+    /// Creates `tenant`'s repository (`batch-host --tenant T tenant create`): commands refuse a
+    /// tenant that does not exist.
+    pub fn create_tenant(&self, tenant: &str) {
+        assert_success(&self.run(&["--tenant", tenant, "tenant", "create"]));
+    }
+
     /// Registers the named components from target/components.
     pub fn register(&self, names: &[&str]) {
         for n in names {

@@ -25,6 +25,7 @@ fn executions(env: &Env, tenant: &str) -> Vec<(String, String)> {
 
 /// Registers `target/components/<name>.wasm` in `tenant`'s registry (extra args: `--version`).
 fn register_as(env: &Env, tenant: &str, name: &str, extra: &[&str]) {
+    env.create_tenant(tenant);
     let path = component(name);
     let mut args = vec![
         "--tenant",
@@ -57,7 +58,17 @@ async fn isolation(backend: Backend) {
     register_as(&env, "acme", "testkit-tasklet", &[]);
     env.write("job.yaml", &tasklet_job("isolated"));
 
+    // A tenant that was never created is refused, naming the command that creates it.
+    let out = env.run(&["--tenant", "globx", "plugin", "list"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("tenant `globx` does not exist")
+            && stderr(&out).contains("batch-host --tenant globx tenant create"),
+        "{}",
+        stderr(&out)
+    );
     // Another tenant sees no plugin and cannot plan the job.
+    env.create_tenant("globex");
     let out = env.run(&["--tenant", "globex", "plugin", "list"]);
     assert!(
         stdout(&out).contains("no plugins registered"),
@@ -311,6 +322,7 @@ async fn shared_catalogue(backend: Backend) {
         return;
     };
     // Without a catalogue, nothing is found and no catalogue is created.
+    env.create_tenant("acme");
     env.write("job.yaml", &tasklet_job("catalogued"));
     assert_exit(&env.run(&["--tenant", "acme", "run", "job.yaml"]), 2);
     if backend == Backend::Sqlite {

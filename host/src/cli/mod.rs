@@ -181,6 +181,9 @@ enum Command {
     /// Manage the plugin registry.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Manage tenants: `tenant create` makes `--tenant`'s repository.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
     /// Run partitions of `workers: remote` steps that `batch-host run` offers through the
     /// shared PostgreSQL repository.
     Worker(worker::WorkerCommand),
@@ -222,6 +225,7 @@ impl Cli {
                 Command::Executions(cmd) => cmd.execute(&self.global).await,
                 Command::Execution(cmd) => cmd.execute(&self.global).await,
                 Command::Worker(cmd) => cmd.execute(&self.global).await,
+                Command::Tenant(cmd) => cmd.execute(&self.global).await,
             }
         });
         ExitCode::from(result.unwrap_or_else(|e| e.report()))
@@ -319,15 +323,78 @@ async fn connect(global: &GlobalArgs) -> Result<SqlRepository, CliError> {
             )));
         }
     }
+    let failed = |e: RepositoryError| {
+        let code = match e {
+            RepositoryError::BadUrl(_) | RepositoryError::Unavailable(_) => exit::INVALID_INPUT,
+            _ => exit::INTERNAL,
+        };
+        CliError::new(code, format!("repository `{url}`: {e}"))
+    };
+    // A tenant other than `default` (and the operator's `shared`) must exist: a typo in
+    // `--tenant` must not start an empty repository.
+    let implicit = global.tenant == crate::config::DEFAULT_TENANT
+        || global.tenant == crate::config::SHARED_TENANT
+        || host_policy(global).is_ok_and(|p| p.declared);
+    if implicit {
+        return SqlRepository::connect_tenant(&url, &global.tenant)
+            .await
+            .map_err(failed);
+    }
+    match SqlRepository::connect_existing_tenant(&url, &global.tenant).await {
+        Ok(Some(repo)) => Ok(repo),
+        Ok(None) => Err(CliError::invalid(format!(
+            "tenant `{0}` does not exist in repository `{url}`; create it with `batch-host --tenant {0} tenant create` (or list it under `tenants:` in the host configuration), or check the spelling of --tenant",
+            global.tenant
+        ))),
+        Err(e) => Err(failed(e)),
+    }
+}
+
+/// `batch-host tenant …`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum TenantCommand {
+    /// Create the repository of `--tenant` (a SQLite file next to the default one, or a
+    /// PostgreSQL schema), so commands can use it. Every other command refuses a tenant that does
+    /// not exist.
+    Create,
+}
+
+impl TenantCommand {
+    async fn execute(self, global: &GlobalArgs) -> CliResult {
+        match self {
+            TenantCommand::Create => {
+                if !crate::config::valid_tenant(&global.tenant) {
+                    return Err(CliError::invalid(format!(
+                        "`{}` is not a valid tenant name; use 1-40 of a-z, 0-9 and `-`, starting with a letter",
+                        global.tenant
+                    )));
+                }
+                let existed =
+                    SqlRepository::connect_existing_tenant(&global.repository(), &global.tenant)
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some();
+                create_tenant(global).await?.close().await;
+                println!(
+                    "tenant `{}` {} in repository `{}`",
+                    global.tenant,
+                    if existed { "already exists" } else { "created" },
+                    global.repository()
+                );
+                Ok(exit::OK)
+            }
+        }
+    }
+}
+
+/// Connects to the tenant's repository, creating it when it does not exist yet (`tenant
+/// create`).
+async fn create_tenant(global: &GlobalArgs) -> Result<SqlRepository, CliError> {
+    let url = global.repository();
     SqlRepository::connect_tenant(&url, &global.tenant)
         .await
-        .map_err(|e| {
-            let code = match e {
-                RepositoryError::BadUrl(_) => exit::INVALID_INPUT,
-                _ => exit::INTERNAL,
-            };
-            CliError::new(code, format!("repository `{url}`: {e}"))
-        })
+        .map_err(|e| CliError::new(exit::INTERNAL, format!("repository `{url}`: {e}")))
 }
 
 fn init_tracing(format: LogFormat, verbose: u8) {

@@ -200,6 +200,7 @@ async fn execute_plan(
             })
         }
         Err(LaunchError::Repository(e)) => Err(e.into()),
+        Err(e @ LaunchError::RepositoryLost { .. }) => Err(CliError::new(exit::INTERNAL, e)),
         Err(
             e @ (LaunchError::Refused(_)
             | LaunchError::CodeChanged { .. }

@@ -63,6 +63,17 @@ pub enum LaunchError {
     /// The repository failed.
     #[error(transparent)]
     Repository(RepositoryError),
+    /// The repository failed while the execution ran: what committed is kept, the chunk in
+    /// progress is lost, and the execution may still be marked running.
+    #[error(
+        "the repository failed during execution {execution_id}: {source}\nEvery committed chunk is kept. Once the repository is back: `batch-host recover {execution_id}` (if it still shows as running), then the same `batch-host run` command (or `batch-host restart {execution_id}`) continues from the last committed chunk"
+    )]
+    RepositoryLost {
+        /// The execution that was running.
+        execution_id: i64,
+        /// What failed.
+        source: RepositoryError,
+    },
 }
 
 /// The refusal of a launch while another execution of the instance is marked running: plain,
@@ -200,7 +211,10 @@ pub async fn launch_with<R: JobRepository>(
                 execution.exit_status = ExitStatus::failed().with_description(e.to_string());
                 execution.end_time = Some(now());
                 let _ = repo.update_job_execution(&mut execution).await;
-                return Err(LaunchError::Repository(e));
+                return Err(LaunchError::RepositoryLost {
+                    execution_id: execution.id,
+                    source: e,
+                });
             }
         };
         let mut context = runner.job_context.into_inner().unwrap_or_else(|e| e.into_inner());

@@ -20,6 +20,10 @@ pub enum RepositoryError {
     /// The repository URL is not one we understand.
     #[error("unsupported repository URL `{0}`: use `sqlite:PATH` or `postgres://USER@HOST/DB`")]
     BadUrl(String),
+    /// The repository cannot be used as given: a folder or database that does not exist, a
+    /// server that does not answer (the message says which, and what to do).
+    #[error("{0}")]
+    Unavailable(String),
     /// The database could not be reached or a statement failed.
     #[error("repository database error: {0}")]
     Database(#[from] sqlx::Error),

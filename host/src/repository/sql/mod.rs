@@ -157,6 +157,9 @@ fn tenant_schema(tenant: &str) -> String {
     format!("bh_tenant_{}", tenant.replace('-', "_"))
 }
 
+/// How long connecting to PostgreSQL may take before the repository reports it unreachable.
+const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 fn q(sql: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(sql)
 }
@@ -169,6 +172,17 @@ impl SqlRepository {
             let path = rest.strip_prefix("//").unwrap_or(rest);
             if path.is_empty() {
                 return Err(RepositoryError::BadUrl(url.into()));
+            }
+            let file = std::path::Path::new(path.split_once('?').map_or(path, |(f, _)| f));
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
+                && path != ":memory:"
+                && !dir.is_dir()
+            {
+                return Err(RepositoryError::Unavailable(format!(
+                    "the folder `{}` of the SQLite repository does not exist; create it (`mkdir -p {}`) or pass another --repository",
+                    dir.display(),
+                    dir.display()
+                )));
             }
             let opts = SqliteConnectOptions::new()
                 .filename(path)
@@ -227,7 +241,54 @@ impl SqlRepository {
         }
     }
 
+    /// One connection to the server `opts` names, within [`PG_CONNECT_TIMEOUT`], with what
+    /// went wrong in the operator's words: nothing listening, no answer, no such database, a
+    /// refused login.
+    async fn pg_connect(opts: &PgConnectOptions) -> Result<PgConnection, RepositoryError> {
+        use sqlx::Connection as _;
+        let at = format!("{}:{}", opts.get_host(), opts.get_port());
+        let database = opts
+            .get_database()
+            .unwrap_or(opts.get_username())
+            .to_owned();
+        let unavailable = |m: String| RepositoryError::Unavailable(m);
+        match tokio::time::timeout(PG_CONNECT_TIMEOUT, PgConnection::connect_with(opts)).await {
+            Err(_) => Err(unavailable(format!(
+                "PostgreSQL at {at} did not answer within {}s; check the host and port in --repository and that the server is up",
+                PG_CONNECT_TIMEOUT.as_secs()
+            ))),
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(sqlx::Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                Err(unavailable(format!(
+                    "connection refused at {at}: no PostgreSQL server listens there; start it, or fix the host and port in --repository"
+                )))
+            }
+            Ok(Err(sqlx::Error::Io(e))) => {
+                Err(unavailable(format!("cannot reach PostgreSQL at {at}: {e}")))
+            }
+            Ok(Err(sqlx::Error::Database(e))) => {
+                let code = e.code().unwrap_or_default().into_owned();
+                Err(unavailable(match code.as_str() {
+                    "3D000" => format!(
+                        "database `{database}` does not exist at {at}; create it (`createdb -h {} -p {} {database}`) or fix the database name in --repository",
+                        opts.get_host(),
+                        opts.get_port()
+                    ),
+                    "28P01" | "28000" => format!(
+                        "PostgreSQL at {at} refused the login of `{}`: {}",
+                        opts.get_username(),
+                        e.message()
+                    ),
+                    _ => format!("PostgreSQL at {at}: {}", e.message()),
+                }))
+            }
+            Ok(Err(e)) => Err(e.into()),
+        }
+    }
+
     async fn pg_pool(opts: PgConnectOptions) -> Result<PgPool, RepositoryError> {
+        use sqlx::Connection as _;
+        Self::pg_connect(&opts).await?.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
@@ -297,7 +358,7 @@ impl SqlRepository {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             use sqlx::Connection as _;
             let opts = PgConnectOptions::from_str(url)?;
-            let mut conn = PgConnection::connect_with(&opts).await?;
+            let mut conn = Self::pg_connect(&opts).await?;
             let schema = tenant_schema(tenant);
             let exists: Option<i32> =
                 sqlx::query_scalar("SELECT 1 FROM pg_namespace WHERE nspname = $1")
