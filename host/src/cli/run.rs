@@ -276,8 +276,8 @@ impl ValidateCommand {
                     StepKind::Partition(p) => format!(
                         "partition · {} partitions of {} · {} at a time · {}",
                         match &p.partitioner {
-                            crate::plan::PartitionerPlan::FileRanges(_) => p.grid_size.to_string(),
                             crate::plan::PartitionerPlan::Files { .. } => "one per file".into(),
+                            _ => p.grid_size.to_string(),
                         },
                         plan.steps[p.worker].name,
                         p.concurrency,
@@ -286,6 +286,8 @@ impl ValidateCommand {
                                 format!("file-ranges {}", f.path),
                             crate::plan::PartitionerPlan::Files { pattern } =>
                                 format!("files {pattern}"),
+                            crate::plan::PartitionerPlan::SqlRanges { table } =>
+                                format!("sql-ranges {table}"),
                         }
                     ),
                     StepKind::Split(flows) => format!(

@@ -66,12 +66,13 @@ pub(super) async fn run_partitioned<R: JobRepository>(
             step.context = ctx;
             Ok(parts)
         }
-        None => open_grant(run.plan, manager)
-            .map_err(|e| match e {
-                StepFailure::Setup(m) => m,
-                _ => "the step's directory cannot be opened".to_owned(),
-            })
-            .and_then(|grant| partitions(&partition.partitioner, &grant, partition.grid_size)),
+        None => match open_grant(run.plan, manager) {
+            Err(StepFailure::Setup(m)) => Err(m),
+            Err(_) => Err("the step's directory cannot be opened".to_owned()),
+            Ok(grant) => {
+                partitions(&partition.partitioner, &grant, repo, partition.grid_size).await
+            }
+        },
     };
     step.context.put(
         "batch.stepType",

@@ -1,11 +1,14 @@
 //! `engine` → partition → partitioners: the built-ins that split a partitioned step's input
 //! (Spring's `Partitioner`: one ExecutionContext per partition). `file-ranges` cuts one CSV or
 //! JSON-lines file into byte ranges that begin and end at record boundaries (after the header,
-//! outside quoted fields); `files` makes one partition per file matching a pattern.
+//! outside quoted fields); `files` makes one partition per file matching a pattern;
+//! `sql-ranges` splits the row numbers of a `sql-table` table into ranges (Spring's
+//! `ColumnRangePartitioner`).
 //!
 //! Every partition's context has `partition.index` and `partition.count`; `file-ranges` adds
 //! `partition.path` and `partition.range` (`{ start, end, line }`: bytes `start..end`, the
-//! first record on line `line`), `files` adds `partition.path` and `partition.file-name`.
+//! first record on line `line`), `files` adds `partition.path` and `partition.file-name`,
+//! `sql-ranges` adds `partition.table`, `partition.min` and `partition.max` (inclusive).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -15,16 +18,26 @@ use serde_json::json;
 use crate::domain::ExecutionContext;
 use crate::plan::{FileRangesConfig, PartitionerPlan};
 use crate::plugin::{Grant, describe_open_error};
+use crate::repository::JobRepository;
 
-/// Computes the partitions of `plan` in `grant`: `grid` ranges, or one per matching file.
-pub(super) fn partitions(
+/// Computes the partitions of `plan` in `grant` (files) or `repo` (tables): `grid` ranges, or
+/// one per matching file.
+pub(super) async fn partitions<R: JobRepository>(
     plan: &PartitionerPlan,
     grant: &Grant,
+    repo: &R,
     grid: u32,
 ) -> Result<Vec<ExecutionContext>, String> {
     let mut out = match plan {
         PartitionerPlan::FileRanges(config) => file_ranges(config, grant, grid)?,
         PartitionerPlan::Files { pattern } => files(pattern, grant)?,
+        PartitionerPlan::SqlRanges { table } => {
+            let bounds = repo
+                .table_bounds(table)
+                .await
+                .map_err(|e| format!("sql-ranges partitioner: table `{table}`: {e}"))?;
+            row_ranges(table, bounds, grid)
+        }
     };
     let count = out.len();
     for (i, ctx) in out.iter_mut().enumerate() {
@@ -109,6 +122,28 @@ fn file_ranges(
             ctx
         })
         .collect())
+}
+
+/// `grid` ranges of the row numbers `bounds` (inclusive), as Spring's `ColumnRangePartitioner`
+/// cuts them: equal spans from the lowest, the last one ending at the highest; none for an empty
+/// table.
+fn row_ranges(table: &str, bounds: Option<(i64, i64)>, grid: u32) -> Vec<ExecutionContext> {
+    let Some((min, max)) = bounds else {
+        return Vec::new();
+    };
+    let size = (max - min) / i64::from(grid.max(1)) + 1;
+    let mut out = Vec::new();
+    let mut start = min;
+    while start <= max {
+        let end = (start + size - 1).min(max);
+        let mut ctx = ExecutionContext::new();
+        ctx.put("partition.table", json!(table));
+        ctx.put("partition.min", json!(start));
+        ctx.put("partition.max", json!(end));
+        out.push(ctx);
+        start = end + 1;
+    }
+    out
 }
 
 /// One partition per regular file matching `pattern` (its folder part is literal), by name.

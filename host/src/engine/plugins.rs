@@ -7,7 +7,7 @@ use super::failure::{Call, Cause, PluginFailure, StepFailure};
 #[cfg(test)]
 use super::items::{ItemProcessor, ItemReader, ItemWriter};
 use super::processor::StepProcessor;
-use super::reader::{SkippedItemsReader, StepReader};
+use super::reader::{SkippedItemsReader, StepReader, TableReader};
 use super::writer::{StepWriter, TableWriter};
 use super::{Run, StopFlag};
 use crate::domain::{Durability, ExecutionContext, Role, StepExecution, StepPlugin};
@@ -358,6 +358,18 @@ pub(super) async fn start_chunk<R: JobRepository>(
                     .await
                     .map_err(|e| fail(Role::Reader, Call::Open, &e))?,
             )),
+            (None, ReaderPlan::SqlTable(config)) => {
+                let bound = |v: &Option<serde_json::Value>, which: &str| {
+                    resolve_bound(run.plan, v, which, job_context)
+                        .map_err(|e| fail(Role::Reader, Call::Open, &e))
+                };
+                let (min, max) = (bound(&config.min, "min")?, bound(&config.max, "max")?);
+                StepReader::Native(Box::new(
+                    TableReader::load(config, min, max, run.repo)
+                        .await
+                        .map_err(|e| fail(Role::Reader, Call::Open, &e))?,
+                ))
+            }
             (None, ReaderPlan::Csv(config)) => {
                 let mut config = config.clone();
                 config.file = file(Role::Reader, &config.file)?;
@@ -454,6 +466,34 @@ async fn new_processor(
         .await
         .map_err(|e| PluginFailure::of(Role::Processor, label, init, &e))?;
     Ok(fresh)
+}
+
+/// A `sql-table` reader's `min` or `max` with `${…}` resolved: a whole number, or `None`.
+fn resolve_bound(
+    plan: &JobPlan,
+    value: &Option<serde_json::Value>,
+    which: &str,
+    job_context: &ExecutionContext,
+) -> Result<Option<i64>, crate::plugin::PluginError> {
+    let Some(v) = value else { return Ok(None) };
+    let bad = |message: String| {
+        crate::plugin::PluginError::Failed(crate::domain::ItemError::new(
+            &format!("config.{which}"),
+            message,
+        ))
+    };
+    let resolved = crate::domain::substitute(v, &plan.params, job_context)
+        .map_err(|e| bad(format!("`{which}: {v}`: {e}")))?;
+    let n = match &resolved {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    n.map(Some).ok_or_else(|| {
+        bad(format!(
+            "`{which}: {v}` became {resolved}, not a whole number"
+        ))
+    })
 }
 
 /// A built-in's file with `${…}` placeholders resolved; it must still be a plain relative

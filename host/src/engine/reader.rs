@@ -1,9 +1,9 @@
 //! `engine` → chunk loop: the step's reader, a WebAssembly component or a reader that runs in
-//! the host (the built-in `skipped-items` reader, or a native [`ItemReader`]).
+//! the host (the built-in `skipped-items` and `sql-table` readers, or a native [`ItemReader`]).
 
 use super::items::ItemReader;
 use crate::domain::{ExecutionContext, ExitStatus, ItemError, SkipPhase, StepExecution};
-use crate::plan::SkippedItemsConfig;
+use crate::plan::{SkippedItemsConfig, SqlTableReaderConfig};
 use crate::plugin::{PluginError, ReadBatch, ReaderInstance, Setup};
 use crate::repository::JobRepository;
 
@@ -117,6 +117,76 @@ impl ItemReader for SkippedItemsReader {
     fn update(&mut self) -> Result<ExecutionContext, PluginError> {
         let mut ctx = ExecutionContext::new();
         ctx.put("position", serde_json::json!(self.position));
+        Ok(ctx)
+    }
+}
+
+/// The most rows one `sql-table` reader holds: it loads its range when it opens.
+pub(super) const MAX_TABLE_READ: i64 = 1_000_000;
+
+/// Reads the rows a `sql-table` writer wrote, numbers `min..=max`, in row order (Spring's
+/// `JdbcPagingItemReader` over a key range, as a `sql-ranges` partition reads it). ItemStream
+/// state: the last row number read.
+pub(super) struct TableReader {
+    rows: Vec<(i64, Vec<u8>)>,
+    position: usize,
+}
+
+impl TableReader {
+    /// Loads the rows of `config`'s range (`min`, `max`: the resolved bounds).
+    pub(super) async fn load<R: JobRepository>(
+        config: &SqlTableReaderConfig,
+        min: Option<i64>,
+        max: Option<i64>,
+        repo: &R,
+    ) -> Result<Self, PluginError> {
+        let (min, max) = (min.unwrap_or(i64::MIN), max.unwrap_or(i64::MAX));
+        let rows = repo
+            .table_rows(&config.table, min, max, MAX_TABLE_READ + 1)
+            .await
+            .map_err(|e| PluginError::Failed(ItemError::new("io.repository", e.to_string())))?;
+        if rows.len() as i64 > MAX_TABLE_READ {
+            return Err(PluginError::Failed(ItemError::new(
+                "io.too-large",
+                format!(
+                    "table `{}` holds more than {MAX_TABLE_READ} rows in this range, more than one reader loads at once; partition the step with `partitioner: {{ builtin: sql-ranges, config: {{ table: {} }} }}` and `min`/`max`",
+                    config.table, config.table
+                ),
+            )));
+        }
+        Ok(TableReader {
+            rows: rows.into_iter().map(|(n, p)| (n, p.into_bytes())).collect(),
+            position: 0,
+        })
+    }
+}
+
+impl ItemReader for TableReader {
+    fn open(&mut self, ctx: &ExecutionContext) -> Result<(), PluginError> {
+        if let Some(last) = ctx.get("row").and_then(serde_json::Value::as_i64) {
+            self.position = self.rows.partition_point(|(n, _)| *n <= last);
+        }
+        Ok(())
+    }
+
+    fn read_batch(&mut self, max: u32) -> Result<ReadBatch, PluginError> {
+        let end = (self.position + max as usize).min(self.rows.len());
+        let outcomes = self.rows[self.position..end]
+            .iter()
+            .map(|(_, p)| Ok(p.clone()))
+            .collect();
+        self.position = end;
+        Ok(ReadBatch {
+            outcomes,
+            end: self.position >= self.rows.len(),
+        })
+    }
+
+    fn update(&mut self) -> Result<ExecutionContext, PluginError> {
+        let mut ctx = ExecutionContext::new();
+        if let Some((n, _)) = self.position.checked_sub(1).and_then(|i| self.rows.get(i)) {
+            ctx.put("row", serde_json::json!(n));
+        }
         Ok(ctx)
     }
 }

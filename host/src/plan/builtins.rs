@@ -14,7 +14,7 @@ use super::{
 };
 use crate::spec::{PluginRef, Spanned, location};
 
-const READERS: &str = "csv, jsonl, skipped-items";
+const READERS: &str = "csv, jsonl, skipped-items, sql-table";
 const WRITERS: &str = "jsonl, csv, sql-table";
 
 /// Where a problem with one built-in's reference is reported.
@@ -106,6 +106,16 @@ fn exclusive(site: &mut Site<'_, '_>) -> bool {
 #[serde(deny_unknown_fields)]
 struct PathOnly {
     path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SqlTableReaderSpec {
+    table: String,
+    #[serde(default)]
+    min: Option<Value>,
+    #[serde(default)]
+    max: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -252,6 +262,25 @@ pub(super) fn plan_builtin_reader(
                 quote: quote?,
                 columns,
                 multiline: spec.multiline,
+            }))
+        }
+        "sql-table" => {
+            let spec: SqlTableReaderSpec = site.config(
+                "sql-table reader",
+                "{ table: members, min: \"${partition.min}\", max: \"${partition.max}\" }",
+            )?;
+            if !valid_name(&spec.table) {
+                site.push(
+                    "config.table",
+                    format!("`{}` is not a table name", spec.table),
+                    Some("use 1-100 letters, digits, `.`, `_` or `-`".into()),
+                );
+                return None;
+            }
+            Some(ReaderPlan::SqlTable(super::SqlTableReaderConfig {
+                table: spec.table,
+                min: spec.min,
+                max: spec.max,
             }))
         }
         "jsonl" => {

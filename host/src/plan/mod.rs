@@ -39,7 +39,7 @@ use resolve::Resolver;
 pub use types::{
     ChunkPlan, CsvReaderConfig, CsvWriterConfig, FileConfig, FileRangesConfig, JobPlan,
     MAX_CHUNK_SIZE, PartitionPlan, PartitionerPlan, PlanOptions, PluginPlan, Protected, ReaderPlan,
-    SkippedItemsConfig, StepKind, StepPlan, WriterPlan,
+    SkippedItemsConfig, SqlTableReaderConfig, StepKind, StepPlan, WriterPlan,
 };
 
 /// A job, step or table name: 1-100 letters, digits, `.`, `_` or `-`.

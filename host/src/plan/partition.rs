@@ -26,6 +26,12 @@ struct FileRangesSpec {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct SqlRangesSpec {
+    table: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FilesSpec {
     pattern: String,
 }
@@ -150,6 +156,20 @@ pub(super) fn plan_partition(
                 })),
             }
         }
+        "sql-ranges" => {
+            let example = "{ table: members }";
+            match serde_json::from_value::<SqlRangesSpec>(config) {
+                Err(e) => {
+                    bad_config(format!("invalid sql-ranges config: {e}"), example);
+                    None
+                }
+                Ok(f) if !super::valid_name(&f.table) => {
+                    bad_config(format!("`{}` is not a table name", f.table), example);
+                    None
+                }
+                Ok(f) => Some(PartitionerPlan::SqlRanges { table: f.table }),
+            }
+        }
         "files" => {
             let example = "{ pattern: \"in/*.csv\" }";
             match serde_json::from_value::<FilesSpec>(config) {
@@ -175,7 +195,7 @@ pub(super) fn plan_partition(
                 location(builtin),
                 format!("{pfield}.builtin"),
                 format!("unknown partitioner `{other}`"),
-                Some("the built-in partitioners are: file-ranges, files".into()),
+                Some("the built-in partitioners are: file-ranges, files, sql-ranges".into()),
             );
             None
         }

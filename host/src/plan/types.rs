@@ -120,11 +120,28 @@ pub struct PartitionPlan {
     pub remote: bool,
 }
 
+/// Config of the built-in `sql-table` reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlTableReaderConfig {
+    /// The table (as the `sql-table` writer named it).
+    pub table: String,
+    /// The lowest row number to read (usually `"${partition.min}"`); `None`: the first.
+    pub min: Option<serde_json::Value>,
+    /// The highest row number to read (usually `"${partition.max}"`); `None`: the last.
+    pub max: Option<serde_json::Value>,
+}
+
 /// A built-in partitioner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PartitionerPlan {
     /// `file-ranges`: byte ranges of one file, split at record boundaries.
     FileRanges(FileRangesConfig),
+    /// `sql-ranges`: row-number ranges of a `sql-table` table (Spring's
+    /// `ColumnRangePartitioner`).
+    SqlRanges {
+        /// The table.
+        table: String,
+    },
     /// `files`: one partition per file matching a pattern (Spring's `MultiResourcePartitioner`).
     Files {
         /// The pattern, relative to the step's directory (`in/*.csv`).
@@ -187,6 +204,8 @@ pub enum ReaderPlan {
     Component(PluginPlan),
     /// `builtin: skipped-items`: the payloads of the items a job execution skipped.
     SkippedItems(SkippedItemsConfig),
+    /// `builtin: sql-table`: the rows a `sql-table` writer wrote, in row order.
+    SqlTable(SqlTableReaderConfig),
     /// `builtin: csv`: a CSV file in the step's directory, one JSON object per record.
     Csv(CsvReaderConfig),
     /// `builtin: jsonl`: a JSON-lines file in the step's directory, one item per line.
@@ -199,6 +218,7 @@ impl ReaderPlan {
         match self {
             ReaderPlan::Component(p) => &p.label,
             ReaderPlan::SkippedItems(_) => "builtin skipped-items",
+            ReaderPlan::SqlTable(_) => "builtin sql-table",
             ReaderPlan::Csv(_) => "builtin csv",
             ReaderPlan::Jsonl(_) => "builtin jsonl",
         }

@@ -193,6 +193,19 @@ pub trait JobExplorer: Sync {
         step_name: &str,
     ) -> Result<Option<StepExecution>, RepositoryError>;
 
+    /// The rows of the `sql-table` table `table` numbered `min..=max`, in row order, at most
+    /// `limit` of them: (row number, payload).
+    async fn table_rows(
+        &self,
+        table: &str,
+        min: i64,
+        max: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, RepositoryError>;
+
+    /// The lowest and highest row number of the `sql-table` table `table`, if it has rows.
+    async fn table_bounds(&self, table: &str) -> Result<Option<(i64, i64)>, RepositoryError>;
+
     /// The skipped items of a job execution, with their step names, in the order recorded.
     async fn skipped_items(
         &self,

@@ -163,6 +163,32 @@ impl JobExplorer for SqlRepository {
         })
     }
 
+    async fn table_rows(
+        &self,
+        table: &str,
+        min: i64,
+        max: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, RepositoryError> {
+        on_db!(self, pool => {
+            let rows = sqlx::query("SELECT ROW_NUMBER, PAYLOAD FROM BH_TABLE_ROW WHERE TABLE_NAME = $1 AND ROW_NUMBER >= $2 AND ROW_NUMBER <= $3 ORDER BY ROW_NUMBER LIMIT $4")
+                .bind(table).bind(min).bind(max).bind(limit).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(RepositoryError::from)
+        })
+    }
+
+    async fn table_bounds(&self, table: &str) -> Result<Option<(i64, i64)>, RepositoryError> {
+        on_db!(self, pool => {
+            let row = sqlx::query("SELECT MIN(ROW_NUMBER), MAX(ROW_NUMBER) FROM BH_TABLE_ROW WHERE TABLE_NAME = $1")
+                .bind(table).fetch_one(pool).await?;
+            let (min, max): (Option<i64>, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
+            Ok(min.zip(max))
+        })
+    }
+
     async fn skipped_items(
         &self,
         job_execution_id: Id,
