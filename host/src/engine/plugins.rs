@@ -478,7 +478,7 @@ fn resolve_bound(
     let Some(v) = value else { return Ok(None) };
     let bad = |message: String| {
         crate::plugin::PluginError::Failed(crate::domain::ItemError::new(
-            &format!("config.{which}"),
+            format!("config.{which}"),
             message,
         ))
     };
