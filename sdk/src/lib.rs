@@ -2,7 +2,8 @@
 //!
 //! A batch-host plugin is a WebAssembly component that plays one role: in a chunk-oriented step
 //! an `ItemReader` (feature `reader`), an `ItemProcessor` (`processor`) or an `ItemWriter`
-//! (`writer`); or a whole tasklet step, `Tasklet` (`tasklet`); or a flow `Decider` (`decider`). This crate is the only thing a
+//! (`writer`); or a whole tasklet step, `Tasklet` (`tasklet`); or a flow `Decider` (`decider`); or a
+//! partitioned step's `Partitioner` (`partitioner`). This crate is the only thing a
 //! plugin crate depends on. It hides the WIT bindings (package `batch:plugin@0.1.0`) behind
 //! idiomatic traits, typed items ([`Item`], JSON through serde by default), errors with dotted
 //! kinds ([`Error`]), logging ([`log`]) and one macro per role that exports your type as a
@@ -85,10 +86,15 @@
         all(feature = "writer", feature = "tasklet"),
         all(feature = "writer", feature = "decider"),
         all(feature = "tasklet", feature = "decider"),
+        all(feature = "partitioner", feature = "reader"),
+        all(feature = "partitioner", feature = "processor"),
+        all(feature = "partitioner", feature = "writer"),
+        all(feature = "partitioner", feature = "tasklet"),
+        all(feature = "partitioner", feature = "decider"),
     )
 ))]
 compile_error!(
-    "batch-sdk: enable exactly one role feature (reader, processor, writer, tasklet or decider); a component exports one world"
+    "batch-sdk: enable exactly one role feature (reader, processor, writer, tasklet, decider or partitioner); a component exports one world"
 );
 
 mod context;
@@ -102,6 +108,8 @@ pub mod testkit;
 
 #[cfg(feature = "decider")]
 mod decider;
+#[cfg(feature = "partitioner")]
+mod partitioner;
 #[cfg(feature = "processor")]
 mod processor;
 #[cfg(feature = "reader")]
@@ -119,6 +127,8 @@ pub use step::{ExitStatus, StepSummary};
 
 #[cfg(feature = "decider")]
 pub use decider::Decider;
+#[cfg(feature = "partitioner")]
+pub use partitioner::Partitioner;
 #[cfg(feature = "processor")]
 pub use processor::ItemProcessor;
 #[cfg(feature = "reader")]
@@ -137,6 +147,8 @@ pub mod bindings;
 pub mod __private {
     #[cfg(feature = "decider")]
     pub use crate::decider::DeciderSlot;
+    #[cfg(feature = "partitioner")]
+    pub use crate::partitioner::PartitionerSlot;
     #[cfg(feature = "processor")]
     pub use crate::processor::ProcessorSlot;
     #[cfg(feature = "reader")]

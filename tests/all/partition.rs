@@ -279,3 +279,82 @@ async fn sql_ranges(backend: Backend) {
     env.cleanup().await;
 }
 both_backends!(sql_ranges_split_a_table_by_row_number, sql_ranges);
+
+/// A partitioner component (the `partitioner` world): `range-partitioner` splits row numbers
+/// 1-99 into three ranges that the workers read with the built-in `sql-table` reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioner_component_computes_the_partitions() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(&["member-processor", "range-partitioner"]);
+    let inspect = env.run(&["plugin", "inspect", "range-partitioner"]);
+    assert!(
+        stdout(&inspect).contains("partitioner"),
+        "{}",
+        stdout(&inspect)
+    );
+    env.write("in/members.csv", &members(99, |_| None));
+    env.write(
+        "job.yaml",
+        "name: planned\nsteps:\n  - name: load\n    chunk:\n      size: 10\n      reader: { builtin: csv, config: { path: in/members.csv } }\n      processor: { plugin: member-processor }\n      writer: { builtin: sql-table, config: { table: members } }\n  - name: export\n    partition:\n      partitioner: { plugin: range-partitioner, config: { from: 1, to: 99 } }\n      grid-size: 3\n      step: part\n  - name: part\n    chunk:\n      size: 8\n      reader: { builtin: sql-table, config: { table: members, min: \"${partition.min}\", max: \"${partition.max}\" } }\n      writer: { builtin: jsonl, config: { path: \"out/p${partition.index}.jsonl\" } }\n",
+    );
+    assert_success(&env.run(&["run", "job.yaml"]));
+    let lens: Vec<usize> = (0..3)
+        .map(|p| jsonl_ids(&env, &format!("out/p{p}.jsonl")).len())
+        .collect();
+    assert_eq!(lens, [33, 33, 33]);
+    let ids: Vec<u64> = (0..3)
+        .flat_map(|p| jsonl_ids(&env, &format!("out/p{p}.jsonl")))
+        .collect();
+    assert!(ids == (1..=99).collect::<Vec<u64>>(), "{ids:?}");
+    let manager = env
+        .rows("SELECT C.SHORT_CONTEXT FROM BATCH_STEP_EXECUTION_CONTEXT C JOIN BATCH_STEP_EXECUTION S ON S.STEP_EXECUTION_ID = C.STEP_EXECUTION_ID WHERE S.STEP_NAME = 'export'")
+        .await;
+    assert!(
+        manager[0][0].contains("\"partition.min\":34"),
+        "the plugin's keys, under partition.: {manager:?}"
+    );
+    // A config the plugin rejects fails the manager step with the plugin's message.
+    env.write(
+        "bad.yaml",
+        "name: badplan\nsteps:\n  - name: export\n    partition:\n      partitioner: { plugin: range-partitioner, config: { from: 9, to: 1 } }\n      step: part\n  - name: part\n    chunk:\n      size: 8\n      reader: { builtin: sql-table, config: { table: members, min: \"${partition.min}\", max: \"${partition.max}\" } }\n      writer: { builtin: jsonl, config: { path: out/bad.jsonl } }\n",
+    );
+    let out = env.run(&["run", "bad.yaml"]);
+    assert_exit(&out, 1);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains("`from: 9` is above `to: 1`"), "{text}");
+}
+
+/// A hostile partitioner: too many partitions, a key of the host's, a context above the limit —
+/// each refused with a message naming the plugin, the manager step FAILED, nothing run.
+#[tokio::test]
+async fn a_hostile_partitioner_is_refused() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(&["hostile-partitioner"]);
+    for (mode, expected) in [
+        (
+            "many",
+            "partition returned 5000 partitions; at most 1024 are allowed",
+        ),
+        (
+            "reserved",
+            "returned the key `batch.stepType` in partition 0; `index`, `count` and `batch.*` are the host's",
+        ),
+        ("huge", "wasm.context-size"),
+    ] {
+        env.write(
+            "job.yaml",
+            &format!("name: hostile-{mode}\nsteps:\n  - name: m\n    partition:\n      partitioner: {{ plugin: hostile-partitioner, config: {{ mode: {mode} }} }}\n      step: w\n  - name: w\n    chunk:\n      size: 8\n      reader: {{ builtin: sql-table, config: {{ table: t }} }}\n      writer: {{ builtin: jsonl, config: {{ path: out.jsonl }} }}\n"),
+        );
+        let out = env.run(&["run", "job.yaml"]);
+        assert_exit(&out, 1);
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            text.contains(expected) && text.contains("hostile-partitioner"),
+            "{mode}: {text}"
+        );
+    }
+    let workers = env
+        .rows("SELECT COUNT(*) FROM BATCH_STEP_EXECUTION WHERE STEP_NAME LIKE 'w:%'")
+        .await;
+    assert_eq!(workers, [["0"]], "no partition ran");
+}

@@ -288,6 +288,8 @@ impl ValidateCommand {
                                 format!("files {pattern}"),
                             crate::plan::PartitionerPlan::SqlRanges { table } =>
                                 format!("sql-ranges {table}"),
+                            crate::plan::PartitionerPlan::Component(c) =>
+                                format!("partitioner {}", c.label),
                         }
                     ),
                     StepKind::Split(flows) => format!(

@@ -16,16 +16,19 @@ pub enum Role {
     Tasklet,
     /// Chooses a flow's next step (world `decider`).
     Decider,
+    /// Computes a partitioned step's partitions (world `partitioner`).
+    Partitioner,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Reader,
         Role::Processor,
         Role::Writer,
         Role::Tasklet,
         Role::Decider,
+        Role::Partitioner,
     ];
 
     /// The WIT world name, which is also how messages and the repository name the role.
@@ -36,6 +39,7 @@ impl Role {
             Role::Writer => "writer",
             Role::Tasklet => "tasklet",
             Role::Decider => "decider",
+            Role::Partitioner => "partitioner",
         }
     }
 

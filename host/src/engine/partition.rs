@@ -70,7 +70,8 @@ pub(super) async fn run_partitioned<R: JobRepository>(
             Err(StepFailure::Setup(m)) => Err(m),
             Err(_) => Err("the step's directory cannot be opened".to_owned()),
             Ok(grant) => {
-                partitions(&partition.partitioner, &grant, repo, partition.grid_size).await
+                let p = &partition.partitioner;
+                partitions(&run, manager, p, &grant, partition.grid_size, job_context).await
             }
         },
     };

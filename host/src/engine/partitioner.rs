@@ -15,20 +15,28 @@ use std::path::Path;
 
 use serde_json::json;
 
+use super::Run;
+use super::plugins::{plugin_sandbox, plugin_setup};
 use crate::domain::ExecutionContext;
-use crate::plan::{FileRangesConfig, PartitionerPlan};
-use crate::plugin::{Grant, describe_open_error};
+use crate::plan::{FileRangesConfig, PartitionerPlan, PluginPlan, StepPlan};
+use crate::plugin::{Grant, PartitionerInstance, Role, describe_open_error};
 use crate::repository::JobRepository;
 
-/// Computes the partitions of `plan` in `grant` (files) or `repo` (tables): `grid` ranges, or
-/// one per matching file.
+/// Computes the partitions of `manager`'s `plan` in `grant` (files), the repository (tables) or
+/// a partitioner component: `grid` ranges, or one per matching file.
 pub(super) async fn partitions<R: JobRepository>(
+    run: &Run<'_, R>,
+    manager: &StepPlan,
     plan: &PartitionerPlan,
     grant: &Grant,
-    repo: &R,
     grid: u32,
+    job_context: &ExecutionContext,
 ) -> Result<Vec<ExecutionContext>, String> {
+    let repo = run.repo;
     let mut out = match plan {
+        PartitionerPlan::Component(p) => {
+            component(run, manager, p, grant, grid, job_context).await?
+        }
         PartitionerPlan::FileRanges(config) => file_ranges(config, grant, grid)?,
         PartitionerPlan::Files { pattern } => files(pattern, grant)?,
         PartitionerPlan::SqlRanges { table } => {
@@ -122,6 +130,48 @@ fn file_ranges(
             ctx
         })
         .collect())
+}
+
+/// What a partitioner component returns, each key under `partition.` (the keys the host sets
+/// itself are refused).
+async fn component<R: JobRepository>(
+    run: &Run<'_, R>,
+    manager: &StepPlan,
+    p: &PluginPlan,
+    grant: &Grant,
+    grid: u32,
+    job_context: &ExecutionContext,
+) -> Result<Vec<ExecutionContext>, String> {
+    let setup = plugin_setup(run.plan, manager, p, job_context)?;
+    let sandbox = plugin_sandbox(run, manager, grant, Role::Partitioner, p);
+    let mut instance = PartitionerInstance::new(&p.prepared, &sandbox)
+        .await
+        .map_err(|e| format!("partitioner {} cannot be instantiated: {e}", p.label))?;
+    instance
+        .init(&setup)
+        .await
+        .map_err(|e| format!("partitioner {} init: {e}", p.label))?;
+    let parts = instance
+        .partition(grid)
+        .await
+        .map_err(|e| format!("partitioner {}: {e}", p.label))?;
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let mut ctx = ExecutionContext::new();
+            for (key, value) in part.iter() {
+                if key == "index" || key == "count" || key.starts_with("batch.") {
+                    return Err(format!(
+                        "partitioner {} returned the key `{key}` in partition {i}; `index`, `count` and `batch.*` are the host's",
+                        p.label
+                    ));
+                }
+                ctx.put(format!("partition.{key}"), value.clone());
+            }
+            Ok(ctx)
+        })
+        .collect()
 }
 
 /// `grid` ranges of the row numbers `bounds` (inclusive), as Spring's `ColumnRangePartitioner`

@@ -220,8 +220,10 @@ pub async fn compile_with_catalogue<R: PluginStore>(
                 p,
                 &format!("{field}.partition"),
                 options.shared_repository,
+                &mut resolver,
                 &mut c,
             )
+            .await?
             .map(StepKind::Partition)
         } else {
             // Branches are resolved to step indexes by the flow check below.

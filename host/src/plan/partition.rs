@@ -7,7 +7,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::diagnostics::Collector;
+use super::resolve::Resolver;
 use super::{FileRangesConfig, PartitionPlan, PartitionerPlan};
+use crate::plugin::Role;
+use crate::repository::{PluginStore, RepositoryError};
 use crate::spec::{
     MAX_PARTITIONS, PartitionSpec, Spanned, default_partition_concurrency, location,
 };
@@ -66,12 +69,13 @@ fn count(v: &Spanned<i64>, field: String, what: &str, c: &mut Collector<'_>) -> 
 }
 
 /// Plans `partition:`; `None` when it has problems (all of them reported).
-pub(super) fn plan_partition(
+pub(super) async fn plan_partition<R: PluginStore>(
     spec: &Spanned<PartitionSpec>,
     field: &str,
     shared_repository: bool,
+    resolver: &mut Resolver<'_, R>,
     c: &mut Collector<'_>,
-) -> Option<PartitionPlan> {
+) -> Result<Option<PartitionPlan>, RepositoryError> {
     let p = &spec.value;
     let concurrency = match &p.concurrency {
         Some(n) => count(n, format!("{field}.concurrency"), "concurrency", c),
@@ -108,13 +112,18 @@ pub(super) fn plan_partition(
     let at = location(r);
     let pfield = format!("{field}.partitioner");
     let Some(builtin) = &r.value.builtin else {
-        c.push(
-            at,
-            pfield,
-            "a partitioner is one of the host's built-ins".into(),
-            Some("write `partitioner: { builtin: file-ranges, config: { path: members.csv } }` or `{ builtin: files, config: { pattern: \"in/*.csv\" } }`".into()),
-        );
-        return None;
+        // A partitioner component, resolved like any plugin.
+        let component = resolver
+            .resolve(r, Role::Partitioner, pfield, c)
+            .await?
+            .map(PartitionerPlan::Component);
+        return Ok(finish(
+            component,
+            grid_size,
+            concurrency,
+            remote,
+            workers_ok,
+        ));
     };
     let config = r
         .value
@@ -200,6 +209,23 @@ pub(super) fn plan_partition(
             None
         }
     };
+    Ok(finish(
+        partitioner,
+        grid_size,
+        concurrency,
+        remote,
+        workers_ok,
+    ))
+}
+
+/// The plan, when every part of it planned.
+fn finish(
+    partitioner: Option<PartitionerPlan>,
+    grid_size: Option<u32>,
+    concurrency: Option<u32>,
+    remote: bool,
+    workers_ok: bool,
+) -> Option<PartitionPlan> {
     Some(PartitionPlan {
         partitioner: partitioner?,
         grid_size: grid_size?,

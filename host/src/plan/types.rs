@@ -131,9 +131,11 @@ pub struct SqlTableReaderConfig {
     pub max: Option<serde_json::Value>,
 }
 
-/// A built-in partitioner.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A partitioner: one of the host's, or a component of the `partitioner` world.
+#[derive(Debug, Clone)]
 pub enum PartitionerPlan {
+    /// A partitioner component (`{ plugin: NAME }` or `{ path: FILE.wasm }`).
+    Component(PluginPlan),
     /// `file-ranges`: byte ranges of one file, split at record boundaries.
     FileRanges(FileRangesConfig),
     /// `sql-ranges`: row-number ranges of a `sql-table` table (Spring's

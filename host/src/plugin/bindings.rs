@@ -1,5 +1,5 @@
 //! `plugin` → bindings: the one place `bindgen!` runs — host bindings for the `reader`,
-//! `processor`, `writer`, `tasklet` and `decider` worlds of `batch:plugin@0.1.0`.
+//! `processor`, `writer`, `tasklet`, `decider` and `partitioner` worlds of `batch:plugin@0.1.0`.
 //!
 //! The shared `types` and `log` interfaces are generated once (with the reader world) and
 //! reused by the other four worlds through `with`, so there is one `PluginError`, one `ContextEntry`
@@ -60,6 +60,18 @@ pub(crate) mod tasklet {
 pub(crate) mod decider {
     wasmtime::component::bindgen!({
         world: "decider",
+        path: "../wit",
+        with: {
+            "batch:plugin/types": super::reader::batch::plugin::types,
+            "batch:plugin/log": super::reader::batch::plugin::log,
+        },
+        exports: { default: async },
+    });
+}
+
+pub(crate) mod partitioner {
+    wasmtime::component::bindgen!({
+        world: "partitioner",
         path: "../wit",
         with: {
             "batch:plugin/types": super::reader::batch::plugin::types,

@@ -8,7 +8,7 @@
 use wasmtime::Store;
 
 use super::Prepared;
-use super::bindings::{decider, processor, reader, tasklet, writer};
+use super::bindings::{decider, partitioner, processor, reader, tasklet, writer};
 pub use super::convert::Setup;
 use super::convert::{
     check_size, domain_context, guest_error, guest_exit, protocol, wire_context, wire_setup,
@@ -155,7 +155,8 @@ debug_instance!(
     ProcessorInstance,
     WriterInstance,
     TaskletInstance,
-    DeciderInstance
+    DeciderInstance,
+    PartitionerInstance
 );
 
 /// A running reader.
@@ -409,5 +410,46 @@ impl DeciderInstance {
             .call_decide(store, &wire_context(job_context), last.as_ref()));
         // The answer is routed on like an exit code, and shown and stored as one.
         flatten(&self.store, r).map(|answer| neutralise(&answer, GuestField::ExitCode))
+    }
+}
+
+/// The most partitions a partitioner may return.
+pub(super) const MAX_PARTITIONS: usize = 1024;
+
+/// A running partitioner.
+pub struct PartitionerInstance {
+    store: Store<PluginState>,
+    bindings: partitioner::Partitioner,
+}
+
+impl PartitionerInstance {
+    /// Instantiates a prepared partitioner.
+    pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> Result<Self, InstantiationError> {
+        instantiate!(prepared, sandbox, Partitioner)
+    }
+
+    common_calls!(partitioner);
+
+    /// The partitions for `grid_size`: at most [`MAX_PARTITIONS`], each context bounded like any
+    /// context a plugin returns.
+    pub async fn partition(
+        &mut self,
+        grid_size: u32,
+    ) -> Result<Vec<ExecutionContext>, PluginError> {
+        let r = guarded!(self, 1, store => self
+            .bindings
+            .batch_plugin_step_partitioner()
+            .call_partition(store, grid_size));
+        let parts = flatten(&self.store, r)?;
+        if parts.len() > MAX_PARTITIONS {
+            return Err(protocol(format!(
+                "partition returned {} partitions; at most {MAX_PARTITIONS} are allowed",
+                parts.len()
+            )));
+        }
+        parts
+            .into_iter()
+            .map(|p| domain_context(&self.store.data().limits, p))
+            .collect()
     }
 }

@@ -34,9 +34,9 @@ pub use artifact::{ArtifactKey, KeyError};
 pub use grant::{Grant, GrantError, describe_open_error};
 pub use guard::Interrupt;
 pub use instance::{
-    DeciderInstance, InstantiationError, Limits, MAX_HANDLES, PluginError, ProcessOutcome,
-    ProcessorInstance, ReadBatch, ReaderInstance, RepeatStatus, Sandbox, Setup, TaskletExecution,
-    TaskletInstance, TrapKind, WriterInstance,
+    DeciderInstance, InstantiationError, Limits, MAX_HANDLES, PartitionerInstance, PluginError,
+    ProcessOutcome, ProcessorInstance, ReadBatch, ReaderInstance, RepeatStatus, Sandbox, Setup,
+    TaskletExecution, TaskletInstance, TrapKind, WriterInstance,
 };
 
 pub use runtime::{EPOCH_TICK, PluginRuntime, PoolSize, RuntimeOptions};
@@ -50,6 +50,7 @@ fn interface(role: Role) -> &'static str {
         Role::Writer => "batch:plugin/item-writer@",
         Role::Tasklet => "batch:plugin/step-tasklet@",
         Role::Decider => "batch:plugin/flow-decider@",
+        Role::Partitioner => "batch:plugin/step-partitioner@",
     }
 }
 
@@ -63,7 +64,7 @@ pub enum InvalidPlugin {
     NotAComponent(String),
     /// A component, but not one of our worlds.
     #[error(
-        "the component exports none of the batch:plugin@0.1.0 worlds (reader, processor, writer, tasklet, decider); it exports: {0}"
+        "the component exports none of the batch:plugin@0.1.0 worlds (reader, processor, writer, tasklet, decider, partitioner); it exports: {0}"
     )]
     WrongWorld(String),
     /// Exports more than one role.
@@ -105,6 +106,8 @@ pub enum Prepared {
     Tasklet(bindings::tasklet::TaskletPre<PluginState>),
     /// A decider.
     Decider(bindings::decider::DeciderPre<PluginState>),
+    /// A partitioner.
+    Partitioner(bindings::partitioner::PartitionerPre<PluginState>),
 }
 
 impl fmt::Debug for Prepared {
@@ -122,6 +125,7 @@ impl Prepared {
             Prepared::Writer(_) => Role::Writer,
             Prepared::Tasklet(_) => Role::Tasklet,
             Prepared::Decider(_) => Role::Decider,
+            Prepared::Partitioner(_) => Role::Partitioner,
         }
     }
 }

@@ -304,6 +304,9 @@ impl PluginRuntime {
             Role::Decider => {
                 Prepared::Decider(bindings::decider::DeciderPre::new(pre).map_err(link)?)
             }
+            Role::Partitioner => Prepared::Partitioner(
+                bindings::partitioner::PartitionerPre::new(pre).map_err(link)?,
+            ),
         })
     }
 

@@ -202,6 +202,7 @@ pub(super) fn new_store(pre: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Sto
         Prepared::Writer(p) => p.engine(),
         Prepared::Tasklet(p) => p.engine(),
         Prepared::Decider(p) => p.engine(),
+        Prepared::Partitioner(p) => p.engine(),
     };
     let stderr = GuestOutput::new(sandbox.label.clone(), Stream::Stderr);
     let mut wasi = WasiCtx::builder();
