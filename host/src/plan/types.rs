@@ -133,6 +133,10 @@ pub struct SqlTableReaderConfig {
 
 /// A partitioner: one of the host's, or a component of the `partitioner` world.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per partitioned step, built once at plan time"
+)]
 pub enum PartitionerPlan {
     /// A partitioner component (`{ plugin: NAME }` or `{ path: FILE.wasm }`).
     Component(PluginPlan),
