@@ -81,6 +81,21 @@ impl StepExecution {
         self.read_skip_count + self.process_skip_count + self.write_skip_count
     }
 
+    /// Adds another step execution's counters, commits and rollbacks to these (Spring's
+    /// `StepExecutionAggregator`, which sums a partitioned step's workers into its manager).
+    pub fn aggregate(&mut self, worker: &StepExecution) {
+        self.apply(&StepContribution {
+            read_count: worker.read_count,
+            write_count: worker.write_count,
+            filter_count: worker.filter_count,
+            read_skip_count: worker.read_skip_count,
+            process_skip_count: worker.process_skip_count,
+            write_skip_count: worker.write_skip_count,
+        });
+        self.commit_count += worker.commit_count;
+        self.rollback_count += worker.rollback_count;
+    }
+
     /// Adds one chunk's counter deltas (Spring's `StepExecution.apply(StepContribution)`).
     pub fn apply(&mut self, c: &StepContribution) {
         self.read_count += c.read_count;

@@ -138,14 +138,7 @@ pub(super) async fn run_partitioned<R: JobRepository>(
             continue;
         }
         let w = &r.execution;
-        step.read_count += w.read_count;
-        step.write_count += w.write_count;
-        step.filter_count += w.filter_count;
-        step.read_skip_count += w.read_skip_count;
-        step.process_skip_count += w.process_skip_count;
-        step.write_skip_count += w.write_skip_count;
-        step.commit_count += w.commit_count;
-        step.rollback_count += w.rollback_count;
+        step.aggregate(w);
         if w.status != BatchStatus::Completed {
             problems.push(format!("{}: {}", names[i], w.exit_status.description));
         }
