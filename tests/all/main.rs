@@ -10,6 +10,7 @@
 mod support;
 
 mod builtins;
+mod cli;
 mod concurrency;
 mod conformance;
 mod crash;

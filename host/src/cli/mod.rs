@@ -119,6 +119,7 @@ pub struct Cli {
 
 /// Options every command takes.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 struct GlobalArgs {
     /// The job repository: `sqlite:PATH` (created if missing) or `postgres://USER@HOST/DB`.
     /// Default: `sqlite:` + `batch-host.db` in the host's home directory (`BATCH_HOST_HOME`, else
@@ -184,6 +185,15 @@ enum Command {
     /// Manage tenants: `tenant create` makes `--tenant`'s repository.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Print a shell completion script: `batch-host completions bash >
+    /// ~/.local/share/bash-completion/completions/batch-host`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `batch-host man | man -l -`.
+    Man,
     /// Run partitions of `workers: remote` steps that `batch-host run` offers through the
     /// shared PostgreSQL repository.
     Worker(worker::WorkerCommand),
@@ -226,6 +236,21 @@ impl Cli {
                 Command::Execution(cmd) => cmd.execute(&self.global).await,
                 Command::Worker(cmd) => cmd.execute(&self.global).await,
                 Command::Tenant(cmd) => cmd.execute(&self.global).await,
+                Command::Completions { shell } => {
+                    use clap::CommandFactory as _;
+                    let mut cmd = Cli::command();
+                    clap_complete::generate(shell, &mut cmd, "batch-host", &mut std::io::stdout());
+                    Ok(exit::OK)
+                }
+                Command::Man => {
+                    use clap::CommandFactory as _;
+                    clap_mangen::Man::new(Cli::command())
+                        .render(&mut std::io::stdout())
+                        .map(|()| exit::OK)
+                        .map_err(|e| {
+                            CliError::internal(format!("cannot write the manual page: {e}"))
+                        })
+                }
             }
         });
         ExitCode::from(result.unwrap_or_else(|e| e.report()))

@@ -40,6 +40,27 @@ fn execution_json(e: &JobExecution) -> Value {
     })
 }
 
+/// `run --json` / `restart --json`: the execution, how long it took, and each step (with
+/// `already_complete` for steps an earlier execution completed).
+pub(super) fn report_json(report: &crate::engine::JobReport) -> Value {
+    let steps: Vec<Value> = report
+        .steps
+        .iter()
+        .map(|s| {
+            let mut v = step_json(&s.execution);
+            v["already_complete"] = json!(s.already_complete);
+            v["duration_ms"] = json!(s.duration.as_millis() as u64);
+            v
+        })
+        .collect();
+    json!({
+        "execution": execution_json(&report.execution),
+        "restart": report.restart,
+        "duration_ms": report.duration.as_millis() as u64,
+        "steps": steps,
+    })
+}
+
 fn step_json(s: &StepExecution) -> Value {
     json!({
         "step_execution_id": s.id, "step": s.step_name, "status": s.status.as_str(),

@@ -73,8 +73,26 @@ impl JobArgs {
         global: &GlobalArgs,
         repo: &SqlRepository,
     ) -> Result<(JobPlan, PluginRuntime), CliError> {
+        match self.plan_or_problems(global, repo).await? {
+            Ok(planned) => Ok(planned),
+            Err(Problems::Spec(d)) => Err(CliError::invalid(d)),
+            Err(Problems::Plan(e)) => Err(CliError::invalid(e)),
+        }
+    }
+
+    /// [`plan`](Self::plan), with the job's own problems (syntax, validation) kept apart as
+    /// data, for `validate --json`.
+    async fn plan_or_problems(
+        &self,
+        global: &GlobalArgs,
+        repo: &SqlRepository,
+    ) -> Result<Result<(JobPlan, PluginRuntime), Problems>, CliError> {
         let policy = super::host_policy(global)?;
-        let spec = JobSpec::from_path(&self.job).map_err(CliError::invalid)?;
+        let spec = match JobSpec::from_path(&self.job) {
+            Ok(spec) => spec,
+            Err(crate::spec::SpecError::Parse(d)) => return Ok(Err(Problems::Spec(d))),
+            Err(e) => return Err(CliError::invalid(e)),
+        };
         let runtime = super::plugin_runtime(
             &policy,
             RuntimeOptions {
@@ -105,12 +123,27 @@ impl JobArgs {
             catalogue.as_ref(),
             &runtime,
         )
-        .await
-        .map_err(|e| match e {
-            PlanFailure::Invalid(problems) => CliError::invalid(problems),
-            PlanFailure::Repository(e) => e.into(),
-        })?;
-        Ok((plan, runtime))
+        .await;
+        match plan {
+            Ok(plan) => Ok(Ok((plan, runtime))),
+            Err(PlanFailure::Invalid(problems)) => Ok(Err(Problems::Plan(problems))),
+            Err(PlanFailure::Repository(e)) => Err(e.into()),
+        }
+    }
+}
+
+/// What is wrong with a job file: it does not parse, or it does not plan.
+enum Problems {
+    Spec(crate::spec::Diagnostic),
+    Plan(crate::plan::PlanErrors),
+}
+
+impl Problems {
+    fn diagnostics(&self) -> Vec<&crate::spec::Diagnostic> {
+        match self {
+            Problems::Spec(d) => vec![d],
+            Problems::Plan(e) => e.problems.iter().collect(),
+        }
     }
 }
 
@@ -161,6 +194,10 @@ pub(super) struct RunCommand {
     /// RunIdIncrementer).
     #[arg(long)]
     next: bool,
+    /// Print the end-of-run summary as one JSON object on stdout (for scripts), instead of the
+    /// table.
+    #[arg(long)]
+    json: bool,
 }
 
 impl RunCommand {
@@ -170,7 +207,7 @@ impl RunCommand {
         if self.next {
             JobOperator::new(&repo).next_instance(&mut plan).await?;
         }
-        execute_plan(&plan, repo, &runtime, self.no_progress).await
+        execute_plan(&plan, repo, &runtime, self.no_progress, self.json).await
     }
 }
 
@@ -180,6 +217,7 @@ async fn execute_plan(
     repo: SqlRepository,
     runtime: &PluginRuntime,
     no_progress: bool,
+    json: bool,
 ) -> CliResult {
     let repo = repo.with_durability(plan.durability).await?;
     let progress = Progress::new(!no_progress);
@@ -192,7 +230,11 @@ async fn execute_plan(
     repo.close().await;
     match result {
         Ok(report) => {
-            print_summary(&report);
+            if json {
+                println!("{}", super::ops::report_json(&report));
+            } else {
+                print_summary(&report);
+            }
             Ok(match report.execution.status {
                 BatchStatus::Completed => exit::OK,
                 BatchStatus::Stopped => exit::STOPPED,
@@ -223,6 +265,9 @@ pub(super) struct RestartCommand {
     /// Restart even though the plugins changed since it failed.
     #[arg(long)]
     allow_code_change: bool,
+    /// Print the end-of-run summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 impl RestartCommand {
@@ -232,7 +277,7 @@ impl RestartCommand {
         let mut job = JobArgs::recorded(&source.job_file, &source.workdir, &source.params);
         job.allow_code_change = self.allow_code_change;
         let (plan, runtime) = job.plan(global, &repo).await?;
-        execute_plan(&plan, repo, &runtime, self.no_progress).await
+        execute_plan(&plan, repo, &runtime, self.no_progress, self.json).await
     }
 }
 
@@ -241,12 +286,19 @@ impl RestartCommand {
 pub(super) struct ValidateCommand {
     #[command(flatten)]
     job: JobArgs,
+    /// Print the result as one JSON object on stdout: `{"valid": true, "job", "steps", …}` or
+    /// `{"valid": false, "problems": [{file, line, column, field, message, hint}]}` (exit 2).
+    #[arg(long)]
+    json: bool,
 }
 
 impl ValidateCommand {
     pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         {
             let repo = connect(global).await?;
+            if self.json {
+                return self.print_json(global, &repo).await;
+            }
             let (plan, _runtime) = self.job.plan(global, &repo).await?;
             println!(
                 "{}: job `{}` is valid: {} step(s), parameters: {}",
@@ -260,53 +312,7 @@ impl ValidateCommand {
                 }
             );
             for s in &plan.steps {
-                let what = match &s.kind {
-                    StepKind::Chunk(c) => format!(
-                        "chunk {} · reader {} · processor {} · writer {}",
-                        c.chunk_size,
-                        c.reader.label(),
-                        c.processor
-                            .as_ref()
-                            .map(|p| p.label.as_str())
-                            .unwrap_or("-"),
-                        c.writer.label()
-                    ),
-                    StepKind::Tasklet(p) => format!("tasklet {}", p.label),
-                    StepKind::Decider(p) => format!("decider {}", p.label),
-                    StepKind::Partition(p) => format!(
-                        "partition · {} partitions of {} · {} at a time · {}",
-                        match &p.partitioner {
-                            crate::plan::PartitionerPlan::Files { .. } => "one per file".into(),
-                            _ => p.grid_size.to_string(),
-                        },
-                        plan.steps[p.worker].name,
-                        p.concurrency,
-                        match &p.partitioner {
-                            crate::plan::PartitionerPlan::FileRanges(f) =>
-                                format!("file-ranges {}", f.path),
-                            crate::plan::PartitionerPlan::Files { pattern } =>
-                                format!("files {pattern}"),
-                            crate::plan::PartitionerPlan::SqlRanges { table } =>
-                                format!("sql-ranges {table}"),
-                            crate::plan::PartitionerPlan::Component(c) =>
-                                format!("partitioner {}", c.label),
-                        }
-                    ),
-                    StepKind::Split(flows) => format!(
-                        "split {}",
-                        flows
-                            .iter()
-                            .map(|f| format!(
-                                "[{}]",
-                                f.iter()
-                                    .map(|i| plan.steps[*i].name.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    ),
-                };
+                let what = step_summary(&plan, s);
                 let next = match &s.next {
                     None => String::new(),
                     Some(ts) => format!(
@@ -320,6 +326,91 @@ impl ValidateCommand {
                 println!("  step `{}`: {what}{next}", s.name);
             }
             Ok(exit::OK)
+        }
+    }
+}
+
+/// How `validate` describes one step of the plan.
+fn step_summary(plan: &JobPlan, s: &crate::plan::StepPlan) -> String {
+    match &s.kind {
+        StepKind::Chunk(c) => format!(
+            "chunk {} · reader {} · processor {} · writer {}",
+            c.chunk_size,
+            c.reader.label(),
+            c.processor
+                .as_ref()
+                .map(|p| p.label.as_str())
+                .unwrap_or("-"),
+            c.writer.label()
+        ),
+        StepKind::Tasklet(p) => format!("tasklet {}", p.label),
+        StepKind::Decider(p) => format!("decider {}", p.label),
+        StepKind::Partition(p) => format!(
+            "partition · {} partitions of {} · {} at a time · {}",
+            match &p.partitioner {
+                crate::plan::PartitionerPlan::Files { .. } => "one per file".into(),
+                _ => p.grid_size.to_string(),
+            },
+            plan.steps[p.worker].name,
+            p.concurrency,
+            match &p.partitioner {
+                crate::plan::PartitionerPlan::FileRanges(f) => format!("file-ranges {}", f.path),
+                crate::plan::PartitionerPlan::Files { pattern } => format!("files {pattern}"),
+                crate::plan::PartitionerPlan::SqlRanges { table } => format!("sql-ranges {table}"),
+                crate::plan::PartitionerPlan::Component(c) => format!("partitioner {}", c.label),
+            }
+        ),
+        StepKind::Split(flows) => format!(
+            "split {}",
+            flows
+                .iter()
+                .map(|f| format!(
+                    "[{}]",
+                    f.iter()
+                        .map(|i| plan.steps[*i].name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    }
+}
+
+impl ValidateCommand {
+    /// `validate --json`.
+    async fn print_json(&self, global: &GlobalArgs, repo: &SqlRepository) -> CliResult {
+        use serde_json::json;
+        match self.job.plan_or_problems(global, repo).await? {
+            Ok((plan, _runtime)) => {
+                let steps: Vec<_> = plan
+                    .steps
+                    .iter()
+                    .map(|s| json!({ "name": s.name, "kind": s.kind.name(), "summary": step_summary(&plan, s) }))
+                    .collect();
+                let params: serde_json::Map<String, serde_json::Value> = plan
+                    .params
+                    .iter()
+                    .map(|(k, p)| (k.to_owned(), json!({ "value": p.value, "type": p.kind.java_class(), "identifying": p.identifying })))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({ "valid": true, "file": self.job.job.display().to_string(), "job": plan.name, "parameters": params, "steps": steps })
+                );
+                Ok(exit::OK)
+            }
+            Err(problems) => {
+                let list: Vec<_> = problems
+                    .diagnostics()
+                    .iter()
+                    .map(|d| json!({ "file": d.file.display().to_string(), "line": d.line, "column": d.column, "field": d.field, "message": d.message, "hint": d.hint }))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({ "valid": false, "file": self.job.job.display().to_string(), "problems": list })
+                );
+                Ok(exit::INVALID_INPUT)
+            }
         }
     }
 }
