@@ -83,7 +83,7 @@ pub struct StepSpec {
     #[serde(default, rename = "allow-start-if-complete")]
     pub allow_start_if_complete: bool,
     /// How many executions of this step one JobInstance may have.
-    #[serde(default, rename = "start-limit")]
+    #[serde(default, rename = "start-limit", deserialize_with = "whole_opt")]
     pub start_limit: Option<Spanned<i64>>,
     /// Step-context keys copied to the job context when the step completes, so later steps
     /// (and later executions) can read them (Spring's ExecutionContextPromotionListener).
@@ -98,10 +98,10 @@ pub struct PartitionSpec {
     /// What computes the partitions: `{ builtin: file-ranges | files, config: {…} }`.
     pub partitioner: Spanned<PluginRef>,
     /// How many partitions (`file-ranges`; default: `concurrency`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
     pub grid_size: Option<Spanned<i64>>,
     /// How many partitions run at once in this process (default: the number of cores).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
     pub concurrency: Option<Spanned<i64>>,
     /// Where the partitions run: `local` (the default).
     #[serde(default)]
@@ -116,6 +116,52 @@ pub const MAX_PARTITIONS: i64 = 1024;
 /// How many partitions run at once when `partition.concurrency` is not set: the cores there are.
 pub fn default_partition_concurrency() -> i64 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as i64)
+}
+
+/// A whole number written as a YAML number: `16` (or `0x10`), never the string `"16"` — a
+/// quoted value is text, and reading a number out of it would hide a mistake.
+struct Whole(i64);
+
+impl<'de> Deserialize<'de> for Whole {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Whole;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Whole, E> {
+                Ok(Whole(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Whole, E> {
+                i64::try_from(v)
+                    .map(Whole)
+                    .map_err(|_| E::custom(format!("{v} is too large")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Whole, E> {
+                Err(E::custom(format!(
+                    "expected a whole number, found the text `{v}` (a number in quotes is text too)"
+                )))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Whole, E> {
+                Err(E::custom(format!("expected a whole number, found {v}")))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Whole, E> {
+                Err(E::custom(format!("expected a whole number, found {v}")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Spanned<i64>, D::Error> {
+    let s = Spanned::<Whole>::deserialize(d)?;
+    Ok(Spanned::new(s.value.0, s.referenced, s.defined))
+}
+
+fn whole_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Spanned<i64>>, D::Error> {
+    Ok(Option::<Spanned<Whole>>::deserialize(d)?
+        .map(|s| Spanned::new(s.value.0, s.referenced, s.defined)))
 }
 
 /// One flow of a split: step names, run in order.
@@ -156,6 +202,7 @@ pub const MAX_PROCESSOR_CONCURRENCY: i64 = 32;
 #[serde(deny_unknown_fields)]
 pub struct ChunkSpec {
     /// Items per chunk transaction (the commit interval).
+    #[serde(deserialize_with = "whole")]
     pub size: Spanned<i64>,
     /// The reader plugin.
     pub reader: Spanned<PluginRef>,
@@ -232,7 +279,7 @@ pub struct SkipSpec {
     #[serde(default)]
     pub exclude: Vec<String>,
     /// Skips allowed in the step execution, across read, process and write (default 10).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
     pub limit: Option<Spanned<i64>>,
     /// `limit` (default), `always` or `never`.
     #[serde(default)]
@@ -250,7 +297,7 @@ pub struct RetrySpec {
     #[serde(default)]
     pub exclude: Vec<String>,
     /// Attempts in total, as Spring's retryLimit.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
     pub limit: Option<Spanned<i64>>,
     /// Pause between attempts: `{ initial, multiplier, max }` or `{ fixed }`.
     #[serde(default)]
@@ -302,7 +349,7 @@ pub struct PluginRef {
     #[serde(default)]
     pub config: Option<serde_json::Value>,
     /// A processor only: how many instances process slices of each chunk at once.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
     pub concurrency: Option<Spanned<i64>>,
 }
 
@@ -421,23 +468,50 @@ impl JobSpec {
 
     /// Parses job.yaml text; `path` is used in messages.
     pub fn from_str(text: &str, path: &Path) -> Result<JobSpec, SpecError> {
-        serde_saphyr::from_str::<JobSpec>(text).map_err(|e| {
+        // The field path of a type error (`steps[0].chunk.size`), tracked while parsing.
+        let mut field = String::new();
+        serde_saphyr::with_deserializer_from_str(text, |de| {
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                field = e.path().to_string();
+                e.into_inner()
+            })
+        })
+        .map_err(|e| {
             let (line, column) = e
                 .location()
                 .map(|l| (l.line(), l.column()))
                 .unwrap_or((0, 0));
             let message = clean_message(&e.to_string());
             let hint = hint_for(&message);
+            // A path is only worth printing when it names more than the document itself.
+            let field = spanned_path(&field);
             SpecError::Parse(Diagnostic {
                 file: path.to_path_buf(),
                 line,
                 column,
-                field: String::new(),
+                field,
                 message,
                 hint,
             })
         })
     }
+}
+
+/// A serde path as job.yaml spells it: without the `value` segments of the `Spanned` wrappers
+/// (`steps.value[0].chunk.value.size.value` → `steps[0].chunk.size`), empty for the document.
+fn spanned_path(path: &str) -> String {
+    if path == "." || path == "?" {
+        return String::new();
+    }
+    let mut out = path.replace(".value[", "[").replace(".value.", ".");
+    // `?` stands for a segment the parser had not named yet (a syntax error inside a map).
+    while let Some(p) = out
+        .strip_suffix(".value")
+        .or_else(|| out.strip_suffix(".?"))
+    {
+        out = p.to_owned();
+    }
+    if out == "?" { String::new() } else { out }
 }
 
 /// The parser's message without its own location suffix and snippet (we print our own).
@@ -461,7 +535,14 @@ fn clean_message(raw: &str) -> String {
         }
         "invalid f64" => "expected a number".to_owned(),
         "invalid bool" => "expected true or false".to_owned(),
-        other => other.to_owned(),
+        other => match other.strip_prefix("duplicate mapping key: ") {
+            // The parser's own advice ("set DuplicateKeyPolicy…") is for programmers.
+            Some(rest) => {
+                let key = rest.split(',').next().unwrap_or(rest).trim();
+                format!("the key `{key}` appears twice in the same map")
+            }
+            None => other.to_owned(),
+        },
     }
 }
 
@@ -470,6 +551,8 @@ fn hint_for(message: &str) -> Option<String> {
         Some("check the spelling; docs/job-yaml.md lists every field".into())
     } else if message.contains("missing field") {
         Some("add the field; docs/job-yaml.md shows a complete job".into())
+    } else if message.contains("appears twice") {
+        Some("keep one of them: YAML keys must be unique, and neither is silently ignored".into())
     } else if message.contains("invalid type") || message.starts_with("expected") {
         Some("docs/job-yaml.md gives each field's type".into())
     } else {
