@@ -10,7 +10,7 @@ DEMO_ROWS ?= 120000
 DEMO_INVALID ?= 300
 BIN := target/release/batch-host
 
-.PHONY: all build plugins test lint fmt demo bench bench-micro clean
+.PHONY: all build plugins test lint fmt demo bench bench-micro fuzz clean
 
 all: build plugins
 
@@ -72,6 +72,11 @@ bench: build plugins
 ## bench-micro: the engine's own micro-benchmarks (Wasm vs native, per-item vs batched calls)
 bench-micro: plugins
 	$(CARGO) bench -p batch-host --bench member_migration
+
+## fuzz: cargo-fuzz on job.yaml parse+plan, --param parsing and the ExecutionContext decoder,
+## FUZZ_SECONDS (default 60) per target, from the seeds in fuzz/seeds (FUZZ_TARGETS=param,…)
+fuzz:
+	fuzz/run.sh
 
 clean:
 	$(CARGO) clean

@@ -22,7 +22,8 @@
 //! `ExecutionContext`, `BatchStatus`, `ExitStatus`, the plugin `Role`) and imports none of
 //! wasmtime, SQL or YAML; `policy` decides skip/retry/no-rollback over error kinds; `config`
 //! reads the host configuration (sandbox defaults, ceilings, quotas); `registry` is the plugin
-//! catalogue; `cli` is the command line and the only module that prints.
+//! catalogue; `cli` is the command line and the only module that prints; `fuzzing` holds the
+//! properties the fuzz targets in `fuzz/` check.
 //!
 //! To embed the host, start with the re-exports below: parse a [`JobSpec`], [`compile`] it into
 //! a [`JobPlan`] against a [`SqlRepository`], and [`JobOperator::start`] it.
@@ -33,6 +34,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod fuzzing;
 pub mod plan;
 pub mod plugin;
 pub mod policy;

@@ -268,3 +268,105 @@ async fn a_reader_trap_fails_the_step_and_the_restart_resumes_from_its_checkpoin
     assert_success(&out);
     assert_eq!(env.read("out.txt"), "\"1\"\n\"2\"\n\"3\"\n\"4\"\n\"5\"\n");
 }
+
+/// Items Spring drops without counting a skip (a no-rollback error the policy cannot skip) are
+/// not counted here either, but their records are kept in the dead-letter table.
+#[tokio::test]
+async fn items_dropped_without_a_skip_are_still_dead_letters() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(TESTKIT);
+    env.write(
+        "job.yaml",
+        r#"name: uncounted
+steps:
+  - name: s
+    chunk:
+      size: 2
+      reader: { plugin: testkit-reader, config: { items: ["1", "2", "3", "4", "5"], fail: { "4": { kind: warn.read } } } }
+      processor: { plugin: testkit-processor, config: { fail: { "2": { kind: validation } } } }
+      writer: { plugin: testkit-writer, config: { output: out.jsonl } }
+      fault-tolerance:
+        model: replay
+        skip: { kinds: [validation], limit: 0 }
+        no-rollback: { kinds: ["*"] }
+"#,
+    );
+    let out = env.run(&["run", "job.yaml"]);
+    assert_success(&out);
+    let output: Vec<String> = env.read("out.jsonl").lines().map(str::to_owned).collect();
+    assert_eq!(output, ["\"1\"", "\"3\"", "\"5\""]);
+    let counts = env
+        .rows(
+            "SELECT READ_SKIP_COUNT, PROCESS_SKIP_COUNT, ROLLBACK_COUNT FROM BATCH_STEP_EXECUTION",
+        )
+        .await;
+    assert_eq!(
+        counts,
+        vec![vec!["0", "0", "0"]],
+        "nothing counted as a skip"
+    );
+    let rows = env
+        .rows("SELECT PHASE, KIND, ITEM_POSITION, MESSAGE FROM BH_SKIPPED_ITEM ORDER BY ITEM_POSITION")
+        .await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0][..3], ["process", "batch.skip-limit", "2"]);
+    assert!(
+        rows[0][3].starts_with("not counted as a skip: skip limit 0 exceeded: validation"),
+        "{rows:?}"
+    );
+    assert_eq!(rows[1][..3], ["read", "warn.read", "4"]);
+    let out = env.run(&["skipped", "1", "--format", "jsonl"]);
+    let first: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first["payload"], "\"2\"",
+        "the dropped item's bytes are kept"
+    );
+}
+
+/// A fatal kind fails the step at its first rollback, whatever the skip and retry rules say,
+/// and the exit message says it was fatal.
+#[tokio::test]
+async fn a_fatal_kind_beats_skip_and_retry_rules() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(TESTKIT);
+    env.write(
+        "job.yaml",
+        r#"name: fatal
+steps:
+  - name: s
+    chunk:
+      size: 2
+      reader: { plugin: testkit-reader, config: { items: ["1", "2", "3", "4"] } }
+      processor: { plugin: testkit-processor, config: { fail: { "3": { kind: db.corrupt.page } } } }
+      writer: { plugin: testkit-writer, config: { output: out.jsonl } }
+      fault-tolerance:
+        skip: { kinds: [db.corrupt.page, "*"], policy: always }
+        retry: { kinds: [db], limit: 5 }
+        fatal: { kinds: [db.corrupt] }
+"#,
+    );
+    let out = env.run(&["run", "job.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let row = env
+        .rows("SELECT EXIT_MESSAGE, COMMIT_COUNT, ROLLBACK_COUNT, PROCESS_SKIP_COUNT FROM BATCH_STEP_EXECUTION")
+        .await;
+    assert!(
+        row[0][0].starts_with(
+            "fatal error: processor testkit-processor@0.1.0 failed on item 3: db.corrupt.page"
+        ),
+        "{row:?}"
+    );
+    assert_eq!(row[0][1..], ["1", "1", "0"]);
+    // `*` and `fatal` are checked like any kind.
+    env.write(
+        "bad.yaml",
+        "name: bad\nsteps:\n  - name: s\n    chunk:\n      size: 2\n      reader: { plugin: testkit-reader, config: { items: [] } }\n      writer: { plugin: testkit-writer }\n      fault-tolerance: { fatal: { kinds: [\"db.\"] } }\n",
+    );
+    let out = env.run(&["validate", "bad.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("steps[0].chunk.fault-tolerance.fatal.kinds"),
+        "{}",
+        stderr(&out)
+    );
+}

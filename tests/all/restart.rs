@@ -196,3 +196,73 @@ both_backends!(
     a_restart_with_changed_plugins_is_refused_unless_allowed,
     code_change
 );
+
+/// `restart ID` plans the job from the copy of job.yaml recorded at launch when the file has
+/// moved, and says so; `--workdir` points it at a moved work directory.
+async fn moved_job_file(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.register(PLUGINS);
+    env.write("members.csv", &members_csv(30, &[25]));
+    env.write(
+        "job.yaml",
+        &format!("name: moved\nsteps:\n{}", step("s", "out.jsonl", "")),
+    );
+    assert_exit(&env.run(&["run", "job.yaml"]), 1);
+    std::fs::rename(env.path().join("job.yaml"), env.path().join("renamed.yaml")).unwrap();
+    // Fix the data in a new work directory; the recorded one still holds the bad row.
+    let moved = env.path().join("moved-data");
+    std::fs::create_dir(&moved).unwrap();
+    std::fs::write(moved.join("members.csv"), members_csv(30, &[])).unwrap();
+    std::fs::copy(env.path().join("out.jsonl"), moved.join("out.jsonl")).unwrap();
+    let out = env.run(&["restart", "1", "--workdir", moved.to_str().unwrap()]);
+    assert_success(&out);
+    assert!(
+        stderr(&out)
+            .contains("is gone; restarting execution 1 from the copy of it recorded at launch"),
+        "{}",
+        stderr(&out)
+    );
+    let ids = jsonl_ids(&env, "moved-data/out.jsonl");
+    assert_eq!(
+        ids,
+        (1..=30).collect::<Vec<u64>>(),
+        "resumed after the committed chunks"
+    );
+    let status = env
+        .rows("SELECT STATUS FROM BATCH_JOB_EXECUTION ORDER BY JOB_EXECUTION_ID")
+        .await;
+    assert_eq!(status, vec![vec!["FAILED"], vec!["COMPLETED"]]);
+    env.cleanup().await;
+}
+both_backends!(restart_works_when_the_job_file_has_moved, moved_job_file);
+
+/// Spring takes a `BATCH_JOB_SEQ` value only when it creates an instance: a refused launch and
+/// a restart leave the sequence alone, so the next new instance gets the next number.
+async fn job_seq(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.register(PLUGINS);
+    env.write("members.csv", &members_csv(5, &[]));
+    env.write(
+        "job.yaml",
+        &format!("name: seq\nsteps:\n{}", step("s", "out.jsonl", "")),
+    );
+    let run = |id: &str| env.run(&["run", "job.yaml", "--param", &format!("run.id={id},long")]);
+    assert_success(&run("1"));
+    assert_exit(&run("1"), 3); // already complete: refused
+    assert_exit(&run("1"), 3);
+    assert_success(&run("2"));
+    let instances = env
+        .rows("SELECT JOB_INSTANCE_ID FROM BATCH_JOB_INSTANCE ORDER BY JOB_INSTANCE_ID")
+        .await;
+    assert_eq!(
+        instances,
+        vec![vec!["1"], vec!["2"]],
+        "refused launches took no id"
+    );
+    env.cleanup().await;
+}
+both_backends!(a_refused_launch_takes_no_job_instance_id, job_seq);

@@ -1,7 +1,7 @@
 //! `cli` → `run`, `restart`, `validate`: plans a job file and hands it to the engine's
 //! [`JobOperator`], with progress, signals and the end-of-run summary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
@@ -11,16 +11,8 @@ use crate::domain::BatchStatus;
 use crate::engine::{JobOperator, LaunchError, StopFlag, SystemClock};
 use crate::plan::{self, JobPlan, PlanFailure, PlanOptions, StepKind};
 use crate::plugin::{PluginRuntime, PoolSize, RuntimeOptions};
-use crate::repository::SqlRepository;
+use crate::repository::{JobSource, SqlRepository};
 use crate::spec::JobSpec;
-
-/// Parses `name=value[,type[,identifying]]`.
-fn parse_param(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        _ => Err(format!("`{s}` is not `name=value[,type[,identifying]]`")),
-    }
-}
 
 /// Options shared by `run` and `validate`.
 #[derive(Debug, Args)]
@@ -31,7 +23,7 @@ pub(super) struct JobArgs {
     /// A job parameter in Spring Batch's notation: `name=value[,type[,identifying]]`, where type
     /// is string (default), long, double, date or datetime and identifying is true (default) or
     /// false. Overrides job.yaml `params`. Repeatable.
-    #[arg(short, long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    #[arg(short, long = "param", value_name = "NAME=VALUE", value_parser = crate::domain::split_param)]
     params: Vec<(String, String)>,
     /// The directory plugins may see (default: the folder of the job file).
     #[arg(long, value_name = "DIR")]
@@ -39,16 +31,15 @@ pub(super) struct JobArgs {
     /// Restart a failed instance even though its plugins changed since it failed.
     #[arg(long)]
     allow_code_change: bool,
+    /// The job text to plan instead of reading the file (a restart whose file has moved).
+    #[arg(skip)]
+    text: Option<String>,
 }
 
 impl JobArgs {
     /// The job as the repository recorded an execution of it: its job file, work directory and
     /// parameters (for `restart ID` and `batch-host worker`).
-    pub(super) fn recorded(
-        job_file: &str,
-        workdir: &str,
-        params: &crate::domain::JobParameters,
-    ) -> Self {
+    pub(super) fn recorded(source: &JobSource, params: &crate::domain::JobParameters) -> Self {
         let params = params
             .iter()
             .map(|(name, p)| {
@@ -58,11 +49,17 @@ impl JobArgs {
                 )
             })
             .collect();
+        // The file as it is now, if it is still there; otherwise the text it launched with.
+        let text = match Path::new(&source.file).is_file() {
+            true => None,
+            false => source.text.clone(),
+        };
         JobArgs {
-            job: job_file.into(),
+            job: source.file.clone().into(),
             params,
-            workdir: Some(workdir.into()),
+            workdir: Some(source.workdir.clone().into()),
             allow_code_change: false,
+            text,
         }
     }
 
@@ -88,7 +85,11 @@ impl JobArgs {
         repo: &SqlRepository,
     ) -> Result<Result<(JobPlan, PluginRuntime), Problems>, CliError> {
         let policy = super::host_policy(global)?;
-        let spec = match JobSpec::from_path(&self.job) {
+        let parsed = match &self.text {
+            Some(text) => JobSpec::from_str(text, &self.job),
+            None => JobSpec::from_path(&self.job),
+        };
+        let spec = match parsed {
             Ok(spec) => spec,
             Err(crate::spec::SpecError::Parse(d)) => return Ok(Err(Problems::Spec(d))),
             Err(e) => return Err(CliError::invalid(e)),
@@ -268,14 +269,31 @@ pub(super) struct RestartCommand {
     /// Print the end-of-run summary as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// The work directory, when it moved since the failed execution (default: the recorded one).
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<PathBuf>,
 }
 
 impl RestartCommand {
     pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         let repo = connect(global).await?;
         let source = JobOperator::new(&repo).restart_source(self.id).await?;
-        let mut job = JobArgs::recorded(&source.job_file, &source.workdir, &source.params);
+        let mut job = JobArgs::recorded(&source.job, &source.params);
         job.allow_code_change = self.allow_code_change;
+        if let Some(dir) = self.workdir {
+            job.workdir = Some(dir);
+        }
+        if job.text.is_some() {
+            eprintln!(
+                "note: the job file `{}` is gone; restarting execution {} from the copy of it recorded at launch",
+                source.job.file, self.id
+            );
+        } else if !job.job.is_file() {
+            return Err(CliError::refused(format!(
+                "the job file `{}` of execution {} is gone and the repository has no copy of it (it keeps job files of up to 1 MiB); put it back, or run the job file again with `batch-host run JOB.yaml` and the same parameters",
+                source.job.file, self.id
+            )));
+        }
         let (plan, runtime) = job.plan(global, &repo).await?;
         execute_plan(&plan, repo, &runtime, self.no_progress, self.json).await
     }

@@ -161,22 +161,24 @@ impl WorkerCommand {
         let execution = claimed_execution(repo, claim)
             .await
             .map_err(|e| e.to_string())?;
-        let (job_file, workdir) = repo
+        let source = repo
             .job_source(claim.job_execution_id)
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the repository has no job file recorded for this execution")?;
-        if !Path::new(&workdir).is_dir() {
+        if !Path::new(&source.workdir).is_dir() {
             return Err(format!(
-                "the work directory `{workdir}` does not exist on this machine; remote workers need the same path on shared storage (mount it there)"
+                "the work directory `{}` does not exist on this machine; remote workers need the same path on shared storage (mount it there)",
+                source.workdir
             ));
         }
-        if !Path::new(&job_file).is_file() {
+        if !Path::new(&source.file).is_file() && source.text.is_none() {
             return Err(format!(
-                "the job file `{job_file}` does not exist on this machine; keep it on the shared storage, at the same path"
+                "the job file `{}` does not exist on this machine and the repository has no copy of it; keep it on the shared storage, at the same path",
+                source.file
             ));
         }
-        let job = JobArgs::recorded(&job_file, &workdir, &execution.parameters);
+        let job = JobArgs::recorded(&source, &execution.parameters);
         let (plan, runtime) = job
             .plan(global, repo)
             .await

@@ -31,9 +31,11 @@ impl ItemError {
     }
 
     /// True when a rule for `rule` applies to this error: the kind equals `rule` or is one of
-    /// its sub-kinds (`validation` matches `validation.email`, not `validations`).
+    /// its sub-kinds (`validation` matches `validation.email`, not `validations`). The rule `*`
+    /// applies to every error.
     pub fn is_kind_of(&self, rule: &str) -> bool {
-        self.kind == rule
+        rule == "*"
+            || self.kind == rule
             || (self.kind.starts_with(rule) && self.kind.as_bytes().get(rule.len()) == Some(&b'.'))
     }
 }

@@ -24,7 +24,7 @@ pub use error::ItemError;
 pub use flow::{FlowAction, Transition, pattern_matches, precedence, select};
 pub use job::{JobExecution, JobInstance};
 pub use owner::ExecutionOwner;
-pub use params::{JobParameter, JobParameters, ParamType, ParameterError};
+pub use params::{JobParameter, JobParameters, ParamType, ParameterError, split_param};
 pub use role::{Role, StepPlugin};
 pub use skipped::{SkipPhase, SkippedItem, TableRow};
 pub use status::{BatchStatus, ExitStatus};

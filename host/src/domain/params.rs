@@ -46,6 +46,15 @@ impl ParamType {
     }
 }
 
+/// Splits a `--param` argument, `name=value[,type[,identifying]]`, at its first `=`; the value
+/// part goes to [`JobParameter::parse_notation`].
+pub fn split_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("`{s}` is not `name=value[,type[,identifying]]`")),
+    }
+}
+
 /// A parameter that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("parameter `{spec}`: {reason}")]

@@ -140,6 +140,8 @@ pub(crate) enum Verdict {
     SkipLimit(String),
     /// A read error that is neither skippable nor no-rollback.
     NonSkippableRead,
+    /// The error's kind is declared fatal (`fault-tolerance.fatal`).
+    Fatal,
 }
 
 /// A plugin's failure, attributed: which role and plugin, which call at which item, why, and
@@ -191,6 +193,7 @@ impl fmt::Display for PluginFailure {
         match &self.verdict {
             Some(Verdict::SkipLimit(limit)) => write!(f, "{limit}: ")?,
             Some(Verdict::NonSkippableRead) => f.write_str("non-skippable error during read: ")?,
+            Some(Verdict::Fatal) => f.write_str("fatal error: ")?,
             None => {}
         }
         write!(f, "{} {} {}", self.role, self.plugin, self.call)?;

@@ -14,7 +14,7 @@ use super::{Clock, Run, StopFlag, SystemClock};
 use crate::domain::{BatchStatus, ExitStatus, now};
 use crate::plan::JobPlan;
 use crate::plugin::PluginRuntime;
-use crate::repository::{ExecutionFilter, JobRepository, RepositoryError};
+use crate::repository::{ExecutionFilter, JobRepository, JobSource, RepositoryError};
 
 /// Job-context key holding the step a restart begins at (set by `stop` with `restart-at`).
 const RESTART_AT: &str = "batch.restartAt";
@@ -153,12 +153,12 @@ pub async fn launch_with<R: JobRepository>(
     repo.record_owner(execution.id, &super::owner::this_process())
         .await?;
     let job_file = std::fs::canonicalize(&plan.file).unwrap_or_else(|_| plan.file.clone());
-    repo.record_job_source(
-        execution.id,
-        &job_file.to_string_lossy(),
-        &plan.workdir.to_string_lossy(),
-    )
-    .await?;
+    let source = JobSource {
+        file: job_file.to_string_lossy().into_owned(),
+        workdir: plan.workdir.to_string_lossy().into_owned(),
+        text: Some(plan.source.clone()),
+    };
+    repo.record_job_source(execution.id, &source).await?;
     let restart = !repo
         .job_executions(&execution.instance)
         .await?

@@ -11,7 +11,7 @@ use super::{Clock, LaunchError, StopFlag};
 use crate::domain::{BatchStatus, Id, JobParameter, JobParameters, ParamType};
 use crate::plan::JobPlan;
 use crate::plugin::PluginRuntime;
-use crate::repository::{ExecutionFilter, JobRepository, Recovery, RepositoryError};
+use crate::repository::{ExecutionFilter, JobRepository, JobSource, Recovery, RepositoryError};
 
 /// The parameter Spring's `RunIdIncrementer` increments.
 pub const RUN_ID: &str = "run.id";
@@ -111,10 +111,8 @@ impl OperatorError {
 /// parameters.
 #[derive(Debug, Clone)]
 pub struct RestartSource {
-    /// The job file.
-    pub job_file: String,
-    /// The work directory.
-    pub workdir: String,
+    /// The job file, work directory and job text recorded at launch.
+    pub job: JobSource,
     /// The execution's parameters.
     pub params: JobParameters,
 }
@@ -185,14 +183,13 @@ impl<'a, R: JobRepository> JobOperator<'a, R> {
                 status: execution.status,
             });
         }
-        let (job_file, workdir) = self
+        let job = self
             .repo
             .job_source(id)
             .await?
             .ok_or(OperatorError::NoJobSource(id))?;
         Ok(RestartSource {
-            job_file,
-            workdir,
+            job,
             params: execution.parameters,
         })
     }

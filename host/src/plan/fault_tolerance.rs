@@ -8,13 +8,14 @@ use crate::policy::*;
 use crate::spec::{FaultToleranceSpec, Spanned, location, parse_duration};
 
 pub(super) fn valid_kind(k: &str) -> bool {
-    !k.is_empty()
-        && k.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        })
+    k == "*"
+        || !k.is_empty()
+            && k.split('.').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            })
 }
 
 pub(super) fn plan_fault_tolerance(
@@ -33,10 +34,17 @@ pub(super) fn plan_fault_tolerance(
                     format!("{field}.{what}"),
                     format!("`{k}` is not an error kind"),
                     Some(
-                        "kinds are dotted names such as `validation.email` or `io.timeout`".into(),
+                        "kinds are dotted names such as `validation.email` or `io.timeout`, or `\"*\"` (quoted) for every error".into(),
                     ),
                 );
             }
+        }
+    };
+    let fatal = match &spec.fatal {
+        None => KindRules::default(),
+        Some(f) => {
+            check_kinds("fatal.kinds", &f.kinds, c);
+            KindRules::new(f.kinds.clone(), Vec::new())
         }
     };
     let skip = match &spec.skip {
@@ -72,7 +80,10 @@ pub(super) fn plan_fault_tolerance(
                     SkipLimit::Never
                 }
             };
-            SkipPolicy::new(KindRules::new(s.kinds.clone(), s.exclude.clone()), kind)
+            SkipPolicy::new(
+                KindRules::new(s.kinds.clone(), s.exclude.clone()).vetoed_by(&fatal),
+                kind,
+            )
         }
     };
     let (retry, backoff) = match &spec.retry {
@@ -158,7 +169,7 @@ pub(super) fn plan_fault_tolerance(
             };
             (
                 RetryPolicy::new(
-                    KindRules::new(r.kinds.clone(), r.exclude.clone()),
+                    KindRules::new(r.kinds.clone(), r.exclude.clone()).vetoed_by(&fatal),
                     limit.clamp(0, 1_000) as u32,
                 ),
                 backoff,
@@ -169,7 +180,7 @@ pub(super) fn plan_fault_tolerance(
         None => RollbackPolicy::default(),
         Some(n) => {
             check_kinds("no-rollback.kinds", &n.kinds, c);
-            RollbackPolicy::new(KindRules::new(n.kinds.clone(), Vec::new()))
+            RollbackPolicy::new(KindRules::new(n.kinds.clone(), Vec::new()).vetoed_by(&fatal))
         }
     };
     let model = match &spec.model {
@@ -188,6 +199,7 @@ pub(super) fn plan_fault_tolerance(
         skip,
         retry,
         rollback,
+        fatal,
         backoff,
         processor_non_transactional: spec.processor_non_transactional,
         model,

@@ -303,6 +303,7 @@ pub async fn compile_with_catalogue<R: PluginStore>(
     Ok(JobPlan {
         name: spec.name.value,
         file: file.to_path_buf(),
+        source: spec.source,
         workdir: workdir.unwrap_or(base),
         params,
         steps,

@@ -20,6 +20,8 @@ pub struct JobPlan {
     pub name: String,
     /// The job file.
     pub file: PathBuf,
+    /// The job file's text, as parsed (recorded with each execution).
+    pub source: String,
     /// The directory plugins may see.
     pub workdir: PathBuf,
     /// All parameters (job.yaml `params` overridden by `--param`).

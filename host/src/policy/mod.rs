@@ -3,7 +3,9 @@
 //! Kind rules follow our dotted-kind convention: a rule for `validation` matches
 //! `validation.email`; when several rules match, the most specific (longest) wins, and at equal
 //! specificity an exclusion beats an inclusion. This is Spring Batch's "nearest ancestor wins"
-//! classification with kinds in place of exception classes.
+//! classification with kinds in place of exception classes. The rule `*` matches every kind and
+//! is the least specific of all (Spring's `Exception.class`). Fatal kinds veto every rule: they
+//! are never skipped, never retried and always roll back (Spring's fatal-exception proxies).
 
 use std::time::Duration;
 
@@ -14,21 +16,40 @@ use crate::domain::ItemError;
 pub struct KindRules {
     include: Vec<String>,
     exclude: Vec<String>,
+    veto: Vec<String>,
 }
+
+/// The kind of the error the host raises when a skip would exceed the skip limit (Spring's
+/// `SkipLimitExceededException`). It is never skippable; whether it rolls back follows the
+/// step's no-rollback rules, as Spring classifies it.
+pub const SKIP_LIMIT_KIND: &str = "batch.skip-limit";
 
 impl KindRules {
     /// Rules from `kinds` (include) and `exclude`.
     pub fn new(include: Vec<String>, exclude: Vec<String>) -> Self {
-        KindRules { include, exclude }
+        KindRules {
+            include,
+            exclude,
+            veto: Vec::new(),
+        }
     }
 
-    /// True when the most specific matching rule is an inclusion.
+    /// The same rules, never matching an error of a `veto` kind whatever else they say.
+    pub fn vetoed_by(mut self, veto: &KindRules) -> Self {
+        self.veto = veto.include.clone();
+        self
+    }
+
+    /// True when the most specific matching rule is an inclusion (and no veto applies).
     pub fn matches(&self, e: &ItemError) -> bool {
+        if self.veto.iter().any(|r| e.is_kind_of(r)) {
+            return false;
+        }
         let best = |rules: &[String]| {
             rules
                 .iter()
                 .filter(|r| e.is_kind_of(r))
-                .map(|r| r.len())
+                .map(|r| if r == "*" { 0 } else { r.len() })
                 .max()
         };
         match (best(&self.include), best(&self.exclude)) {
@@ -84,7 +105,7 @@ impl SkipPolicy {
 
     /// Classification only: could `e` ever be skipped?
     pub fn is_skippable(&self, e: &ItemError) -> bool {
-        self.limit != SkipLimit::Never && self.rules.matches(e)
+        self.limit != SkipLimit::Never && self.rules.matches(e) && !e.is_kind_of(SKIP_LIMIT_KIND)
     }
 
     /// Spring's `shouldSkip(t, skipCount)`: `Ok(true)` to skip, `Ok(false)` when not skippable,
@@ -202,12 +223,21 @@ pub struct FaultTolerance {
     pub retry: RetryPolicy,
     /// No-rollback rules.
     pub rollback: RollbackPolicy,
+    /// Fatal kinds: never skipped or retried; the step fails at the first rollback they cause.
+    pub fatal: KindRules,
     /// Pause between retries.
     pub backoff: Backoff,
     /// Cache processor outputs across replays instead of re-processing.
     pub processor_non_transactional: bool,
     /// How process errors are handled: where they stand, or by rolling back and replaying.
     pub model: Model,
+}
+
+impl FaultTolerance {
+    /// True when `e` fails the step at once (Spring's fatal exceptions).
+    pub fn is_fatal(&self, e: &ItemError) -> bool {
+        self.fatal.matches(e)
+    }
 }
 
 /// The fault-tolerance model of a chunk step.
@@ -310,6 +340,23 @@ mod tests {
             Duration::from_secs(1)
         );
         assert_eq!(Backoff::None.delay(3), Duration::ZERO);
+    }
+
+    #[test]
+    fn star_is_least_specific_and_fatal_vetoes() {
+        let r = rules(&["*"], &["io"]);
+        assert!(r.matches(&e("validation")));
+        assert!(!r.matches(&e("io.timeout")));
+        assert!(rules(&["io.timeout"], &["*"]).matches(&e("io.timeout")));
+        let fatal = rules(&["io.disk"], &[]);
+        let r = rules(&["io.disk.full", "*"], &[]).vetoed_by(&fatal);
+        assert!(
+            !r.matches(&e("io.disk.full")),
+            "a fatal kind beats a more specific rule"
+        );
+        assert!(r.matches(&e("io.timeout")));
+        let skip = SkipPolicy::new(rules(&["*"], &[]), SkipLimit::Always);
+        assert!(!skip.is_skippable(&e(SKIP_LIMIT_KIND)));
     }
 
     #[test]

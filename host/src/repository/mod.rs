@@ -14,6 +14,21 @@ use crate::domain::{
     TableRow, Timestamp,
 };
 
+/// Where an execution's job came from: its job file and work directory, and the job text it
+/// launched with (`None` for executions recorded before the text was kept, or over 1 MiB).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSource {
+    /// The job file's absolute path.
+    pub file: String,
+    /// The work directory.
+    pub workdir: String,
+    /// The job.yaml text.
+    pub text: Option<String>,
+}
+
+/// The largest job text the repository keeps.
+pub const MAX_JOB_TEXT: usize = 1024 * 1024;
+
 /// Why a repository operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
@@ -149,11 +164,8 @@ pub trait JobExplorer: Sync {
         execution_id: Id,
     ) -> Result<Option<crate::domain::ExecutionOwner>, RepositoryError>;
 
-    /// The job file and work directory recorded for an execution.
-    async fn job_source(
-        &self,
-        execution_id: Id,
-    ) -> Result<Option<(String, String)>, RepositoryError>;
+    /// The job file, work directory and job text recorded for an execution.
+    async fn job_source(&self, execution_id: Id) -> Result<Option<JobSource>, RepositoryError>;
 
     /// The current status of an execution.
     async fn execution_status(
@@ -239,12 +251,12 @@ pub trait JobRepository: JobExplorer + PartitionQueue {
     /// false when the execution is running or already COMPLETED.
     async fn abandon(&self, execution_id: Id) -> Result<bool, RepositoryError>;
 
-    /// Records where the execution's job file and work directory are (for `restart <id>`).
+    /// Records the execution's job file, work directory and job text (for `restart <id>` and
+    /// remote workers).
     async fn record_job_source(
         &self,
         execution_id: Id,
-        job_file: &str,
-        workdir: &str,
+        source: &JobSource,
     ) -> Result<(), RepositoryError>;
 
     /// Records that the process running an execution is alive (`LAST_UPDATED` = now).

@@ -34,6 +34,9 @@ pub struct JobSpec {
     /// What a committed chunk survives: `process-crash` (the default) or `power-loss`.
     #[serde(default)]
     pub durability: Option<Spanned<String>>,
+    /// The text this job was parsed from.
+    #[serde(skip)]
+    pub source: String,
 }
 
 fn yes() -> bool {
@@ -257,6 +260,9 @@ pub struct FaultToleranceSpec {
     /// Errors that do not roll the chunk back.
     #[serde(default)]
     pub no_rollback: Option<KindsSpec>,
+    /// Errors that fail the step at once: never retried or skipped, one rollback.
+    #[serde(default)]
+    pub fatal: Option<KindsSpec>,
     /// Cache processor results across replays instead of processing items again.
     #[serde(default)]
     pub processor_non_transactional: bool,
@@ -475,6 +481,10 @@ impl JobSpec {
                 field = e.path().to_string();
                 e.into_inner()
             })
+        })
+        .map(|spec: JobSpec| JobSpec {
+            source: text.to_owned(),
+            ..spec
         })
         .map_err(|e| {
             let (line, column) = e

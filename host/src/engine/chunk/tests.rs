@@ -151,6 +151,7 @@ fn tolerant(skip: &[&str], limit: i64, retry: &[&str], attempts: u32) -> FaultTo
         skip: SkipPolicy::new(rules(skip), SkipLimit::Limit(limit)),
         retry: RetryPolicy::new(rules(retry), attempts),
         rollback: RollbackPolicy::default(),
+        fatal: KindRules::default(),
         backoff: Backoff::Fixed(Duration::from_millis(250)),
         processor_non_transactional: false,
         model: Model::Replay,

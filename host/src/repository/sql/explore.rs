@@ -124,15 +124,16 @@ impl JobExplorer for SqlRepository {
         })
     }
 
-    async fn job_source(
-        &self,
-        execution_id: Id,
-    ) -> Result<Option<(String, String)>, RepositoryError> {
+    async fn job_source(&self, execution_id: Id) -> Result<Option<JobSource>, RepositoryError> {
         on_db!(self, pool => {
-            let row = sqlx::query("SELECT JOB_FILE, WORKDIR FROM BH_JOB_SOURCE WHERE JOB_EXECUTION_ID = $1")
+            let row = sqlx::query("SELECT JOB_FILE, WORKDIR, JOB_TEXT FROM BH_JOB_SOURCE WHERE JOB_EXECUTION_ID = $1")
                 .bind(execution_id).fetch_optional(pool).await?;
             match row {
-                Some(r) => Ok(Some((r.try_get(0)?, r.try_get(1)?))),
+                Some(r) => Ok(Some(JobSource {
+                    file: r.try_get(0)?,
+                    workdir: r.try_get(1)?,
+                    text: r.try_get(2)?,
+                })),
                 None => Ok(None),
             }
         })

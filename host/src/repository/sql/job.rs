@@ -15,13 +15,25 @@ impl JobRepository for SqlRepository {
         let created = now();
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let new_id = tx.next_id(Seq::Job).await?;
-            sqlx::query("INSERT INTO BATCH_JOB_INSTANCE (JOB_INSTANCE_ID, VERSION, JOB_NAME, JOB_KEY) VALUES ($1, 0, $2, $3) ON CONFLICT (JOB_NAME, JOB_KEY) DO NOTHING")
-                .bind(new_id).bind(job_name).bind(&job_key)
-                .execute(&mut *tx).await?;
-            let instance_id: i64 = sqlx::query_scalar("SELECT JOB_INSTANCE_ID FROM BATCH_JOB_INSTANCE WHERE JOB_NAME = $1 AND JOB_KEY = $2")
+            // A BATCH_JOB_SEQ value is taken only to create an instance, as Spring does: a
+            // restart or a refused launch leaves the sequence alone (PostgreSQL's nextval is
+            // not rolled back).
+            let find = "SELECT JOB_INSTANCE_ID FROM BATCH_JOB_INSTANCE WHERE JOB_NAME = $1 AND JOB_KEY = $2";
+            let existing: Option<i64> = sqlx::query_scalar(find)
                 .bind(job_name).bind(&job_key)
-                .fetch_one(&mut *tx).await?;
+                .fetch_optional(&mut *tx).await?;
+            let instance_id = match existing {
+                Some(id) => id,
+                None => {
+                    let new_id = tx.next_id(Seq::Job).await?;
+                    sqlx::query("INSERT INTO BATCH_JOB_INSTANCE (JOB_INSTANCE_ID, VERSION, JOB_NAME, JOB_KEY) VALUES ($1, 0, $2, $3) ON CONFLICT (JOB_NAME, JOB_KEY) DO NOTHING")
+                        .bind(new_id).bind(job_name).bind(&job_key)
+                        .execute(&mut *tx).await?;
+                    sqlx::query_scalar(find)
+                        .bind(job_name).bind(&job_key)
+                        .fetch_one(&mut *tx).await?
+                }
+            };
             tx.lock_instance(instance_id).await?;
             let instance = JobInstance { id: instance_id, job_name: job_name.to_owned(), job_key: job_key.clone() };
 
@@ -136,12 +148,13 @@ impl JobRepository for SqlRepository {
     async fn record_job_source(
         &self,
         execution_id: Id,
-        job_file: &str,
-        workdir: &str,
+        source: &JobSource,
     ) -> Result<(), RepositoryError> {
+        let text = source.text.as_deref().filter(|t| t.len() <= MAX_JOB_TEXT);
         on_db!(self, pool => {
-            sqlx::query("INSERT INTO BH_JOB_SOURCE (JOB_EXECUTION_ID, JOB_FILE, WORKDIR) VALUES ($1, $2, $3) ON CONFLICT (JOB_EXECUTION_ID) DO NOTHING")
-                .bind(execution_id).bind(job_file).bind(workdir).execute(pool).await?;
+            sqlx::query("INSERT INTO BH_JOB_SOURCE (JOB_EXECUTION_ID, JOB_FILE, WORKDIR, JOB_TEXT) VALUES ($1, $2, $3, $4) ON CONFLICT (JOB_EXECUTION_ID) DO NOTHING")
+                .bind(execution_id).bind(&source.file).bind(&source.workdir).bind(text)
+                .execute(pool).await?;
             Ok(())
         })
     }

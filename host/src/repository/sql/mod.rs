@@ -21,9 +21,9 @@ use sqlx::sqlite::{
 use sqlx::{Pool, Row, Transaction};
 
 use super::{
-    ExecutionFilter, JobExplorer, JobRepository, PluginRecord, PluginStore, Recovery,
-    RepositoryError, StoredArtifact, error_kind, exit_code, exit_message, param_rows,
-    split_context,
+    ExecutionFilter, JobExplorer, JobRepository, JobSource, MAX_JOB_TEXT, PluginRecord,
+    PluginStore, Recovery, RepositoryError, StoredArtifact, error_kind, exit_code, exit_message,
+    param_rows, split_context,
 };
 use crate::domain::{
     BatchStatus, Durability, ExecutionContext, ExitStatus, Id, JobExecution, JobInstance,

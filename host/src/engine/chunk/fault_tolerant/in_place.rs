@@ -136,6 +136,10 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                             let f = tx.failure(Role::Processor, call, &e);
                             return Err(f.because(Verdict::SkipLimit(limit.to_string())).into());
                         }
+                        Ok(false) if self.ft.is_fatal(&e) => {
+                            let f = tx.failure(Role::Processor, call, &e);
+                            return Err(f.because(Verdict::Fatal).into());
+                        }
                         Ok(false) => return Err(tx.failure(Role::Processor, call, &e).into()),
                     }
                 }

@@ -143,16 +143,29 @@ impl Tx<'_> {
         chunk.pending.push(item);
     }
 
-    /// Records a skipped item with its payload.
-    fn record_skip(&mut self, chunk: &mut Chunk, phase: SkipPhase, e: &ItemError, input: &Input) {
-        let item = SkippedItem {
+    /// Keeps an item that Spring drops without counting a skip (a no-rollback error that is
+    /// not skippable): not a skip in any counter, but its record goes to the dead-letter table.
+    fn keep_uncounted(&mut self, chunk: &mut Chunk, mut item: SkippedItem) {
+        info!(phase = %item.phase, kind = %item.kind, position = item.position, chunk = item.chunk, detail = %item.message, "item dropped without a skip; kept in the dead-letter table");
+        item.message = format!("not counted as a skip: {}", item.message);
+        chunk.pending.push(item);
+    }
+
+    /// The dead-letter record of `input`, failed with `e`.
+    fn skipped(chunk: &Chunk, phase: SkipPhase, e: &ItemError, input: &Input) -> SkippedItem {
+        SkippedItem {
             phase,
             kind: e.kind.clone(),
             message: e.message.clone(),
             payload: Some(input.item.clone()),
             position: input.position,
             chunk: chunk.number,
-        };
+        }
+    }
+
+    /// Records a skipped item with its payload.
+    fn record_skip(&mut self, chunk: &mut Chunk, phase: SkipPhase, e: &ItemError, input: &Input) {
+        let item = Self::skipped(chunk, phase, e, input);
         self.note_skip(chunk, item);
     }
 

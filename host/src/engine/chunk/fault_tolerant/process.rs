@@ -7,6 +7,7 @@ use crate::domain::{ItemError, Role, SkipPhase};
 use crate::engine::failure::{Call, StepFailure, Verdict};
 use crate::engine::plugins::Plugins;
 use crate::plugin::PluginError;
+use crate::policy::SKIP_LIMIT_KIND;
 use crate::repository::JobRepository;
 
 impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
@@ -26,10 +27,15 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
         }
         let mut outputs = Vec::with_capacity(chunk.inputs.len());
         let mut i = 0;
+        let mut handled = false;
         while i < chunk.inputs.len() {
-            if chunk.scanning && i > 0 {
+            // A scan handles one input per transaction, whatever becomes of it: a skipped or
+            // filtered first input ends the transaction with nothing written (Spring's
+            // `transform` breaks after the first item while scanning).
+            if chunk.scanning && handled {
                 break;
             }
+            handled = true;
             let input = chunk.inputs[i].clone();
             let process = Call::Process {
                 item: input.position,
@@ -65,6 +71,8 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                         return Err(tx.failure(Role::Processor, call, last).into());
                     }
                     Ok(false) => {
+                        let item = Tx::skipped(chunk, SkipPhase::Process, last, &input);
+                        tx.keep_uncounted(chunk, item);
                         chunk.inputs.remove(i);
                     }
                 }
@@ -91,6 +99,10 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                     chunk.filter_count += 1;
                     chunk.inputs.remove(i);
                 }
+                Err(e) if ft.is_fatal(&e) => {
+                    let f = tx.failure(Role::Processor, process, &e);
+                    return Err(f.because(Verdict::Fatal).into());
+                }
                 Err(e) => {
                     tx.st
                         .process_ctx
@@ -100,28 +112,56 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                     if ft.rollback.rolls_back(&e) {
                         return Ok(Err(e));
                     }
-                    match ft.skip.should_skip(&e, tx.skips()) {
+                    // No rollback: skip it here, or raise the host's own error about it.
+                    let raised = match ft.skip.should_skip(&e, tx.skips()) {
                         Ok(true) => {
                             tx.st.process_ctx.remove(&input.item);
                             tx.c.process_skip_count += 1;
                             tx.record_skip(chunk, SkipPhase::Process, &e, &input);
                             chunk.inputs.remove(i);
+                            continue;
+                        }
+                        Err(limit) => {
+                            let raised = ItemError::new(SKIP_LIMIT_KIND, format!("{limit}: {e}"));
+                            if ft.rollback.rolls_back(&raised) {
+                                let f = tx.failure(Role::Processor, process, &e);
+                                return Err(f
+                                    .because(Verdict::SkipLimit(limit.to_string()))
+                                    .into());
+                            }
+                            raised
+                        }
+                        Ok(false) => {
+                            let raised = ItemError::new(NON_SKIPPABLE_PROCESS, e.to_string());
+                            if ft.rollback.rolls_back(&raised) {
+                                if let Some(entry) = tx.st.process_ctx.get_mut(&input.item) {
+                                    entry.last = Some(raised.clone());
+                                }
+                                return Ok(Err(raised));
+                            }
+                            raised
+                        }
+                    };
+                    // The host's error is itself no-rollback (say `no-rollback: { kinds: ["*"] }`,
+                    // Spring's `noRollback(Exception.class)`): as in Spring it goes straight to
+                    // recovery, which skips it if it can and otherwise drops the item without a
+                    // skip, keeping it in the dead-letter table.
+                    tx.st.process_ctx.remove(&input.item);
+                    match ft.skip.should_skip(&raised, tx.skips()) {
+                        Ok(true) => {
+                            tx.c.process_skip_count += 1;
+                            tx.record_skip(chunk, SkipPhase::Process, &raised, &input);
                         }
                         Err(limit) => {
                             let f = tx.failure(Role::Processor, process, &e);
                             return Err(f.because(Verdict::SkipLimit(limit.to_string())).into());
                         }
                         Ok(false) => {
-                            let wrapped = ItemError::new(
-                                NON_SKIPPABLE_PROCESS,
-                                format!("{}: {}", e.kind, e.message),
-                            );
-                            if let Some(entry) = tx.st.process_ctx.get_mut(&input.item) {
-                                entry.last = Some(wrapped.clone());
-                            }
-                            return Ok(Err(wrapped));
+                            let item = Tx::skipped(chunk, SkipPhase::Process, &raised, &input);
+                            tx.keep_uncounted(chunk, item);
                         }
                     }
+                    chunk.inputs.remove(i);
                 }
             }
         }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use tracing::{debug, info};
+use tracing::info;
 
 use super::{CHUNK_OFFSET, Chunk, FaultTolerantLoop, FtState, Input, Tx};
 use crate::domain::{Role, SkipPhase, SkippedItem, StepExecution};
@@ -118,12 +118,26 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                         return Err(f.because(Verdict::SkipLimit(limit.to_string())).into());
                     }
                     Ok(false) if self.ft.rollback.rolls_back(&e) => {
+                        let verdict = if self.ft.is_fatal(&e) {
+                            Verdict::Fatal
+                        } else {
+                            Verdict::NonSkippableRead
+                        };
                         let f = tx.failure(Role::Reader, read, &e);
-                        return Err(f.because(Verdict::NonSkippableRead).into());
+                        return Err(f.because(verdict).into());
                     }
-                    // No-rollback and not skippable: Spring ignores it; the item is gone.
+                    // No-rollback and not skippable: Spring ignores it and counts nothing; the
+                    // record is still kept in the dead-letter table.
                     Ok(false) => {
-                        debug!(kind = %e.kind, position, "no-rollback read error ignored")
+                        let item = SkippedItem {
+                            phase: SkipPhase::Read,
+                            kind: e.kind,
+                            message: e.message,
+                            payload: e.raw,
+                            position,
+                            chunk: chunk.number,
+                        };
+                        tx.keep_uncounted(&mut chunk, item);
                     }
                 }
             }

@@ -55,6 +55,16 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                     chunk.inputs.clear();
                     Ok(COMMIT)
                 }
+                Err(e) if ft.is_fatal(&e) => {
+                    let call = Call::WriteChunk {
+                        items: items.len(),
+                        from: positions.first().copied().unwrap_or_default(),
+                    };
+                    Err(tx
+                        .failure(Role::Writer, call, &e)
+                        .because(Verdict::Fatal)
+                        .into())
+                }
                 Err(e) => {
                     if ft.model == Model::InPlace {
                         // In place, processed items are never processed again: their outputs
@@ -107,8 +117,9 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
             .next()
             .filter(|_| !chunk.inputs.is_empty())
         else {
-            chunk.scanning = false;
-            chunk.busy = false;
+            // Nothing to write: the scan is over, or the processor skipped or filtered the
+            // scanned item and this transaction commits without a write (as Spring's does).
+            chunk.finish_scan_if_empty();
             return Ok(COMMIT);
         };
         let input_index = chunk
@@ -125,6 +136,10 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
             }
             Err(e) => e,
         };
+        if ft.is_fatal(&e) {
+            let f = tx.failure(Role::Writer, Call::WriteItem { item: position }, &e);
+            return Err(f.because(Verdict::Fatal).into());
+        }
         let input = chunk.inputs[input_index].clone();
         let rolls_back = ft.rollback.rolls_back(&e);
         if !ft.skip.is_skippable(&e) && !rolls_back {
