@@ -93,3 +93,96 @@ fn help_completions_and_the_manual_page() {
         stdout(&out)
     );
 }
+
+/// On a terminal (a real pseudo-terminal, through util-linux `script`), progress shows the
+/// elapsed time, the skips, and a percentage with an ETA when the reader knows its input size.
+#[tokio::test]
+async fn progress_on_a_terminal_shows_elapsed_skips_and_eta() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(&["member-processor"]);
+    env.write("members.csv", &members_csv(100_000, &[10, 50_000]));
+    env.write(
+        "job.yaml",
+        "name: tty\nsteps:\n  - name: load\n    chunk:\n      size: 500\n      reader: { builtin: csv, config: { path: members.csv } }\n      processor: { plugin: member-processor }\n      writer: { builtin: jsonl, config: { path: out.jsonl } }\n      fault-tolerance: { skip: { kinds: [validation] } }\n",
+    );
+    let out = on_terminal(&env, "run job.yaml", 200);
+    assert_success(&out);
+    let screen = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    let frames: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.contains("step `load`:"))
+        .collect();
+    assert!(!frames.is_empty(), "no progress drawn: {screen}");
+    let last = frames.last().unwrap();
+    assert!(
+        last.contains("s · step `load`:"),
+        "elapsed time first: {last}"
+    );
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.contains(" 2 skipped") || f.contains(" 1 skipped")),
+        "skips shown: {frames:?}"
+    );
+    assert!(
+        frames.iter().any(|f| f.contains("% · ETA ")),
+        "percentage and ETA from the reader's size: {frames:?}"
+    );
+}
+
+/// Runs `batch-host ARGS` on a pseudo-terminal `cols` columns wide (util-linux `script`).
+fn on_terminal(env: &Env, args: &str, cols: u16) -> std::process::Output {
+    let cmd = env.command();
+    let mut script = std::process::Command::new("script");
+    let line = format!(
+        "stty cols {cols} rows 50; {} {args}",
+        env!("CARGO_BIN_EXE_batch-host")
+    );
+    script
+        .current_dir(env.path())
+        .args(["-qec", &line, "/dev/null"]);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    script.output().expect(
+        "util-linux `script` runs the command on a pseudo-terminal (apt-get install util-linux)",
+    )
+}
+
+/// Tables fit the terminal: a long job name and long parameters wrap inside their columns
+/// instead of pushing the line past the terminal's width; piped output is never wrapped.
+#[tokio::test]
+async fn tables_fit_the_terminal_width() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    let name = "a-job-with-a-name-long-enough-to-wrap-in-a-narrow-terminal-0123456789";
+    env.write("in.csv", "id,name\n1,a\n");
+    env.write(
+        "job.yaml",
+        &format!("name: {name}\nsteps:\n  - name: s\n    chunk:\n      size: 10\n      reader: {{ builtin: csv, config: {{ path: in.csv }} }}\n      writer: {{ builtin: jsonl, config: {{ path: out.jsonl }} }}\n"),
+    );
+    let long = format!("note={}", "x".repeat(120));
+    assert_success(&env.run(&["run", "job.yaml", "--param", &long]));
+    let out = on_terminal(&env, "executions", 110);
+    assert_success(&out);
+    let screen = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(screen.contains("EXECUTION  INSTANCE"), "{screen}");
+    assert!(
+        screen.lines().count() > 3,
+        "the long cells wrapped: {screen}"
+    );
+    for line in screen.lines() {
+        assert!(
+            line.chars().count() <= 110,
+            "{} columns: `{line}`",
+            line.chars().count()
+        );
+    }
+    let piped = stdout(&env.run(&["executions"]));
+    assert!(
+        piped.lines().any(|l| l.contains(name) && l.contains(&long)),
+        "{piped}"
+    );
+}

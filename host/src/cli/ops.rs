@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use clap::Args;
 use serde_json::{Value, json};
 
+use super::output::{print_table, table};
 use super::{CliError, CliResult, GlobalArgs, connect, exit};
 use crate::domain::{JobExecution, StepExecution, Timestamp};
 use crate::engine::{JobOperator, OperatorError};
@@ -115,10 +116,11 @@ impl JobsCommand {
             } else if jobs.is_empty() {
                 println!("no jobs have run against this repository yet");
             } else {
-                println!("{:<28} {:>9} {:>10}  {:>9} {:<10} {:<20}", "JOB", "INSTANCES", "EXECUTIONS", "LAST", "STATUS", "EXIT CODE");
+                let mut t = table(&["JOB", "INSTANCES", "EXECUTIONS", "LAST", "STATUS", "EXIT CODE"], &[1, 2, 3], &[0, 5]);
                 for (name, (instances, count, last)) in &jobs {
-                    println!("{:<28} {:>9} {:>10}  {:>9} {:<10} {:<20}", name, instances.len(), count, last.id, last.status.as_str(), last.exit_status.code);
+                    t.add_row(vec![name.clone(), instances.len().to_string(), count.to_string(), last.id.to_string(), last.status.as_str().to_owned(), last.exit_status.code.clone()]);
                 }
+                print_table(&t);
             }
             Ok(exit::OK)
         })
@@ -174,23 +176,33 @@ impl ExecutionsCommand {
                 println!("no matching executions");
                 return Ok(exit::OK);
             }
-            println!(
-                "{:>9} {:>8} {:<24} {:<10} {:<20} {:<19} {:>9}  PARAMETERS",
-                "EXECUTION", "INSTANCE", "JOB", "STATUS", "EXIT CODE", "STARTED", "DURATION"
+            let mut t = table(
+                &[
+                    "EXECUTION",
+                    "INSTANCE",
+                    "JOB",
+                    "STATUS",
+                    "EXIT CODE",
+                    "STARTED",
+                    "DURATION",
+                    "PARAMETERS",
+                ],
+                &[0, 1, 6],
+                &[2, 7],
             );
             for e in &executions {
-                println!(
-                    "{:>9} {:>8} {:<24} {:<10} {:<20} {:<19} {:>9}  {}",
-                    e.id,
-                    e.instance.id,
-                    e.instance.job_name,
-                    e.status.as_str(),
-                    e.exit_status.code,
+                t.add_row(vec![
+                    e.id.to_string(),
+                    e.instance.id.to_string(),
+                    e.instance.job_name.clone(),
+                    e.status.as_str().to_owned(),
+                    e.exit_status.code.clone(),
                     time(e.start_time),
                     duration(e.start_time, e.end_time),
-                    e.parameters
-                );
+                    e.parameters.to_string(),
+                ]);
             }
+            print_table(&t);
             Ok(exit::OK)
         })
         .await

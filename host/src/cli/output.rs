@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, Table, Width};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::domain::{JobExecution, StepExecution};
@@ -60,7 +61,55 @@ pub(super) fn notice_error(message: &str) {
 /// A spinner on a terminal; a log line every 10 s otherwise.
 pub(super) struct Progress {
     bar: Option<ProgressBar>,
-    state: Mutex<(String, Instant, Instant)>,
+    started: Instant,
+    state: Mutex<StepProgress>,
+}
+
+/// What the display remembers about the running step.
+struct StepProgress {
+    step: String,
+    started: Instant,
+    last_notice: Instant,
+    /// The first input position seen in this run, and when, for the ETA.
+    first: Option<(u64, Instant)>,
+}
+
+impl StepProgress {
+    fn new(step: &str) -> Self {
+        let now = Instant::now();
+        StepProgress {
+            step: step.to_owned(),
+            started: now,
+            last_notice: now,
+            first: None,
+        }
+    }
+
+    /// ` · 42% · ETA 1m05s` when the reader tells its size.
+    fn eta(&mut self, step: &StepExecution) -> String {
+        let Some((offset, size)) = step.input_progress() else {
+            return String::new();
+        };
+        let pct = offset as f64 * 100.0 / size as f64;
+        let (from, at) = *self.first.get_or_insert((offset, Instant::now()));
+        let rate = (offset.saturating_sub(from)) as f64 / at.elapsed().as_secs_f64().max(1e-9);
+        if rate > 0.0 && offset < size {
+            let left = Duration::from_secs_f64((size - offset) as f64 / rate);
+            format!(" · {pct:.0}% · ETA {}", clock(left))
+        } else {
+            format!(" · {pct:.0}%")
+        }
+    }
+}
+
+/// `12s`, `3m07s`, `2h05m`.
+fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
 }
 
 impl Progress {
@@ -75,10 +124,10 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        let now = Instant::now();
         Progress {
             bar,
-            state: Mutex::new((String::new(), now, now)),
+            started: Instant::now(),
+            state: Mutex::new(StepProgress::new("")),
         }
     }
 
@@ -104,7 +153,7 @@ impl RunListener for Progress {
 
     fn step_started(&self, step: &str) {
         if let Ok(mut s) = self.state.lock() {
-            *s = (step.to_owned(), Instant::now(), Instant::now());
+            *s = StepProgress::new(step);
         }
         if let Some(bar) = &self.bar {
             bar.set_message(format!("step `{step}` starting"));
@@ -113,20 +162,23 @@ impl RunListener for Progress {
 
     fn chunk_committed(&self, step: &StepExecution) {
         let Ok(mut s) = self.state.lock() else { return };
-        let secs = s.1.elapsed().as_secs_f64().max(1e-9);
+        let secs = s.started.elapsed().as_secs_f64().max(1e-9);
+        let eta = s.eta(step);
         let msg = format!(
-            "step `{}`: {} read · {} written · {} filtered · {} commits · {:.0} items/s",
-            s.0,
+            "{} · step `{}`: {} read · {} written · {} filtered · {} skipped · {} commits · {:.0} items/s{eta}",
+            clock(self.started.elapsed()),
+            s.step,
             step.read_count,
             step.write_count,
             step.filter_count,
+            step.skip_count(),
             step.commit_count,
             step.read_count as f64 / secs
         );
         match &self.bar {
             Some(bar) => bar.set_message(msg),
-            None if s.2.elapsed() >= Duration::from_secs(10) => {
-                s.2 = Instant::now();
+            None if s.last_notice.elapsed() >= Duration::from_secs(10) => {
+                s.last_notice = Instant::now();
                 notice(&msg);
             }
             None => {}
@@ -161,6 +213,40 @@ fn duration(d: Duration) -> String {
     }
 }
 
+/// A table for the terminal: a header row, no borders, columns two spaces apart, numbers right
+/// aligned (the `numeric` column indexes). To fit a terminal's width only the `wrap` columns
+/// (names, parameters, messages) wrap; the others keep their width. Output to a pipe or a file
+/// never wraps.
+pub(super) fn table(header: &[&str], numeric: &[usize], wrap: &[usize]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().copied());
+    for &i in numeric {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    for (i, c) in t.column_iter_mut().enumerate() {
+        c.set_constraint(match wrap.contains(&i) {
+            true => ColumnConstraint::LowerBoundary(Width::Fixed(12)),
+            false => ColumnConstraint::ContentWidth,
+        });
+    }
+    // Each cell carries one space of padding on both sides; drop the outer ones.
+    if let Some(c) = t.column_mut(0) {
+        c.set_padding((0, 1));
+    }
+    t
+}
+
+/// Prints `t` with its rows' trailing blanks trimmed.
+pub(super) fn print_table(t: &Table) {
+    for line in t.lines() {
+        println!("{}", line.trim_end());
+    }
+}
+
 /// Prints the end-of-run table: one row per step.
 pub(super) fn print_summary(report: &JobReport) {
     let e = &report.execution;
@@ -179,18 +265,22 @@ pub(super) fn print_summary(report: &JobReport) {
         println!("Parameters: {}", e.parameters);
     }
     println!();
-    println!(
-        "{:<20} {:<10} {:>10} {:>10} {:>9} {:>7} {:>8} {:>9} {:>9} {:>11}  EXIT CODE",
-        "STEP",
-        "STATUS",
-        "READ",
-        "WRITTEN",
-        "FILTERED",
-        "SKIPPED",
-        "COMMITS",
-        "ROLLBACKS",
-        "DURATION",
-        "ITEMS/S"
+    let mut steps = table(
+        &[
+            "STEP",
+            "STATUS",
+            "READ",
+            "WRITTEN",
+            "FILTERED",
+            "SKIPPED",
+            "COMMITS",
+            "ROLLBACKS",
+            "DURATION",
+            "ITEMS/S",
+            "EXIT CODE",
+        ],
+        &[2, 3, 4, 5, 6, 7, 8, 9],
+        &[0, 10],
     );
     for s in &report.steps {
         let x = &s.execution;
@@ -199,21 +289,21 @@ pub(super) fn print_summary(report: &JobReport) {
         } else {
             x.status.to_string()
         };
-        println!(
-            "{:<20} {:<10} {:>10} {:>10} {:>9} {:>7} {:>8} {:>9} {:>9} {:>11.0}  {}",
-            x.step_name,
+        steps.add_row(vec![
+            x.step_name.clone(),
             status,
-            x.read_count,
-            x.write_count,
-            x.filter_count,
-            x.skip_count(),
-            x.commit_count,
-            x.rollback_count,
+            x.read_count.to_string(),
+            x.write_count.to_string(),
+            x.filter_count.to_string(),
+            x.skip_count().to_string(),
+            x.commit_count.to_string(),
+            x.rollback_count.to_string(),
             duration(s.duration),
-            s.items_per_second(),
-            x.exit_status.code
-        );
+            format!("{:.0}", s.items_per_second()),
+            x.exit_status.code.clone(),
+        ]);
     }
+    print_table(&steps);
     if !report.route.is_empty() {
         println!();
         println!("Flow: {}", report.route.join("; "));
@@ -229,10 +319,17 @@ pub(super) fn print_summary(report: &JobReport) {
         .collect();
     if !skips.is_empty() {
         println!();
-        println!("Skipped items (phase, kind, count):");
+        println!("Skipped items:");
+        let mut t = table(&["STEP", "PHASE", "KIND", "COUNT"], &[3], &[0, 2]);
         for (step, phase, kind, n) in skips {
-            println!("  {step:<18} {:<8} {kind:<32} {n:>8}", phase.as_str());
+            t.add_row(vec![
+                step.clone(),
+                phase.as_str().to_owned(),
+                kind.clone(),
+                n.to_string(),
+            ]);
         }
+        print_table(&t);
         println!(
             "List them with: batch-host skipped {}   (add --format jsonl to export)",
             e.id

@@ -119,21 +119,22 @@ impl ListCommand {
             println!("no plugins registered; add one with `batch-host plugin register FILE.wasm`");
             return Ok(exit::OK);
         }
-        println!(
-            "{:<24} {:<10} {:<10} {:>10}  {:<14} REGISTERED",
-            "NAME", "VERSION", "WORLD", "SIZE", "DIGEST"
+        let mut t = super::output::table(
+            &["NAME", "VERSION", "WORLD", "SIZE", "DIGEST", "REGISTERED"],
+            &[3],
+            &[0],
         );
         for p in &plugins {
-            println!(
-                "{:<24} {:<10} {:<10} {:>10}  {:<14} {}",
-                p.name,
-                p.version,
-                p.world,
-                p.size,
-                &p.digest[..12.min(p.digest.len())],
-                p.registered_at.format("%Y-%m-%d %H:%M:%S")
-            );
+            t.add_row(vec![
+                p.name.clone(),
+                p.version.clone(),
+                p.world.to_string(),
+                p.size.to_string(),
+                p.digest[..12.min(p.digest.len())].to_owned(),
+                p.registered_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            ]);
         }
+        super::output::print_table(&t);
         Ok(exit::OK)
     }
 }

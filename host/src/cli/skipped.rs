@@ -51,21 +51,22 @@ impl SkippedCommand {
                     println!("job execution {} skipped no items", self.execution_id);
                     return Ok(exit::OK);
                 }
-                println!(
-                    "{:<16} {:<8} {:>9} {:>6}  {:<24} MESSAGE",
-                    "STEP", "PHASE", "POSITION", "CHUNK", "KIND"
+                let mut t = super::output::table(
+                    &["STEP", "PHASE", "POSITION", "CHUNK", "KIND", "MESSAGE"],
+                    &[2, 3],
+                    &[0, 4, 5],
                 );
                 for (step, item) in &items {
-                    println!(
-                        "{:<16} {:<8} {:>9} {:>6}  {:<24} {}",
-                        step,
-                        item.phase.as_str(),
-                        item.position,
-                        item.chunk,
-                        item.kind,
-                        item.message
-                    );
+                    t.add_row(vec![
+                        step.clone(),
+                        item.phase.as_str().to_owned(),
+                        item.position.to_string(),
+                        item.chunk.to_string(),
+                        item.kind.clone(),
+                        item.message.clone(),
+                    ]);
                 }
+                super::output::print_table(&t);
                 println!("{} item(s); export with --format jsonl", items.len());
             }
         }

@@ -81,6 +81,15 @@ impl StepExecution {
         self.read_skip_count + self.process_skip_count + self.write_skip_count
     }
 
+    /// How far the reader is through its input, when it can tell: `(offset, size)` from its
+    /// checkpoint's `offset` and `size` (the built-in file readers record bytes; a plugin reader
+    /// may record any unit, the same for both).
+    pub fn input_progress(&self) -> Option<(u64, u64)> {
+        let get = |k: &str| self.context.get(k).and_then(|v| v.as_u64());
+        let (offset, size) = (get("reader.offset")?, get("reader.size")?);
+        (size > 0).then_some((offset.min(size), size))
+    }
+
     /// Adds another step execution's counters, commits and rollbacks to these (Spring's
     /// `StepExecutionAggregator`, which sums a partitioned step's workers into its manager).
     pub fn aggregate(&mut self, worker: &StepExecution) {

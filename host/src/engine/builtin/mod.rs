@@ -22,6 +22,9 @@ use crate::plugin::{Grant, PluginError, describe_open_error};
 const ROWS: &str = "rows";
 const OFFSET: &str = "offset";
 const LINE: &str = "line";
+/// Where the input ends, in bytes (the file's length, or its range's end): with `offset`, what
+/// progress displays turn into a percentage and an ETA.
+const SIZE: &str = "size";
 
 /// The input of a reader that has not been opened yet.
 fn not_open() -> PluginError {
@@ -166,6 +169,8 @@ pub(super) struct InputFile {
     limit: usize,
     /// Lines starting at or after this offset are not read (a [`ByteRange`]'s end).
     end: Option<u64>,
+    /// The file's length when it was opened.
+    size: u64,
 }
 
 impl InputFile {
@@ -174,6 +179,10 @@ impl InputFile {
         let file = grant
             .open_read(Path::new(path))
             .map_err(|e| io_error("io.open", path, "open", &e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| io_error("io.open", path, "open", &e))?
+            .len();
         Ok(InputFile {
             reader: BufReader::with_capacity(BUFFER, file),
             path: path.to_owned(),
@@ -181,6 +190,7 @@ impl InputFile {
             line: 0,
             limit,
             end: None,
+            size,
         })
     }
 
@@ -247,6 +257,7 @@ impl InputFile {
         ctx.put(ROWS, serde_json::json!(rows));
         ctx.put(OFFSET, serde_json::json!(self.offset));
         ctx.put(LINE, serde_json::json!(self.line));
+        ctx.put(SIZE, serde_json::json!(self.end.unwrap_or(self.size)));
         ctx
     }
 
