@@ -188,3 +188,85 @@ async fn every_command_refuses_a_missing_host_configuration() {
     let out = env.run(&["--config", config.to_str().unwrap(), "jobs"]);
     assert_success(&out);
 }
+
+/// The operator commands on executions that are missing, finished or abandoned, and the
+/// listing filters: an ABANDONED instance is never run again (with identifying parameters, as
+/// in Spring 5's `SimpleJobRepository#createJobExecution`), `recover` refuses what is not
+/// running, and `jobs --json` / `executions --job --last` report exactly what ran.
+async fn lifecycle(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.register(&["testkit-tasklet"]);
+    env.write("fail.flag", "");
+    env.write(
+        "job.yaml",
+        "name: ab\nsteps:\n  - name: work\n    tasklet: { plugin: testkit-tasklet, config: { fail-if-exists: fail.flag } }\n",
+    );
+    let run = ["run", "job.yaml", "--param", "run.id=1,long"];
+    assert_exit(&env.run(&run), 1);
+    assert_success(&env.run(&["abandon", "1"]));
+    std::fs::remove_file(env.path().join("fail.flag")).unwrap();
+    // The cause is gone, so a restart would succeed — but the instance is abandoned.
+    let out = env.run(&run);
+    assert_exit(&out, 3);
+    assert!(stderr(&out).contains("ABANDONED"), "{}", stderr(&out));
+    let out = env.run(&["restart", "1"]);
+    assert_exit(&out, 3);
+    assert!(
+        stderr(&out).contains("job execution 1 is ABANDONED; only FAILED or STOPPED executions can be restarted"),
+        "{}",
+        stderr(&out)
+    );
+    let rows = env
+        .rows("SELECT JOB_EXECUTION_ID, STATUS FROM BATCH_JOB_EXECUTION ORDER BY JOB_EXECUTION_ID")
+        .await;
+    assert_eq!(rows, vec![vec!["1", "ABANDONED"]], "no execution was created");
+
+    // recover: a missing execution is bad input (2), a finished one is refused (3).
+    let out = env.run(&["recover", "99"]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("no job execution 99"), "{}", stderr(&out));
+    env.write(
+        "ok.yaml",
+        "name: ok\nsteps:\n  - name: work\n    tasklet: { plugin: testkit-tasklet }\n",
+    );
+    for id in ["1", "2", "3"] {
+        assert_success(&env.run(&["run", "ok.yaml", "--param", &format!("run.id={id},long")]));
+    }
+    let out = env.run(&["recover", "2"]);
+    assert_exit(&out, 3);
+    assert!(
+        stderr(&out).contains("job execution 2 is not running (status COMPLETED); nothing to recover"),
+        "{}",
+        stderr(&out)
+    );
+
+    // jobs --json: one object per job, with its counts and last execution.
+    let out = env.run(&["jobs", "--json"]);
+    assert_success(&out);
+    let jobs: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    let ok = jobs.iter().find(|j| j["job"] == "ok").unwrap();
+    assert_eq!(ok["instances"], 3);
+    assert_eq!(ok["executions"], 3);
+    assert_eq!(ok["last_execution_id"], 4);
+    let ab = jobs.iter().find(|j| j["job"] == "ab").unwrap();
+    assert_eq!(ab["last_status"], "ABANDONED");
+
+    // executions --job NAME --last N: that job only, newest first, at most N.
+    let out = env.run(&["executions", "--job", "ok", "--last", "2", "--json"]);
+    assert_success(&out);
+    let ids: Vec<i64> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["execution_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [4, 3]);
+    let out = env.run(&["executions", "--job", "ab", "--json"]);
+    assert_eq!(stdout(&out).lines().count(), 1);
+    env.cleanup().await;
+}
+both_backends!(abandoned_recover_and_listing_filters, lifecycle);

@@ -172,7 +172,9 @@ async fn code_change(backend: Backend) {
     ]));
     assert_success(&env.run(&run));
 
-    // --allow-code-change restarts anyway (here the new code cannot read members and fails).
+    // --allow-code-change restarts anyway. The data is fixed before the restart, so the old
+    // processor would complete; the new code (which cannot read members) fails, which proves it
+    // is what ran.
     env.write("members.csv", &members_csv(20, &[15]));
     let run2 = ["run", "job.yaml", "--param", "run.id=2,long"];
     assert_exit(&env.run(&run2), 1);
@@ -188,9 +190,17 @@ async fn code_change(backend: Backend) {
     assert_exit(&env.run(&run2), 3);
     let mut allowed = run2.to_vec();
     allowed.push("--allow-code-change");
+    env.write("members.csv", &members_csv(20, &[]));
     let out = env.run(&allowed);
     assert_exit(&out, 1);
     assert!(stdout(&out).contains("(restart)"), "{}", stdout(&out));
+    let failed = env
+        .rows("SELECT EXIT_MESSAGE FROM BATCH_STEP_EXECUTION ORDER BY STEP_EXECUTION_ID DESC")
+        .await;
+    assert!(
+        failed[0][0].contains("processor member-processor@0.4.0"),
+        "the new code ran: {failed:?}"
+    );
 }
 both_backends!(
     a_restart_with_changed_plugins_is_refused_unless_allowed,

@@ -92,18 +92,52 @@ async fn isolation(backend: Backend) {
     );
     assert!(executions(&env, "globex").is_empty());
     assert!(executions(&env, "default").is_empty());
-    // Execution 1 exists for acme only: globex cannot read, stop or abandon it.
-    assert_success(&env.run(&["--tenant", "acme", "execution", "1"]));
-    for cmd in [["execution", "1"], ["stop", "1"], ["abandon", "1"]] {
+    // A FAILED execution of acme — one that acme itself could restart, abandon or list skips
+    // of — does not exist for globex: every command that names it answers "no job execution".
+    env.write("fail.flag", "");
+    env.write(
+        "fails.yaml",
+        "name: fails\nsteps:\n  - name: work\n    tasklet: { plugin: testkit-tasklet, config: { fail-if-exists: fail.flag } }\n",
+    );
+    assert_exit(&env.run(&["--tenant", "acme", "run", "fails.yaml"]), 1);
+    assert_eq!(execution_json(&env, "acme", "2")["status"], "FAILED");
+    for cmd in [
+        ["execution", "2"],
+        ["stop", "2"],
+        ["abandon", "2"],
+        ["restart", "2"],
+        ["skipped", "2"],
+        ["recover", "2"],
+    ] {
         let out = env.run(&["--tenant", "globex", cmd[0], cmd[1]]);
         assert_ne!(out.status.code(), Some(0), "{cmd:?}: {}", stdout(&out));
-        assert!(stderr(&out).contains("1"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("no job execution 2"),
+            "{cmd:?}: {}",
+            stderr(&out)
+        );
     }
+    assert_eq!(
+        execution_json(&env, "acme", "2")["status"],
+        "FAILED",
+        "globex's attempts changed nothing"
+    );
+    // acme's plugins do not exist for globex either.
+    let out = env.run(&["--tenant", "globex", "plugin", "inspect", "testkit-tasklet"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("is not registered"), "{}", stderr(&out));
+    let out = env.run(&["--tenant", "globex", "plugin", "remove", "testkit-tasklet"]);
+    assert_ne!(out.status.code(), Some(0));
+    let out = env.run(&["--tenant", "acme", "plugin", "inspect", "testkit-tasklet"]);
+    assert_success(&out);
+    // acme restarts its own execution once the cause is gone.
+    std::fs::remove_file(env.path().join("fail.flag")).unwrap();
+    assert_success(&env.run(&["--tenant", "acme", "restart", "2"]));
     // The same job name and parameters are a different JobInstance per tenant.
     register_as(&env, "globex", "testkit-tasklet", &[]);
     assert_success(&env.run(&["--tenant", "globex", "run", "job.yaml"]));
     assert_eq!(executions(&env, "globex").len(), 1);
-    assert_eq!(executions(&env, "acme").len(), 1);
+    assert_eq!(executions(&env, "acme").len(), 3);
 
     let out = env.run(&["--tenant", "Not Valid", "plugin", "list"]);
     assert_exit(&out, 2);

@@ -2,7 +2,7 @@
 
 use clap::{Args, ValueEnum};
 
-use super::{CliResult, GlobalArgs, connect, exit};
+use super::{CliError, CliResult, GlobalArgs, connect, exit};
 use crate::repository::JobExplorer;
 
 /// Output format of `skipped`.
@@ -28,8 +28,15 @@ pub(super) struct SkippedCommand {
 impl SkippedCommand {
     pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         let repo = connect(global).await?;
+        let known = repo.execution_status(self.execution_id).await;
         let items = repo.skipped_items(self.execution_id).await;
         repo.close().await;
+        if known?.is_none() {
+            return Err(CliError::invalid(format!(
+                "no job execution {} in this repository; `batch-host executions` lists them",
+                self.execution_id
+            )));
+        }
         let items = items?;
         match self.format {
             Format::Jsonl => {
