@@ -108,9 +108,13 @@ pub struct Log {
 }
 
 impl Log {
-    /// A log at `path`, or none.
-    pub fn new(path: Option<String>) -> Self {
-        Log { path }
+    /// A log at `path`, or none. The file is created at once (kept if it exists), so a test can
+    /// tell "the plugin ran and logged nothing" from "the plugin never ran".
+    pub fn new(path: Option<String>) -> Result<Self, Error> {
+        if let Some(path) = &path {
+            append_json_lines::<&str>(path, &[])?;
+        }
+        Ok(Log { path })
     }
 
     /// Appends one entry as a JSON line.

@@ -214,19 +214,29 @@ async fn lifecycle(backend: Backend) {
     let out = env.run(&["restart", "1"]);
     assert_exit(&out, 3);
     assert!(
-        stderr(&out).contains("job execution 1 is ABANDONED; only FAILED or STOPPED executions can be restarted"),
+        stderr(&out).contains(
+            "job execution 1 is ABANDONED; only FAILED or STOPPED executions can be restarted"
+        ),
         "{}",
         stderr(&out)
     );
     let rows = env
         .rows("SELECT JOB_EXECUTION_ID, STATUS FROM BATCH_JOB_EXECUTION ORDER BY JOB_EXECUTION_ID")
         .await;
-    assert_eq!(rows, vec![vec!["1", "ABANDONED"]], "no execution was created");
+    assert_eq!(
+        rows,
+        vec![vec!["1", "ABANDONED"]],
+        "no execution was created"
+    );
 
     // recover: a missing execution is bad input (2), a finished one is refused (3).
     let out = env.run(&["recover", "99"]);
     assert_exit(&out, 2);
-    assert!(stderr(&out).contains("no job execution 99"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no job execution 99"),
+        "{}",
+        stderr(&out)
+    );
     env.write(
         "ok.yaml",
         "name: ok\nsteps:\n  - name: work\n    tasklet: { plugin: testkit-tasklet }\n",
@@ -237,7 +247,8 @@ async fn lifecycle(backend: Backend) {
     let out = env.run(&["recover", "2"]);
     assert_exit(&out, 3);
     assert!(
-        stderr(&out).contains("job execution 2 is not running (status COMPLETED); nothing to recover"),
+        stderr(&out)
+            .contains("job execution 2 is not running (status COMPLETED); nothing to recover"),
         "{}",
         stderr(&out)
     );
@@ -262,7 +273,11 @@ async fn lifecycle(backend: Backend) {
     assert_success(&out);
     let ids: Vec<i64> = stdout(&out)
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["execution_id"].as_i64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["execution_id"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(ids, [4, 3]);
     let out = env.run(&["executions", "--job", "ab", "--json"]);

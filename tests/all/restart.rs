@@ -82,9 +82,42 @@ async fn restart_rules(backend: Backend) {
             "c:FAILED", // first run
             "a:COMPLETED",
             "c:FAILED", // restart: a again (allowed), b skipped, c restarts
-            "a:COMPLETED",
-            "c:FAILED", // third run: c refused by its start limit
+            "a:COMPLETED", // third run: c is refused by its start limit before a step
+                        // execution exists (Spring's SimpleStepHandler#shouldStart throws
+                        // StartLimitExceededException), so there is no row for it
         ]
+    );
+    let job = env
+        .rows("SELECT E.STATUS, E.EXIT_MESSAGE FROM BATCH_JOB_EXECUTION E JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID WHERE I.JOB_NAME = 'three' ORDER BY E.JOB_EXECUTION_ID DESC")
+        .await;
+    assert_eq!(job[0][0], "FAILED");
+    assert!(
+        job[0][1].contains("start limit 2 exceeded: step `c` already ran 2 time(s)"),
+        "{job:?}"
+    );
+
+    // start-limit: 0 refuses even the first start.
+    env.write(
+        "zero.yaml",
+        &format!(
+            "name: zero\nsteps:\n{}",
+            step("z", "z.jsonl", "    start-limit: 0\n")
+        ),
+    );
+    let out = env.run(&["run", "zero.yaml"]);
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("start limit 0 exceeded: step `z` already ran 0 time(s)"),
+        "{}",
+        stdout(&out)
+    );
+    let z = env
+        .rows("SELECT COUNT(*) FROM BATCH_STEP_EXECUTION WHERE STEP_NAME = 'z'")
+        .await;
+    assert_eq!(z, vec![vec!["0"]]);
+    assert!(
+        env.read_if_exists("z.jsonl").is_none(),
+        "the step never ran"
     );
     assert_eq!(
         env.read("a.jsonl").lines().count(),

@@ -194,8 +194,17 @@ impl Env {
         p
     }
 
+    /// The text of a file the job must have written: a missing file fails the test (an empty
+    /// expectation must not pass because nothing ran).
     pub fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.path().join(rel)).unwrap_or_default()
+        let path = self.path().join(rel);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; the job did not write it", path.display()))
+    }
+
+    /// The text of a file that may legitimately not exist, `None` then.
+    pub fn read_if_exists(&self, rel: &str) -> Option<String> {
+        std::fs::read_to_string(self.path().join(rel)).ok()
     }
 
     /// A repository handle for reading rows back.

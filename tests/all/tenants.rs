@@ -125,7 +125,11 @@ async fn isolation(backend: Backend) {
     // acme's plugins do not exist for globex either.
     let out = env.run(&["--tenant", "globex", "plugin", "inspect", "testkit-tasklet"]);
     assert_ne!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("is not registered"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not registered"),
+        "{}",
+        stderr(&out)
+    );
     let out = env.run(&["--tenant", "globex", "plugin", "remove", "testkit-tasklet"]);
     assert_ne!(out.status.code(), Some(0));
     let out = env.run(&["--tenant", "acme", "plugin", "inspect", "testkit-tasklet"]);

@@ -107,6 +107,14 @@ impl<R: JobRepository> FlowRunner<'_, R> {
                         }
                         _ => run_step(self.run, step, self.execution, &self.context()).await?,
                     };
+                    if let Some(why) = report.refused {
+                        // Not a step outcome to route on: the job fails (no transition applies).
+                        warn!(step = %step.name, reason = %why, "step refused");
+                        return Ok(FlowEnd::new(
+                            BatchStatus::Failed,
+                            ExitStatus::failed().with_description(why),
+                        ));
+                    }
                     self.run.listener.step_finished(&report);
                     let e = report.execution.clone();
                     if e.status == BatchStatus::Completed {

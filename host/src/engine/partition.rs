@@ -54,6 +54,7 @@ pub(super) async fn run_partitioned<R: JobRepository>(
             already_complete: true,
             duration: started_at.elapsed(),
             skips: Default::default(),
+            refused: None,
         });
     }
     let mut step = StepExecution::new(execution.id, &manager.name, now());
@@ -172,6 +173,7 @@ fn report(execution: StepExecution, started_at: Instant) -> StepReport {
         already_complete: false,
         duration: started_at.elapsed(),
         skips: Default::default(),
+        refused: None,
     }
 }
 
@@ -228,6 +230,7 @@ impl<R: JobRepository> Jobs<'_, '_, R> {
                         already_complete: true,
                         duration: Default::default(),
                         skips: Default::default(),
+                        refused: None,
                     })));
                 }
                 _ => {
@@ -281,6 +284,7 @@ impl<R: JobRepository> Jobs<'_, '_, R> {
                     already_complete: false,
                     duration: Default::default(),
                     skips: Default::default(),
+                    refused: None,
                 }));
             }
         }

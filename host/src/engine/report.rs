@@ -31,6 +31,9 @@ pub struct StepReport {
     pub duration: Duration,
     /// Items skipped in this run, by phase and error kind.
     pub skips: BTreeMap<(SkipPhase, String), i64>,
+    /// Why the step was not started at all (its start limit): Spring's
+    /// `StartLimitExceededException`, thrown before a step execution exists, fails the job.
+    pub refused: Option<String>,
 }
 
 impl StepReport {

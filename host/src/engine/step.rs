@@ -79,6 +79,7 @@ pub(super) async fn run_step_as<R: JobRepository>(
             already_complete: true,
             duration: started_at.elapsed(),
             skips: Default::default(),
+            refused: None,
         });
     }
 
@@ -87,19 +88,19 @@ pub(super) async fn run_step_as<R: JobRepository>(
     if let Some(limit) = step_plan.start_limit {
         let started = repo.step_execution_count(&execution.instance, name).await?;
         if started >= limit {
-            // Spring's StartLimitExceededException: recorded as a failed step execution.
-            step.status = BatchStatus::Failed;
-            step.exit_status = ExitStatus::failed().with_description(format!(
+            // Spring's StartLimitExceededException (SimpleStepHandler#shouldStart): thrown
+            // before a step execution is created, so none is recorded; the job fails.
+            let why = format!(
                 "start limit {limit} exceeded: step `{name}` already ran {started} time(s) in this job instance"
-            ));
-            step.start_time = Some(now());
-            step.end_time = step.start_time;
-            repo.add_step_execution(&mut step).await?;
+            );
+            step.status = BatchStatus::Failed;
+            step.exit_status = ExitStatus::failed().with_description(why.clone());
             return Ok(StepReport {
                 execution: step,
                 already_complete: false,
                 duration: started_at.elapsed(),
                 skips: Default::default(),
+                refused: Some(why),
             });
         }
     }
@@ -238,6 +239,7 @@ pub(super) async fn run_step_as<R: JobRepository>(
         already_complete: false,
         duration: started_at.elapsed(),
         skips: ft_state.skips,
+        refused: None,
     })
 }
 

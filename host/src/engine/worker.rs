@@ -117,6 +117,7 @@ pub async fn run_claimed_partition<R: JobRepository>(
                 already_complete: true,
                 duration: Duration::ZERO,
                 skips: Default::default(),
+                refused: None,
             });
         }
         if before.status.is_running() {

@@ -40,6 +40,18 @@ pub(super) fn plan_fault_tolerance(
             }
         }
     };
+    let model = match &spec.model {
+        None => Model::default(),
+        Some(m) => Model::parse(&m.value).unwrap_or_else(|| {
+            c.push(
+                location(m),
+                format!("{field}.model"),
+                format!("unknown fault-tolerance model `{}`", m.value),
+                Some("use `in-place` (the default, Spring Batch 6: process errors are retried and skipped where they stand) or `replay` (Spring Batch 5.x: every error rolls the chunk back)".into()),
+            );
+            Model::default()
+        }),
+    };
     let fatal = match &spec.fatal {
         None => KindRules::default(),
         Some(f) => {
@@ -68,6 +80,11 @@ pub(super) fn plan_fault_tolerance(
             let kind = match s.policy.as_ref().map(|p| p.value.as_str()) {
                 None | Some("limit") => SkipLimit::Limit(limit.0.max(0)),
                 Some("always") => SkipLimit::Always,
+                // Spring Batch 5's builder combines a custom skip policy with the limit-checking
+                // one (`FaultTolerantStepBuilder#createSkipPolicy`, a `CompositeSkipPolicy`), so
+                // under `replay` the listed kinds stay skippable up to the limit; Spring Batch 6
+                // uses the policy alone.
+                Some("never") if model == Model::Replay => SkipLimit::Limit(limit.0.max(0)),
                 Some("never") => SkipLimit::Never,
                 Some(other) => {
                     let loc = s.policy.as_ref().map(location).unwrap_or(at);
@@ -182,18 +199,6 @@ pub(super) fn plan_fault_tolerance(
             check_kinds("no-rollback.kinds", &n.kinds, c);
             RollbackPolicy::new(KindRules::new(n.kinds.clone(), Vec::new()).vetoed_by(&fatal))
         }
-    };
-    let model = match &spec.model {
-        None => Model::default(),
-        Some(m) => Model::parse(&m.value).unwrap_or_else(|| {
-            c.push(
-                location(m),
-                format!("{field}.model"),
-                format!("unknown fault-tolerance model `{}`", m.value),
-                Some("use `in-place` (the default, Spring Batch 6: process errors are retried and skipped where they stand) or `replay` (Spring Batch 5.x: every error rolls the chunk back)".into()),
-            );
-            Model::default()
-        }),
     };
     (c.problems.len() == before).then_some(FaultTolerance {
         skip,

@@ -40,9 +40,14 @@ impl KindRules {
         self
     }
 
+    /// True when a veto (fatal) kind covers `e`.
+    pub fn is_vetoed(&self, e: &ItemError) -> bool {
+        self.veto.iter().any(|r| e.is_kind_of(r))
+    }
+
     /// True when the most specific matching rule is an inclusion (and no veto applies).
     pub fn matches(&self, e: &ItemError) -> bool {
-        if self.veto.iter().any(|r| e.is_kind_of(r)) {
+        if self.is_vetoed(e) {
             return false;
         }
         let best = |rules: &[String]| {
@@ -71,7 +76,8 @@ impl KindRules {
 pub enum SkipLimit {
     /// At most this many skips in the step execution.
     Limit(i64),
-    /// Every skippable error is skipped.
+    /// Every error is skipped, whatever the kinds say (Spring's `AlwaysSkipItemSkipPolicy`);
+    /// fatal kinds and `batch.skip-limit` excepted.
     Always,
     /// Nothing is skipped.
     Never,
@@ -105,7 +111,14 @@ impl SkipPolicy {
 
     /// Classification only: could `e` ever be skipped?
     pub fn is_skippable(&self, e: &ItemError) -> bool {
-        self.limit != SkipLimit::Never && self.rules.matches(e) && !e.is_kind_of(SKIP_LIMIT_KIND)
+        if e.is_kind_of(SKIP_LIMIT_KIND) || self.rules.is_vetoed(e) {
+            return false;
+        }
+        match self.limit {
+            SkipLimit::Never => false,
+            SkipLimit::Always => true,
+            SkipLimit::Limit(_) => self.rules.matches(e),
+        }
     }
 
     /// Spring's `shouldSkip(t, skipCount)`: `Ok(true)` to skip, `Ok(false)` when not skippable,
@@ -313,6 +326,11 @@ mod tests {
         assert_eq!(never.should_skip(&e("validation"), 0), Ok(false));
         let always = SkipPolicy::new(rules(&["validation"], &[]), SkipLimit::Always);
         assert_eq!(always.should_skip(&e("validation"), 1_000_000), Ok(true));
+        assert_eq!(
+            always.should_skip(&e("io"), 0),
+            Ok(true),
+            "always skips every kind"
+        );
     }
 
     #[test]

@@ -51,7 +51,7 @@ impl Decider for TestkitDecider {
             ));
         }
         Ok(TestkitDecider {
-            log: Log::new(config.log.clone()),
+            log: Log::new(config.log.clone())?,
             config,
         })
     }

@@ -40,7 +40,7 @@ impl ItemProcessor for TestkitProcessor {
             fail_on_call: c.common.fail_on_call,
             fail_kind: c.common.fail_kind,
             filter: c.filter,
-            log: Log::new(c.common.log),
+            log: Log::new(c.common.log)?,
             calls: 0,
         })
     }

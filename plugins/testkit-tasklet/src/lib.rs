@@ -126,7 +126,7 @@ impl Tasklet for TestkitTasklet {
     fn init(setup: &Setup) -> Result<Self, Error> {
         let config: Config = setup.config()?;
         Ok(TestkitTasklet {
-            log: Log::new(config.log.clone()),
+            log: Log::new(config.log.clone())?,
             config,
             step: setup.step_name().to_owned(),
         })

@@ -70,13 +70,17 @@ impl ItemWriter for TestkitWriter {
 
     fn init(setup: &Setup) -> Result<Self, Error> {
         let c: Config = setup.config()?;
+        // The output exists once the writer runs, even if nothing is ever committed to it.
+        if let Some(output) = &c.output {
+            append_json_lines::<&str>(output, &[])?;
+        }
         Ok(TestkitWriter {
             faults: Faults::new(c.common.fail),
             mode: c.mode,
             position: c.position,
             fail_on_call: c.common.fail_on_call,
             fail_kind: c.common.fail_kind,
-            log: Log::new(c.common.log),
+            log: Log::new(c.common.log)?,
             output: c.output,
             exit_code: c.exit_code,
             staged: Vec::new(),

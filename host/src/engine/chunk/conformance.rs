@@ -164,7 +164,7 @@ fn with(base: &str, extra: &str) -> String {
 
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
-        .unwrap_or_default()
+        .unwrap_or_else(|e| panic!("{}: {e} (the plugin never ran?)", path.display()))
         .lines()
         .map(|l| l.trim_matches('"').to_owned())
         .collect()
