@@ -370,3 +370,69 @@ steps:
         stderr(&out)
     );
 }
+
+/// A chunk ends early after `max(size, 100)` read skips (Spring's `maxSkipsOnRead`), so a
+/// long run of bad records cannot keep one transaction open: 200 bad records after item 1 in
+/// chunks of 3 commit as [1] (skips 2-101), [] (skips 102-201), then the rest.
+#[tokio::test]
+async fn a_run_of_read_skips_ends_the_chunk_after_max_size_100() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(TESTKIT);
+    let items: Vec<String> = (1..=205).map(|i| format!("\"{i}\"")).collect();
+    let fails: Vec<String> = (2..=201)
+        .map(|i| format!("\"{i}\": {{ kind: validation }}"))
+        .collect();
+    env.write(
+        "job.yaml",
+        &format!(
+            "name: read-skips\nsteps:\n  - name: s\n    chunk:\n      size: 3\n      reader: {{ plugin: testkit-reader, config: {{ items: [{}], fail: {{ {} }} }} }}\n      writer: {{ plugin: testkit-writer, config: {{ output: out.jsonl }} }}\n      fault-tolerance: {{ skip: {{ kinds: [validation], limit: 1000 }} }}\n",
+            items.join(", "),
+            fails.join(", ")
+        ),
+    );
+    assert_success(&env.run(&["run", "job.yaml"]));
+    let out: Vec<String> = env.read("out.jsonl").lines().map(str::to_owned).collect();
+    assert_eq!(out, ["\"1\"", "\"202\"", "\"203\"", "\"204\"", "\"205\""]);
+    let chunks = env
+        .rows("SELECT CHUNK_NUMBER, COUNT(*), MIN(ITEM_POSITION), MAX(ITEM_POSITION) FROM BH_SKIPPED_ITEM GROUP BY CHUNK_NUMBER ORDER BY CHUNK_NUMBER")
+        .await;
+    assert_eq!(
+        chunks,
+        vec![vec!["1", "100", "2", "101"], vec!["2", "100", "102", "201"]]
+    );
+    let counts = env
+        .rows("SELECT READ_COUNT, READ_SKIP_COUNT, WRITE_COUNT, COMMIT_COUNT FROM BATCH_STEP_EXECUTION")
+        .await;
+    assert_eq!(counts, vec![vec!["5", "200", "5", "4"]]);
+}
+
+/// `retry.exclude` (Spring's `noRetry`): the excluded sub-kind is not retried although its
+/// parent kind is, and goes straight to the skip.
+#[tokio::test]
+async fn retry_exclude_is_not_retried() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(TESTKIT);
+    env.write(
+        "job.yaml",
+        r#"name: no-retry
+steps:
+  - name: s
+    chunk:
+      size: 4
+      reader: { plugin: testkit-reader, config: { items: ["1", "2", "3", "4"] } }
+      processor: { plugin: testkit-processor, config: { log: p.log, fail: { "2": { kind: io.fatal, times: always }, "3": { kind: io.timeout, times: 1 } } } }
+      writer: { plugin: testkit-writer, config: { output: out.jsonl } }
+      fault-tolerance:
+        skip: { kinds: [io] }
+        retry: { kinds: [io], exclude: [io.fatal], limit: 3 }
+"#,
+    );
+    assert_success(&env.run(&["run", "job.yaml"]));
+    let calls: Vec<String> = env.read("p.log").lines().map(str::to_owned).collect();
+    // In place: one batch call, then 2 is skipped without a retry and 3 is retried once.
+    assert_eq!(calls, ["\"1\"", "\"2\"", "\"3\"", "\"4\"", "\"3\""]);
+    let counts = env
+        .rows("SELECT PROCESS_SKIP_COUNT, WRITE_COUNT FROM BATCH_STEP_EXECUTION")
+        .await;
+    assert_eq!(counts, vec![vec!["1", "3"]]);
+}

@@ -171,7 +171,10 @@ async fn end_fail_stop(backend: Backend) {
         steps(&env).await,
         vec![step("one", "COMPLETED", "COMPLETED")]
     );
-    assert!(lines(&env, "trail.txt").is_empty());
+    assert!(
+        env.read_if_exists("trail.txt").is_none(),
+        "step two never finished"
+    );
     env.cleanup().await;
 
     // fail: FAILED although the step completed; a restart skips the completed step and follows
@@ -235,7 +238,10 @@ async fn end_fail_stop(backend: Backend) {
         stdout(&out)
     );
     assert_eq!(steps(&env).await, vec![step("one", "FAILED", "FAILED")]);
-    assert!(lines(&env, "trail.txt").is_empty());
+    assert!(
+        env.read_if_exists("trail.txt").is_none(),
+        "step two never finished"
+    );
     // The restart begins at `two`; when `two` fails, the next restart begins there again.
     env.write("broken", "");
     assert_exit(&env.run(&["run", "job.yaml"]), 1);
@@ -662,8 +668,10 @@ async fn computing_flow_does_not_block(backend: Backend) {
     let Some(env) = new_env(backend).await else {
         return;
     };
-    // One flow computes for 1.5 s without calling the host; the other ticks every 5 ms. The
-    // host interrupts the computing guest at every epoch tick, so ticks land inside the spin.
+    // One flow computes for 1.5 s without calling the host; the other ticks every 5 ms until
+    // the spin has ended (an event, so a slow start of either flow cannot make the ticks miss
+    // the spin). The host interrupts the computing guest at every epoch tick, so ticks land
+    // inside the spin.
     env.write(
         "job.yaml",
         "name: fair
@@ -675,7 +683,7 @@ steps:
   - name: spin
     tasklet: { plugin: testkit-tasklet, config: { spin-ms: 1500, log: spin.txt } }
   - name: tick
-    tasklet: { plugin: testkit-tasklet, config: { ticks: { file: ticks.txt, count: 600, every-ms: 5 } } }
+    tasklet: { plugin: testkit-tasklet, config: { ticks: { file: ticks.txt, count: 100000, every-ms: 5, until: { file: spin.txt, contains: spin end } } } }
 ",
     );
     assert_success(&env.run(&["run", "job.yaml"]));
@@ -700,3 +708,76 @@ both_backends!(
     a_computing_flow_does_not_hold_up_the_others,
     computing_flow_does_not_block
 );
+
+/// A split's `next` routes on the split's outcome: the most severe status of its flows.
+/// FAILED goes to `cleanup`; a flow that stops (its step's `stop: true`) makes the split
+/// STOPPED, routed to `after-stop`.
+async fn split_routing(backend: Backend) {
+    let Some(env) = new_env(backend).await else {
+        return;
+    };
+    let job = |second: &str, definition: &str| {
+        format!(
+            "name: split-next-{second}
+steps:
+  - name: both
+    split:
+      - [ fine ]
+      - [ {second} ]
+    next:
+      - {{ on: FAILED, to: cleanup }}
+      - {{ on: STOPPED, to: after-stop }}
+      - {{ on: \"*\", end: COMPLETED }}
+  - name: fine
+    tasklet: {{ plugin: testkit-tasklet }}
+  - name: {second}
+{definition}  - name: cleanup
+    tasklet: {{ plugin: testkit-tasklet }}
+    next: [ {{ on: \"*\", end: COMPLETED }} ]
+  - name: after-stop
+    tasklet: {{ plugin: testkit-tasklet }}
+    next: [ {{ on: \"*\", end: COMPLETED }} ]
+"
+        )
+    };
+    env.write(
+        "failed.yaml",
+        &job(
+            "breaks",
+            "    tasklet: { plugin: testkit-tasklet, config: { fail-on-call: 1 } }\n",
+        ),
+    );
+    assert_success(&env.run(&["run", "failed.yaml"]));
+    let ran: Vec<String> = steps(&env)
+        .await
+        .into_iter()
+        .map(|s| format!("{}:{}", s.0, s.1))
+        .collect();
+    assert!(ran.contains(&"breaks:FAILED".to_owned()), "{ran:?}");
+    assert_eq!(ran.last().unwrap(), "cleanup:COMPLETED", "{ran:?}");
+    assert!(!ran.iter().any(|s| s.starts_with("after-stop")), "{ran:?}");
+
+    env.write(
+        "stopped.yaml",
+        &job(
+            "halts",
+            "    tasklet: { plugin: testkit-tasklet }\n    next: [ { on: \"*\", stop: true } ]\n",
+        ),
+    );
+    assert_success(&env.run(&["run", "stopped.yaml"]));
+    let ran: Vec<String> = steps(&env)
+        .await
+        .into_iter()
+        .map(|s| format!("{}:{}", s.0, s.1))
+        .collect();
+    assert_eq!(ran.last().unwrap(), "after-stop:COMPLETED", "{ran:?}");
+    assert_eq!(
+        jobs(&env).await,
+        vec![
+            ("COMPLETED".to_owned(), "COMPLETED".to_owned()),
+            ("COMPLETED".to_owned(), "COMPLETED".to_owned())
+        ]
+    );
+    env.cleanup().await;
+}
+both_backends!(a_splits_next_routes_failed_and_stopped_flows, split_routing);

@@ -315,38 +315,49 @@ async fn racing_runs(backend: Backend) {
         return;
     };
     env.register(PLUGINS);
+    env.register(&["testkit-tasklet"]);
     env.write("members.csv", &members_csv(3_000, &[]));
-    env.write(
-        "job.yaml",
-        &job_yaml("race", 10, "{ plugin: member-processor }"),
+    // The job's first step holds the execution open until the test creates `go`, so the two
+    // launches provably overlap: the loser is refused while the winner is still running.
+    let hold = "  - name: hold\n    tasklet: { plugin: testkit-tasklet, config: { barrier: { mine: started, wait-for: go, timeout-ms: 120000 } } }\n";
+    let job = job_yaml("race", 10, "{ plugin: member-processor }").replacen(
+        "steps:\n",
+        &format!("steps:\n{hold}"),
+        1,
     );
+    env.write("job.yaml", &job);
     // Two `run` commands for the same instance at the same moment: the database lets exactly
-    // one of them start; the other is refused as already running (or already complete).
-    let spawn = || {
-        env.command()
-            .args(["run", "job.yaml", "--param", "run.id=1,long"])
-            .output()
+    // one of them create an execution; the other is refused as already running.
+    let args = ["run", "job.yaml", "--param", "run.id=1,long"];
+    let mut children = [env.spawn(&args), env.spawn(&args)];
+    let started = std::time::Instant::now();
+    let loser = loop {
+        if let Some(i) = (0..2).find(|&i| children[i].try_wait().unwrap().is_some()) {
+            break i;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "neither launch ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
     };
-    let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(spawn);
-        let b = s.spawn(spawn);
-        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
-    });
-    let mut codes = [a.status.code(), b.status.code()];
-    codes.sort();
-    assert_eq!(
-        codes,
-        [Some(0), Some(3)],
-        "a: {}\nb: {}",
-        stderr(&a),
-        stderr(&b)
-    );
-    let loser = if a.status.code() == Some(3) { &a } else { &b };
-    let msg = stderr(loser);
+    let winner = 1 - loser;
     assert!(
-        msg.contains("already running") || msg.contains("already completed"),
-        "{msg}"
+        children[winner].try_wait().unwrap().is_none(),
+        "the winner is still running (held) when the loser is refused"
     );
+    let [a, b] = children;
+    let (loser_child, winner_child) = if loser == 0 { (a, b) } else { (b, a) };
+    let lost = loser_child.wait_with_output().unwrap();
+    assert_exit(&lost, 3);
+    assert!(
+        stderr(&lost).contains("already running as execution 1"),
+        "{}",
+        stderr(&lost)
+    );
+    env.write("go", "");
+    let won = env.wait_bounded(winner_child, std::time::Duration::from_secs(120));
+    assert_success(&won);
     let executions = env.rows("SELECT COUNT(*) FROM BATCH_JOB_EXECUTION").await;
     assert_eq!(executions, vec![vec!["1"]]);
     assert_eq!(output_ids(&env).len(), 3_000);
@@ -403,3 +414,52 @@ async fn json_logs_are_one_object_per_line_with_unique_keys() {
         "{v}"
     );
 }
+
+/// Optimistic locking (Spring's `VERSION` columns): an update from a stale copy of a job or
+/// step execution is refused and changes nothing; the current copy updates and bumps VERSION.
+async fn optimistic_locking(backend: Backend) {
+    use batch_host::JobRepository;
+    use batch_host::domain::{BatchStatus, JobParameters, StepExecution, now};
+    use batch_host::repository::RepositoryError;
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    let repo = env.repo().await;
+    let mut current = repo
+        .create_job_execution("locking", &JobParameters::new(), true)
+        .await
+        .unwrap();
+    let mut stale = current.clone();
+    current.status = BatchStatus::Started;
+    repo.update_job_execution(&mut current).await.unwrap();
+    stale.status = BatchStatus::Completed;
+    let err = repo.update_job_execution(&mut stale).await.unwrap_err();
+    assert!(matches!(err, RepositoryError::StaleVersion { .. }), "{err}");
+    let row = env
+        .rows("SELECT STATUS, VERSION FROM BATCH_JOB_EXECUTION")
+        .await;
+    assert_eq!(
+        row,
+        vec![vec!["STARTED", "1"]],
+        "the stale update changed nothing"
+    );
+
+    let mut step = StepExecution::new(current.id, "s", now());
+    repo.add_step_execution(&mut step).await.unwrap();
+    let mut stale_step = step.clone();
+    step.read_count = 5;
+    repo.update_step_execution(&mut step).await.unwrap();
+    stale_step.read_count = 99;
+    let err = repo
+        .update_step_execution(&mut stale_step)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RepositoryError::StaleVersion { .. }), "{err}");
+    let row = env
+        .rows("SELECT READ_COUNT, VERSION FROM BATCH_STEP_EXECUTION")
+        .await;
+    assert_eq!(row, vec![vec!["5", "1"]]);
+    repo.close().await;
+    env.cleanup().await;
+}
+both_backends!(stale_updates_are_refused_by_version, optimistic_locking);

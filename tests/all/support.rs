@@ -393,3 +393,18 @@ pub fn skip_postgres() {
         }
     }
 }
+
+/// The SHA-256 of a file in hex, by coreutils' `sha256sum`: an expectation independent of the
+/// host's own digest code.
+pub fn sha256sum(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("coreutils sha256sum");
+    assert!(out.status.success(), "sha256sum {}", path.display());
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}

@@ -240,10 +240,18 @@ async fn hostile_neighbour(backend: Backend) {
             "jsonl-writer",
             "testkit-reader",
             "testkit-writer",
+            "testkit-tasklet",
         ] {
             register_as(&env, tenant, p, &[]);
         }
     }
+    // Both jobs start with a step that waits for the other job to reach it, so they provably
+    // run at the same time (and the timestamps below show they overlapped).
+    let meet = |mine: &str, other: &str| {
+        format!(
+            "  - name: meet\n    tasklet: {{ plugin: testkit-tasklet, config: {{ barrier: {{ mine: {mine}.here, wait-for: {other}.here, timeout-ms: 120000 }} }} }}\n"
+        )
+    };
     env.write("members.csv", &members_csv(3_000, &[]));
     env.write("few.csv", &members_csv(3, &[]));
     // Every hostile behaviour, one step each; each step fails with its typed fault and the flow
@@ -275,7 +283,7 @@ async fn hostile_neighbour(backend: Backend) {
     ];
     // A symlink that points out of the work directory.
     std::os::unix::fs::symlink("/etc/passwd", env.path().join("link-out")).unwrap();
-    let mut yaml = String::from("name: hostile\nsteps:\n");
+    let mut yaml = format!("name: hostile\nsteps:\n{}", meet("evil", "good"));
     for (i, (name, chunk)) in steps.iter().enumerate() {
         let next = match steps.get(i + 1) {
             Some((n, _)) => format!("to: {n}"),
@@ -286,7 +294,7 @@ async fn hostile_neighbour(backend: Backend) {
     env.write("hostile.yaml", &yaml);
     env.write(
         "good.yaml",
-        "name: good\nsteps:\n  - name: migrate\n    chunk:\n      size: 100\n      reader: { plugin: csv-reader, config: { path: members.csv } }\n      processor: { plugin: member-processor }\n      writer: { plugin: jsonl-writer, config: { path: good.jsonl } }\n",
+        &format!("name: good\nsteps:\n{}  - name: migrate\n    chunk:\n      size: 100\n      reader: {{ plugin: csv-reader, config: {{ path: members.csv }} }}\n      processor: {{ plugin: member-processor }}\n      writer: {{ plugin: jsonl-writer, config: {{ path: good.jsonl }} }}\n", meet("good", "evil")),
     );
     let evil = env.spawn(&["--tenant", "evil", "run", "hostile.yaml"]);
     let good = env.spawn(&["--tenant", "good", "run", "good.yaml"]);
@@ -345,6 +353,32 @@ async fn hostile_neighbour(backend: Backend) {
         snoop["env"],
         serde_json::json!([]),
         "no environment: {snoop}"
+    );
+    // The good job migrated while the hostile steps ran.
+    let good_json = execution_json(&env, "good", "1");
+    let migrate = good_json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "migrate")
+        .unwrap();
+    let hostile_steps: Vec<&Value> = steps_json.iter().filter(|s| s["step"] != "meet").collect();
+    let t = |v: &Value| v.as_str().unwrap().to_owned();
+    let hostile_start = hostile_steps
+        .iter()
+        .map(|s| t(&s["start_time"]))
+        .min()
+        .unwrap();
+    let hostile_end = hostile_steps
+        .iter()
+        .map(|s| t(&s["end_time"]))
+        .max()
+        .unwrap();
+    assert!(
+        t(&migrate["start_time"]) < hostile_end && hostile_start < t(&migrate["end_time"]),
+        "the two tenants' jobs did not overlap: good {}..{}, hostile {hostile_start}..{hostile_end}",
+        t(&migrate["start_time"]),
+        t(&migrate["end_time"])
     );
     // Nothing of evil's is visible to good.
     assert_eq!(

@@ -10,8 +10,9 @@
 //! - `log: FILE` — appends `"<step> call <n>"` to `FILE` on every call;
 //! - `spin-ms: N` — computes for N ms without calling the host (except to read the clock), and
 //!   appends `spin start <unix ms>` / `spin end <unix ms>` to `log`;
-//! - `ticks: { file, count, every-ms }` — appends `tick <unix ms>` to `file` `count` times,
-//!   sleeping `every-ms` in between: with `spin-ms` in another split flow, ticks inside the spin
+//! - `ticks: { file, count, every-ms, until? }` — appends `tick <unix ms>` to `file` `count`
+//!   times, sleeping `every-ms` in between, and stops early once `until: { file, contains }`
+//!   holds that text: with `spin-ms` in another split flow, ticks inside the spin
 //!   show that a computing guest does not hold up the other flows;
 //! - `barrier: { mine, wait-for, timeout-ms }` — creates the file `mine`, then waits (sleeping)
 //!   until the file `wait-for` exists: two tasklets that wait for each other can only both
@@ -56,6 +57,16 @@ struct Ticks {
     file: String,
     count: u32,
     every_ms: u64,
+    /// Stop early once this file holds a line containing this text (an event, not a time).
+    #[serde(default)]
+    until: Option<Until>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Until {
+    file: String,
+    contains: String,
 }
 
 /// Wall-clock milliseconds since the Unix epoch.
@@ -163,6 +174,11 @@ impl Tasklet for TestkitTasklet {
         }
         if let Some(t) = &self.config.ticks {
             for _ in 0..t.count {
+                if let Some(u) = &t.until
+                    && std::fs::read_to_string(&u.file).is_ok_and(|s| s.contains(&u.contains))
+                {
+                    break;
+                }
                 append_json_lines(&t.file, &[format!("tick {}", unix_ms())])?;
                 std::thread::sleep(Duration::from_millis(t.every_ms));
             }
