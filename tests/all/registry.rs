@@ -108,6 +108,16 @@ async fn rejects_files_that_are_not_plugins() {
         "{err}"
     );
 
+    // A processor built against another contract version: refused, naming both versions.
+    let future = component("future-contract");
+    let out = env.run(&["plugin", "register", future.to_str().unwrap()]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("the component was built against batch:plugin@0.2.0; this batch-host implements batch:plugin@0.1.0 and accepts 0.1.x only"),
+        "{err}"
+    );
+
     let out = env.run(&["plugin", "list"]);
     assert!(
         stdout(&out).contains("no plugins registered"),

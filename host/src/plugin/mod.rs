@@ -54,6 +54,12 @@ fn interface(role: Role) -> &'static str {
     }
 }
 
+/// The contract version this host implements, and the line of versions it accepts: a
+/// component built against `batch:plugin@0.1.z` (any z) is accepted; any other version is
+/// refused, naming it (docs/plugins.md, "Contract versions").
+pub const CONTRACT_VERSION: &str = "0.1.0";
+const CONTRACT_LINE: &str = "0.1.";
+
 /// Why a file cannot be used as a plugin.
 #[derive(Debug, thiserror::Error)]
 pub enum InvalidPlugin {
@@ -67,6 +73,14 @@ pub enum InvalidPlugin {
         "the component exports none of the batch:plugin@0.1.0 worlds (reader, processor, writer, tasklet, decider, partitioner); it exports: {0}"
     )]
     WrongWorld(String),
+    /// Built against a version of the contract this host does not implement.
+    #[error(
+        "the component was built against batch:plugin@{found}; this batch-host implements batch:plugin@{CONTRACT_VERSION} and accepts 0.1.x only. Rebuild the plugin with the SDK that matches this host (batch-sdk 0.1), or run it on a batch-host that supports {found}"
+    )]
+    UnsupportedVersion {
+        /// The version the component names.
+        found: String,
+    },
     /// Exports more than one role.
     #[error("the component exports several roles ({0}); a plugin plays exactly one role")]
     SeveralRoles(String),

@@ -12,8 +12,8 @@ use wasmtime_wasi::WasiView as _;
 
 use super::state::PluginState;
 use super::{
-    ArtifactKey, Compiled, Grant, Interrupt, InvalidPlugin, Limits, LoadError, Prepared, Role,
-    Sandbox, bindings, digest, interface,
+    ArtifactKey, CONTRACT_LINE, Compiled, Grant, Interrupt, InvalidPlugin, Limits, LoadError,
+    Prepared, Role, Sandbox, bindings, digest, interface,
 };
 
 /// Core instances, memories and tables one plugin component may have in the pool (a Rust
@@ -263,7 +263,21 @@ impl PluginRuntime {
             .filter(|r| exports.iter().any(|e| e.starts_with(interface(*r))))
             .collect();
         match roles.as_slice() {
-            [role] => Ok(*role),
+            [role] => {
+                let found = exports
+                    .iter()
+                    .find_map(|e| e.strip_prefix(interface(*role)))
+                    .unwrap_or_default();
+                if !found.starts_with(CONTRACT_LINE) {
+                    return Err(InvalidPlugin::UnsupportedVersion {
+                        found: crate::domain::neutralise(
+                            found,
+                            crate::domain::GuestField::ErrorKind,
+                        ),
+                    });
+                }
+                Ok(*role)
+            }
             [] => Err(InvalidPlugin::WrongWorld(if exports.is_empty() {
                 "nothing".into()
             } else {
