@@ -24,6 +24,7 @@ mod remote;
 mod repository_errors;
 mod restart;
 mod sandbox;
+mod scaffold;
 mod security;
 mod stop;
 mod tenants;

@@ -4,10 +4,12 @@
 //! (`OK`, or `JOB_FAILED` / `STOPPED` for a job that ran), or a [`CliError`] that
 //! [`Cli::execute`] prints, one `error: ` line per line, and maps to its documented exit code.
 
+mod build;
 mod ops;
 mod output;
 mod plugin;
 mod run;
+mod scaffold;
 mod skipped;
 mod worker;
 

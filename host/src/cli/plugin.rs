@@ -1,4 +1,5 @@
-//! `cli` → `plugin register | list | inspect | remove`, over the tenant's [`Catalogue`].
+//! `cli` → `plugin new | build | register | list | inspect | remove`, over the tenant's
+//! [`Catalogue`] (`new` and `build` live in `scaffold` and `build`).
 
 use std::path::PathBuf;
 
@@ -9,6 +10,10 @@ use crate::registry::{Catalogue, PluginName, RegisterError};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum PluginCommand {
+    /// Write a new plugin project: manifest, a working example of the role, README, sample job.
+    New(super::scaffold::NewCommand),
+    /// Build a plugin project into a component (wasm32-wasip2), check its world, optionally register it.
+    Build(super::build::BuildCommand),
     /// Validate a component, store it content-addressed, precompile it and record it by name.
     Register(RegisterCommand),
     /// List the registered plugins.
@@ -22,6 +27,8 @@ pub(super) enum PluginCommand {
 impl PluginCommand {
     pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         match self {
+            PluginCommand::New(c) => c.execute(),
+            PluginCommand::Build(c) => c.execute(global).await,
             PluginCommand::Register(c) => c.execute(global).await,
             PluginCommand::List(c) => c.execute(global).await,
             PluginCommand::Inspect(c) => c.execute(global).await,
@@ -45,7 +52,16 @@ pub(super) struct RegisterCommand {
 }
 
 impl RegisterCommand {
-    async fn execute(self, global: &GlobalArgs) -> CliResult {
+    /// Registers `file` under its file name and `version` (for `plugin build --register`).
+    pub(super) fn for_file(file: PathBuf, version: String) -> Self {
+        RegisterCommand {
+            file,
+            name: None,
+            version,
+        }
+    }
+
+    pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         let wasm = std::fs::read(&self.file).map_err(|e| {
             CliError::invalid(format!("cannot read `{}`: {e}", self.file.display()))
         })?;
