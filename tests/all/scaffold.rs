@@ -143,6 +143,15 @@ async fn every_role_template_builds_and_its_sample_job_runs() {
             assert_eq!(written.lines().count(), 10);
         }
     }
+    // validate warns about an input file that is not there (and still says the job is valid).
+    std::fs::remove_file(env.path().join("my-writer/input.csv")).unwrap();
+    let out = env.run(&["validate", "my-writer/job.yaml"]);
+    assert_success(&out);
+    assert!(
+        stderr(&out).contains("warning: step `write` reads `input.csv`, which does not exist in"),
+        "{}",
+        stderr(&out)
+    );
     // Bad input says what to do.
     let out = env.run(&["plugin", "new", "Bad Name", "--role", "reader"]);
     assert_exit(&out, 2);

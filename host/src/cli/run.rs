@@ -343,9 +343,45 @@ impl ValidateCommand {
                 };
                 println!("  step `{}`: {what}{next}", s.name);
             }
+            for warning in missing_inputs(&plan) {
+                eprintln!("warning: {warning}");
+            }
             Ok(exit::OK)
         }
     }
+}
+
+/// The input files of built-in readers that do not exist yet: not an error (a job may create
+/// them in an earlier step, or they may arrive before the run), but worth a warning.
+fn missing_inputs(plan: &JobPlan) -> Vec<String> {
+    plan.steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Chunk(c) => Some((s, &c.reader)),
+            _ => None,
+        })
+        .filter_map(|(s, reader)| {
+            let file = match reader {
+                crate::plan::ReaderPlan::Csv(c) => &c.file,
+                crate::plan::ReaderPlan::Jsonl(f) => f,
+                _ => return None,
+            };
+            // Placeholders are resolved when the step starts; nothing to check before.
+            if file.path.contains("${") {
+                return None;
+            }
+            let dir = s.directory.clone().unwrap_or_else(|| plan.workdir.clone());
+            let path = dir.join(&file.path);
+            (!path.exists()).then(|| {
+                format!(
+                    "step `{}` reads `{}`, which does not exist in {} yet; the run fails unless it is there by then",
+                    s.name,
+                    file.path,
+                    dir.display()
+                )
+            })
+        })
+        .collect()
 }
 
 /// How `validate` describes one step of the plan.
@@ -413,7 +449,7 @@ impl ValidateCommand {
                     .collect();
                 println!(
                     "{}",
-                    json!({ "valid": true, "file": self.job.job.display().to_string(), "job": plan.name, "parameters": params, "steps": steps })
+                    json!({ "valid": true, "file": self.job.job.display().to_string(), "job": plan.name, "parameters": params, "steps": steps, "warnings": missing_inputs(&plan) })
                 );
                 Ok(exit::OK)
             }
