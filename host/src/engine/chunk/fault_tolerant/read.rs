@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use tracing::info;
 
 use super::{CHUNK_OFFSET, Chunk, FaultTolerantLoop, FtState, Input, Tx};
-use crate::domain::{Role, SkipPhase, SkippedItem, StepExecution};
+use crate::domain::{ItemError, Role, SkipPhase, SkippedItem, StepExecution};
 use crate::engine::failure::{Call, StepFailure, Verdict};
 use crate::engine::plugins::Plugins;
 use crate::repository::JobRepository;
@@ -99,14 +99,7 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                 match self.ft.skip.should_skip(&e, tx.skips()) {
                     Ok(true) => {
                         tx.c.read_skip_count += 1;
-                        let item = SkippedItem {
-                            phase: SkipPhase::Read,
-                            kind: e.kind,
-                            message: e.message,
-                            payload: e.raw,
-                            position,
-                            chunk: chunk.number,
-                        };
+                        let item = read_skip(e, position, chunk.number);
                         tx.note_skip(&mut chunk, item);
                         read_errors += 1;
                         if read_errors >= max_read_skips {
@@ -129,14 +122,7 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                     // No-rollback and not skippable: Spring ignores it and counts nothing; the
                     // record is still kept in the dead-letter table.
                     Ok(false) => {
-                        let item = SkippedItem {
-                            phase: SkipPhase::Read,
-                            kind: e.kind,
-                            message: e.message,
-                            payload: e.raw,
-                            position,
-                            chunk: chunk.number,
-                        };
+                        let item = read_skip(e, position, chunk.number);
                         tx.keep_uncounted(&mut chunk, item);
                     }
                 }
@@ -145,5 +131,18 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
         }
         chunk.end = exhausted && chunk.inputs.len() < size;
         Ok(chunk)
+    }
+}
+
+/// The dead-letter record of a read error at `position`: the error and the raw record it is
+/// about.
+fn read_skip(e: ItemError, position: i64, chunk: i64) -> SkippedItem {
+    SkippedItem {
+        phase: SkipPhase::Read,
+        kind: e.kind,
+        message: e.message,
+        payload: e.raw,
+        position,
+        chunk,
     }
 }
