@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds every plugin under plugins/ and every test guest under tests/guests/ as a wasm32-wasip2
-# component and copies them to target/components/<crate>.wasm.
+# Builds every plugin under plugins/ and every test guest under tests/guests/ as a component in
+# target/components/<name>.wasm: Rust crates for wasm32-wasip2, Python projects (pyproject.toml)
+# with componentize-py, JavaScript projects (package.json) with componentize-js.
 #
 # The toolchain recipe (rustup's wasm32-wasip2 target, or Debian's Rust with -Zbuild-std) is in
 # plugins/wasm-cargo.sh, shared with `batch-host plugin build`.
@@ -29,4 +30,14 @@ for crate in "${crates[@]}"; do
     [ -f "$src" ] || src=$CARGO_TARGET_DIR/wasm32-wasip2/release/$crate.wasm
     cp -p "$src" "$OUT/$crate.wasm"
 done
-echo "plugins/build.sh: ${#crates[@]} components in target/components/"
+# Python and JavaScript projects: the role and entry point come from their manifests; the tools
+# are installed into target/plugin-build/tools on first use (where `batch-host plugin build --target-dir target/plugin-build` finds them too) (plugins/componentize.sh).
+polyglot=0
+for dir in plugins/*/ tests/guests/*/; do
+    dir=${dir%/}
+    [ -f "$dir/pyproject.toml" ] || [ -f "$dir/package.json" ] || continue
+    read -r _ name _ < <("$ROOT/plugins/componentize.sh" manifest "$dir")
+    "$ROOT/plugins/componentize.sh" build "$dir" "$OUT/$name.wasm" wit sdk "$ROOT/target/plugin-build/tools"
+    polyglot=$((polyglot + 1))
+done
+echo "plugins/build.sh: ${#crates[@]} Rust components and $polyglot Python/JavaScript components in target/components/"

@@ -19,6 +19,7 @@ mod flows;
 mod jobs;
 mod operator;
 mod partition;
+mod polyglot;
 mod registry;
 mod remote;
 mod repository_errors;

@@ -97,13 +97,14 @@ async fn rejects_files_that_are_not_plugins() {
     );
     assert!(err.contains("greet"), "names what it does export: {err}");
 
-    // A processor that imports wasi:sockets: refused at registration, naming the import.
-    let sockets = component("sockets-processor");
-    let out = env.run(&["plugin", "register", sockets.to_str().unwrap()]);
+    // A processor that imports an interface the host does not provide: refused at
+    // registration, naming the import (wasi:sockets is linked, denied; see security.rs).
+    let unknown = component("unknown-import");
+    let out = env.run(&["plugin", "register", unknown.to_str().unwrap()]);
     assert_exit(&out, 2);
     let err = stderr(&out);
     assert!(
-        err.contains("imports `wasi:sockets/network@")
+        err.contains("imports `evil:net/exfil@0.1.0`")
             && err.contains("which batch-host does not provide"),
         "{err}"
     );
@@ -172,6 +173,7 @@ async fn inspect_remove_and_pin(backend: Backend) {
     for want in [
         "csv-reader@0.1.0",
         "world:         reader",
+        "language:      Rust (rustc ",
         &format!("sha256:{csv_digest}"),
         "wasi:filesystem/preopens@",
         "batch:plugin/item-reader@0.1.0",

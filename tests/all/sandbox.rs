@@ -293,3 +293,54 @@ async fn absolute_and_climbing_config_paths_are_config_errors() {
         stdout(&out)
     );
 }
+
+/// `wasi:sockets` is linked (every CPython component imports it) but every use is denied: a
+/// guest's TCP connect to a listener the test owns, a TCP listen, a UDP send to it and a name
+/// lookup all fail, and the listener never sees a connection or a datagram.
+#[tokio::test]
+async fn sockets_are_linked_but_every_use_is_denied() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(&["sockets-processor"]);
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    tcp.set_nonblocking(true).unwrap();
+    let target = tcp.local_addr().unwrap();
+    let udp = std::net::UdpSocket::bind(target).unwrap();
+    udp.set_nonblocking(true).unwrap();
+    env.write("members.csv", &members_csv(2, &[]));
+    env.write(
+        "net.yaml",
+        &format!(
+            "name: net\nsteps:\n  - name: s\n    chunk:\n      size: 10\n      reader: {{ builtin: csv, config: {{ path: members.csv }} }}\n      processor: {{ plugin: sockets-processor, config: {{ target: \"{target}\" }} }}\n      writer: {{ builtin: jsonl, config: {{ path: out.jsonl }} }}\n      fault-tolerance: {{ skip: {{ kinds: [net.denied] }} }}\n"
+        ),
+    );
+    let out = env.run(&["run", "net.yaml"]);
+    assert_success(&out);
+    let rows = env
+        .rows("SELECT KIND, MESSAGE FROM BH_SKIPPED_ITEM ORDER BY ITEM_POSITION")
+        .await;
+    assert_eq!(
+        rows.len(),
+        2,
+        "both items tried the network and were skipped: {rows:?}"
+    );
+    for row in &rows {
+        assert_eq!(row[0], "net.denied", "an attempt succeeded: {}", row[1]);
+        for what in ["connect:", "listen:", "udp:", "lookup:"] {
+            assert!(row[1].contains(what), "{what} was tried: {}", row[1]);
+        }
+        assert!(
+            !row[1].contains("succeeded"),
+            "every attempt fails: {}",
+            row[1]
+        );
+    }
+    assert!(
+        matches!(tcp.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the listener saw no connection"
+    );
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(udp.recv_from(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "no datagram arrived"
+    );
+}

@@ -184,3 +184,98 @@ async fn every_role_template_builds_and_its_sample_job_runs() {
         stderr(&out)
     );
 }
+
+/// The build directory `make plugins` uses, so componentize-py, componentize-js and rolldown
+/// are installed once, by `make plugins`, not by each test.
+fn polyglot_root() -> String {
+    format!("{}/../target/plugin-build", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `plugin new --lang LANG` for every role: the project builds, registers and its sample job
+/// runs as it is; an unchanged project rebuilds at once.
+async fn every_role_in(lang: &str, source: &str) {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    let root = polyglot_root();
+    for role in ["processor", "reader", "writer", "tasklet", "decider"] {
+        let name = format!("{lang}-{role}");
+        let out = env.run(&["plugin", "new", &name, "--role", role, "--lang", lang]);
+        assert_success(&out);
+        assert!(
+            env.path().join(&name).join(source).is_file(),
+            "{name}: {source}"
+        );
+        let out = env.run(&["plugin", "build", &name, "--target-dir", &root, "--register"]);
+        assert_success(&out);
+        assert!(
+            stdout(&out).contains(&format!("({role} plugin,"))
+                && stdout(&out).contains(&format!("registered {name}@0.1.0")),
+            "{}",
+            stdout(&out)
+        );
+        let job = format!("{name}/job.yaml");
+        assert_success(&env.run(&["validate", &job]));
+        let out = env.run(&["run", &job]);
+        assert_success(&out);
+        let text = stdout(&out);
+        match (role, lang) {
+            ("processor", _) => {
+                let lines = env.read(&format!("{name}/out.jsonl"));
+                assert_eq!(lines.lines().count(), 4, "{lines}");
+                assert!(lines.contains("\"ADA\""), "{lines}");
+                let skipped = env
+                    .rows("SELECT KIND, ITEM_POSITION FROM BH_SKIPPED_ITEM")
+                    .await;
+                assert_eq!(skipped, vec![vec!["validation.missing", "3"]]);
+            }
+            ("reader", _) => {
+                let lines = env.read(&format!("{name}/out.jsonl"));
+                assert_eq!(lines.lines().count(), 10, "{lines}");
+                assert!(lines.starts_with("{\"id\":1,\"name\":\"item 1\"}"), "{lines}");
+            }
+            ("writer", "python") => {
+                let lines = env.read(&format!("{name}/out.jsonl"));
+                assert_eq!(lines.lines().count(), 5, "{lines}");
+                assert!(lines.contains("\"barbara\""), "{lines}");
+            }
+            ("writer", _) => assert!(text.contains("COMPLETED"), "{text}"),
+            ("tasklet", "python") => {
+                assert_eq!(env.read(&format!("{name}/done.txt")), "finished\n");
+            }
+            ("tasklet", _) => {
+                let rows = env
+                    .rows("SELECT EXIT_MESSAGE, COMMIT_COUNT FROM BATCH_STEP_EXECUTION WHERE STEP_NAME = 'work'")
+                    .await;
+                assert_eq!(rows, vec![vec!["called 3 times", "3"]]);
+            }
+            ("decider", _) => assert!(text.contains("(exit code BIG)"), "{text}"),
+            _ => unreachable!(),
+        }
+    }
+    // Nothing changed: the build is skipped.
+    let name = format!("{lang}-processor");
+    let out = env.run(&["plugin", "build", &name, "--target-dir", &root]);
+    assert_success(&out);
+    assert!(stderr(&out).contains("is up to date"), "{}", stderr(&out));
+    // A role the manifest's world does not match is refused by the recipe, naming the roles.
+    let manifest = if lang == "python" { "pyproject.toml" } else { "package.json" };
+    let path = env.path().join(&name).join(manifest);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("\"processor\"", "\"procesor\"")).unwrap();
+    let out = env.run(&["plugin", "build", &name, "--target-dir", &root]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("role `procesor` is not a batch:plugin world"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn every_python_template_builds_registers_and_runs() {
+    every_role_in("python", "app.py").await;
+}
+
+#[tokio::test]
+async fn every_javascript_template_builds_registers_and_runs() {
+    every_role_in("js", "plugin.js").await;
+}

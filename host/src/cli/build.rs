@@ -7,13 +7,15 @@ use std::process::Command;
 use clap::Args;
 
 use super::plugin::RegisterCommand;
+use super::toolkit::Toolkit;
 use super::{CliError, CliResult, GlobalArgs, exit};
 
 /// The toolchain recipe shared with `plugins/build.sh`: cargo for wasm32-wasip2 through
 /// rustup's target, or Debian's Rust with `-Zbuild-std` where rustup has no such target.
 const WASM_CARGO: &str = include_str!("../../../plugins/wasm-cargo.sh");
 
-/// `batch-host plugin build [DIR] [--register]`.
+/// `batch-host plugin build [DIR] [--register]`: Rust (Cargo.toml), Python (pyproject.toml) or
+/// JavaScript (package.json).
 #[derive(Debug, Args)]
 pub(super) struct BuildCommand {
     /// The plugin project (default: the current directory).
@@ -25,17 +27,28 @@ pub(super) struct BuildCommand {
     /// The version label to register it under.
     #[arg(long, default_value = "0.1.0", requires = "register")]
     version: String,
-    /// Cargo's target directory (default: `plugin-build` in the host's home, shared by every
-    /// project so the standard library for wasm32-wasip2 is compiled once).
+    /// The build directory (default: `plugin-build` in the host's home, shared by every
+    /// project): cargo's target directory, so the standard library for wasm32-wasip2 is compiled
+    /// once, and the home of the Python and JavaScript tools, installed there on first use.
     #[arg(long, value_name = "DIR")]
     target_dir: Option<PathBuf>,
 }
 
-/// What `cargo metadata` says about the project.
+/// What `cargo metadata` says about a Rust project.
 struct Project {
     name: String,
     /// `[package.metadata.batch-host] role`, when the manifest declares one.
     role: Option<String>,
+}
+
+/// A component built from a project, before it is checked.
+struct Built {
+    name: String,
+    /// The role the manifest declares, when it declares one.
+    role: Option<String>,
+    /// How the manifest says to select the role, for the error when the world differs.
+    fix: String,
+    wasm: Vec<u8>,
 }
 
 impl BuildCommand {
@@ -44,72 +57,42 @@ impl BuildCommand {
             .dir
             .canonicalize()
             .map_err(|e| CliError::invalid(format!("`{}`: {e}", self.dir.display())))?;
-        let manifest = dir.join("Cargo.toml");
-        if !manifest.is_file() {
-            let other = if dir.join("pyproject.toml").is_file() || dir.join("app.py").is_file() {
-                " It looks like a Python project: this batch-host builds Rust projects only; build it with componentize-py (docs/plugins.md)."
-            } else if dir.join("package.json").is_file() {
-                " It looks like a JavaScript project: this batch-host builds Rust projects only; build it with componentize-js (docs/plugins.md)."
-            } else {
-                " Start one with `batch-host plugin new NAME --role processor`."
-            };
-            return Err(CliError::invalid(format!(
-                "no Cargo.toml in `{}`.{other}",
-                dir.display()
-            )));
-        }
-        let project = metadata(&manifest)?;
-        let target = self
+        let root = self
             .target_dir
             .clone()
             .unwrap_or_else(|| crate::config::home().join("plugin-build"));
-        let status = Command::new("bash")
-            .arg("-c")
-            .arg(WASM_CARGO)
-            .arg("wasm-cargo")
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(&target)
-            .status()
-            .map_err(|e| CliError::invalid(format!("cannot run bash to build the plugin: {e}")))?;
-        if !status.success() {
+        let built = if dir.join("Cargo.toml").is_file() {
+            build_rust(&dir, &root)?
+        } else if dir.join("pyproject.toml").is_file() || dir.join("package.json").is_file() {
+            build_polyglot(&dir, &root)?
+        } else {
             return Err(CliError::invalid(format!(
-                "building `{}` failed (cargo's messages are above); fix them and run `batch-host plugin build` again",
-                project.name
+                "no Cargo.toml, pyproject.toml or package.json in `{}`. Start a project with `batch-host plugin new NAME --role processor [--lang rust|python|js]`.",
+                dir.display()
             )));
-        }
-        let file = project.name.replace('-', "_");
-        let built = target
-            .join("wasm32-wasip2/release")
-            .join(format!("{file}.wasm"));
-        let wasm = std::fs::read(&built).map_err(|e| {
-            CliError::invalid(format!(
-                "cargo finished but `{}` is missing ({e}); is the crate a `cdylib` (`[lib] crate-type = [\"cdylib\"]`)?",
-                built.display()
-            ))
-        })?;
+        };
         let policy = super::host_policy(global)?;
         let runtime = super::plugin_runtime(&policy, Default::default())?;
-        let compiled = runtime.compile(&wasm).map_err(|e| {
-            CliError::invalid(format!("`{}` is not a usable plugin: {e}", built.display()))
+        let out = dir.join(format!("{}.wasm", built.name));
+        let compiled = runtime.compile(&built.wasm).map_err(|e| {
+            CliError::invalid(format!("`{}` is not a usable plugin: {e}", out.display()))
         })?;
         let world = compiled.role.world();
-        if let Some(role) = &project.role
+        if let Some(role) = &built.role
             && role != world
         {
             return Err(CliError::invalid(format!(
-                "Cargo.toml declares role `{role}` ([package.metadata.batch-host]) but the component exports the {world} world; enable the batch-sdk feature `{role}` and export it with `batch_sdk::export_{role}!`"
+                "the manifest declares role `{role}` but the component exports the {world} world; {}",
+                built.fix.replace("{role}", role)
             )));
         }
-        let out = dir.join(format!("{}.wasm", project.name));
-        std::fs::write(&out, &wasm)
+        std::fs::write(&out, &built.wasm)
             .map_err(|e| CliError::invalid(format!("cannot write `{}`: {e}", out.display())))?;
         println!(
             "built {} ({world} plugin, {} KiB, sha256:{})",
             out.display(),
-            wasm.len().div_ceil(1024),
-            crate::plugin::digest(&wasm)
+            built.wasm.len().div_ceil(1024),
+            crate::plugin::digest(&built.wasm)
         );
         if self.register {
             return RegisterCommand::for_file(out, self.version)
@@ -122,6 +105,97 @@ impl BuildCommand {
         );
         Ok(exit::OK)
     }
+}
+
+/// A Rust project: cargo for wasm32-wasip2 with the shared recipe.
+fn build_rust(dir: &Path, target: &Path) -> Result<Built, CliError> {
+    let manifest = dir.join("Cargo.toml");
+    let project = metadata(&manifest)?;
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(WASM_CARGO)
+        .arg("wasm-cargo")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target)
+        .status()
+        .map_err(|e| CliError::invalid(format!("cannot run bash to build the plugin: {e}")))?;
+    if !status.success() {
+        return Err(CliError::invalid(format!(
+            "building `{}` failed (cargo's messages are above); fix them and run `batch-host plugin build` again",
+            project.name
+        )));
+    }
+    let file = project.name.replace('-', "_");
+    let built = target
+        .join("wasm32-wasip2/release")
+        .join(format!("{file}.wasm"));
+    let wasm = std::fs::read(&built).map_err(|e| {
+        CliError::invalid(format!(
+            "cargo finished but `{}` is missing ({e}); is the crate a `cdylib` (`[lib] crate-type = [\"cdylib\"]`)?",
+            built.display()
+        ))
+    })?;
+    Ok(Built {
+        name: project.name,
+        role: project.role,
+        fix: "enable the batch-sdk feature `{role}` in Cargo.toml and export the plugin with `batch_sdk::export_{role}!`".into(),
+        wasm,
+    })
+}
+
+/// A Python (pyproject.toml) or JavaScript (package.json) project: the componentize recipe with
+/// the WIT and SDKs this binary carries; the tools are installed under `root` on first use.
+fn build_polyglot(dir: &Path, root: &Path) -> Result<Built, CliError> {
+    let kit = Toolkit::unpack(root)?;
+    let script = |args: &[&std::ffi::OsStr]| {
+        Command::new("bash")
+            .arg(kit.script())
+            .args(args)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| CliError::invalid(format!("cannot run bash to build the plugin: {e}")))
+    };
+    let manifest = script(&["manifest".as_ref(), dir.as_os_str()])?;
+    let line = String::from_utf8_lossy(&manifest.stdout);
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [lang, name, role, _entry] = fields[..] else {
+        return Err(CliError::invalid(format!(
+            "the project manifest in `{}` could not be read (the reason is above); fix it and build again",
+            dir.display()
+        )));
+    };
+    if !manifest.status.success() {
+        return Err(CliError::invalid("the project manifest could not be read"));
+    }
+    let out = dir.join(format!("{name}.wasm"));
+    let status = script(&[
+        "build".as_ref(),
+        dir.as_os_str(),
+        out.as_os_str(),
+        kit.wit().as_os_str(),
+        kit.sdk_root().as_os_str(),
+        root.join("tools").as_os_str(),
+    ])?;
+    if !status.status.success() {
+        return Err(CliError::invalid(format!(
+            "building `{name}` failed (the messages are above); fix them and run `batch-host plugin build` again"
+        )));
+    }
+    let wasm =
+        std::fs::read(&out).map_err(|e| CliError::invalid(format!("`{}`: {e}", out.display())))?;
+    let fix = if lang == "python" {
+        "set `role` under [tool.batch-host] in pyproject.toml and end app.py with the matching `batch_sdk.export_{role}(...)` line"
+    } else {
+        "set \"batch-host\": { \"role\" } in package.json and export the matching `export{Role}(...)` objects"
+    };
+    Ok(Built {
+        name: name.to_owned(),
+        role: Some(role.to_owned()),
+        fix: fix.into(),
+        wasm,
+    })
 }
 
 /// The package name and declared role, from `cargo metadata` (no TOML parsing of our own).

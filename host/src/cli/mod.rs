@@ -11,6 +11,7 @@ mod plugin;
 mod run;
 mod scaffold;
 mod skipped;
+mod toolkit;
 mod worker;
 
 use std::process::ExitCode;

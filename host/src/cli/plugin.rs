@@ -197,9 +197,19 @@ impl InspectCommand {
                 )));
             }
         };
+        let producers = wasm
+            .as_deref()
+            .map(crate::plugin::Producers::of)
+            .unwrap_or_default();
+        let language = producers.summary();
         if self.json {
             let line = serde_json::json!({
                 "name": record.name, "version": record.version, "world": record.world,
+                "language": language,
+                "producers": {
+                    "language": producers.language, "processed-by": producers.processed_by,
+                    "sdk": producers.sdk,
+                },
                 "digest": record.digest, "size": record.size,
                 "registered_at": record.registered_at.to_rfc3339(),
                 "imports": imports, "exports": exports,
@@ -213,6 +223,9 @@ impl InspectCommand {
         }
         println!("{}@{}", record.name, record.version);
         println!("  world:         {}", record.world);
+        if let Some(language) = &language {
+            println!("  language:      {language}");
+        }
         println!("  digest:        sha256:{}", record.digest);
         println!("  size:          {} bytes", record.size);
         println!(

@@ -56,8 +56,46 @@ impl NewRole {
         }
     }
 
+    /// The plugin source of the Python template.
+    fn python_source(self) -> &'static str {
+        match self {
+            NewRole::Reader => include_str!("templates/python/reader.py"),
+            NewRole::Processor => include_str!("templates/python/processor.py"),
+            NewRole::Writer => include_str!("templates/python/writer.py"),
+            NewRole::Tasklet => include_str!("templates/python/tasklet.py"),
+            NewRole::Decider => include_str!("templates/python/decider.py"),
+        }
+    }
+
+    /// The plugin source of the JavaScript template.
+    fn js_source(self) -> &'static str {
+        match self {
+            NewRole::Reader => include_str!("templates/js/reader.js"),
+            NewRole::Processor => include_str!("templates/js/processor.js"),
+            NewRole::Writer => include_str!("templates/js/writer.js"),
+            NewRole::Tasklet => include_str!("templates/js/tasklet.js"),
+            NewRole::Decider => include_str!("templates/js/decider.js"),
+        }
+    }
+
     /// A job that runs the plugin on the sample input as it is.
-    fn sample_job(self, name: &str) -> String {
+    fn sample_job(self, name: &str, lang: Lang) -> String {
+        let steps = match (self, lang) {
+            // componentize-js has no file system API: the JavaScript writer logs its chunks and
+            // the JavaScript tasklet counts its calls instead of writing a file.
+            (NewRole::Writer, Lang::Js) => format!(
+                "  - name: write\n    chunk:\n      size: 2\n      reader: {{ builtin: csv, config: {{ path: input.csv }} }}\n      writer: {{ plugin: {name}, config: {{ label: members }} }}\n"
+            ),
+            (NewRole::Tasklet, Lang::Js) => format!(
+                "  - name: work\n    tasklet: {{ plugin: {name}, config: {{ times: 3 }} }}\n"
+            ),
+            _ => return self.file_sample_job(name),
+        };
+        format!("name: {name}-sample\nsteps:\n{steps}")
+    }
+
+    /// The sample job of the templates that read and write files.
+    fn file_sample_job(self, name: &str) -> String {
         let steps = match self {
             NewRole::Reader => format!(
                 "  - name: read\n    chunk:\n      size: 4\n      reader: {{ plugin: {name}, config: {{ count: 10 }} }}\n      writer: {{ builtin: jsonl, config: {{ path: out.jsonl }} }}\n"
@@ -79,7 +117,19 @@ impl NewRole {
     }
 
     /// What the sample job leaves behind, for the README.
-    fn sample_result(self) -> &'static str {
+    fn sample_result(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (NewRole::Writer, Lang::Js) => {
+                "the log shows one record per chunk (3 chunks, 5 members)"
+            }
+            (NewRole::Tasklet, Lang::Js) => {
+                "the step completes after 3 calls; its exit message says `called 3 times`"
+            }
+            _ => self.file_sample_result(),
+        }
+    }
+
+    fn file_sample_result(self) -> &'static str {
         match self {
             NewRole::Reader => "`out.jsonl` holds items 1 to 10",
             NewRole::Processor => {
@@ -130,15 +180,10 @@ impl NewCommand {
                 self.name
             )));
         }
-        if self.lang != Lang::Rust {
-            return Err(CliError::invalid(format!(
-                "this batch-host writes Rust projects only (`--lang rust`); {} projects are not available yet — see docs/plugins.md for building a component with componentize-py or componentize-js by hand",
-                if self.lang == Lang::Python {
-                    "Python"
-                } else {
-                    "JavaScript"
-                }
-            )));
+        if self.sdk.is_some() && self.lang != Lang::Rust {
+            return Err(CliError::invalid(
+                "--sdk names the batch-sdk crate of a Rust project; Python and JavaScript projects build with the SDK this batch-host carries",
+            ));
         }
         let dir = self
             .dir
@@ -154,24 +199,8 @@ impl NewCommand {
                 dir.display()
             )));
         }
-        let sdk = self.sdk_dir()?;
         let role = self.role.role().world();
-        let fill = |t: &str| {
-            t.replace("__NAME__", &self.name)
-                .replace("__ROLE__", role)
-                .replace("__SDK__", &sdk.to_string_lossy())
-        };
-        let files = [
-            (
-                "Cargo.toml",
-                fill(include_str!("templates/Cargo.toml.tmpl")),
-            ),
-            ("src/lib.rs", fill(self.role.rust_source())),
-            ("job.yaml", self.role.sample_job(&self.name)),
-            ("input.csv", SAMPLE_CSV.to_owned()),
-            ("README.md", self.readme(&dir)),
-            (".gitignore", "/target\n/*.wasm\n".to_owned()),
-        ];
+        let files = self.files(role, &dir)?;
         for (rel, text) in &files {
             let path = dir.join(rel);
             if let Some(parent) = path.parent() {
@@ -180,16 +209,65 @@ impl NewCommand {
             std::fs::write(&path, text).map_err(|e| write_error(&path, e))?;
         }
         println!(
-            "wrote the {role} plugin `{}` in {}/ (Rust, batch-sdk at {})",
+            "wrote the {role} plugin `{}` in {}/ ({})",
             self.name,
             dir.display(),
-            sdk.display()
+            match self.lang {
+                Lang::Rust => "Rust, batch-sdk",
+                Lang::Python => "Python, componentize-py",
+                Lang::Js => "JavaScript, componentize-js",
+            }
         );
         println!(
             "next: cd {} && batch-host plugin build --register && batch-host run job.yaml",
             dir.display()
         );
         Ok(exit::OK)
+    }
+
+    /// The project's files, by path inside it.
+    fn files(&self, role: &str, dir: &Path) -> Result<Vec<(&'static str, String)>, CliError> {
+        let fill = |t: &str| t.replace("__NAME__", &self.name).replace("__ROLE__", role);
+        let mut files = match self.lang {
+            Lang::Rust => {
+                let sdk = self.sdk_dir()?;
+                let sdk = sdk.to_string_lossy();
+                vec![
+                    (
+                        "Cargo.toml",
+                        fill(include_str!("templates/Cargo.toml.tmpl")).replace("__SDK__", &sdk),
+                    ),
+                    ("src/lib.rs", fill(self.role.rust_source())),
+                    (".gitignore", "/target\n/*.wasm\n".to_owned()),
+                ]
+            }
+            Lang::Python => vec![
+                (
+                    "pyproject.toml",
+                    fill(include_str!("templates/python/pyproject.toml.tmpl")),
+                ),
+                ("app.py", fill(self.role.python_source())),
+                (
+                    ".gitignore",
+                    "/*.wasm\n/*.wasm.inputs\n__pycache__/\n".to_owned(),
+                ),
+            ],
+            Lang::Js => vec![
+                (
+                    "package.json",
+                    fill(include_str!("templates/js/package.json.tmpl")),
+                ),
+                ("plugin.js", fill(self.role.js_source())),
+                (
+                    ".gitignore",
+                    "/*.wasm\n/*.wasm.inputs\nnode_modules/\n".to_owned(),
+                ),
+            ],
+        };
+        files.push(("job.yaml", self.role.sample_job(&self.name, self.lang)));
+        files.push(("input.csv", SAMPLE_CSV.to_owned()));
+        files.push(("README.md", self.readme(dir)));
+        Ok(files)
     }
 
     /// The SDK to depend on: `--sdk`, or the source tree's `sdk/` next to this binary's crate.
@@ -212,11 +290,28 @@ impl NewCommand {
 
     fn readme(&self, dir: &Path) -> String {
         let role = self.role.role().world();
+        let (source, how, edit) = match self.lang {
+            Lang::Rust => (
+                "src/lib.rs",
+                "wasm32-wasip2, with rustup's target or Debian's Rust",
+                "The plugin's `config` in `job.yaml` is deserialized into `Config`; unknown fields are\nrefused so typos do not pass silently.",
+            ),
+            Lang::Python => (
+                "app.py",
+                "componentize-py, installed on first use",
+                "The plugin subclasses a role of the Python SDK (`batch_sdk`); `setup.config_fields(...)`\nfills in defaults and refuses unknown config keys. Items are JSON values (`raw_items = True`\nfor bytes). The component embeds CPython (about 18 MB); registering it compiles it once.",
+            ),
+            Lang::Js => (
+                "plugin.js",
+                "componentize-js and rolldown, installed on first use",
+                "The plugin extends a role of the JavaScript SDK (`batch-sdk`, bundled in at build time);\n`setup.configFields({...})` fills in defaults and refuses unknown config keys. Items are JSON\nvalues (`static rawItems = true` for bytes). componentize-js has no file system API: read and\nwrite files with the host's built-in readers and writers. The component embeds a JavaScript\nengine (about 12 MB); registering it compiles it once.",
+            ),
+        };
         format!(
-            "# {name}\n\nA batch-host {role} plugin, written by `batch-host plugin new`.\n\n```sh\ncd {dir}\nbatch-host plugin build --register   # builds {name}.wasm (wasm32-wasip2) and registers it\nbatch-host validate job.yaml\nbatch-host run job.yaml               # {result}\nbatch-host executions                 # what ran, in the Spring Batch tables\n```\n\nEdit `src/lib.rs`, then build and register again (an unchanged plugin rebuilds in about a\nsecond). A failed run restarts from its last committed chunk with the same `batch-host run`\ncommand. The plugin's `config` in `job.yaml` is deserialized into `Config`; unknown fields are\nrefused so typos do not pass silently. Errors carry a dotted kind (`validation.missing`) that\nthe job's `fault-tolerance` rules can skip or retry.\n",
+            "# {name}\n\nA batch-host {role} plugin, written by `batch-host plugin new`.\n\n```sh\ncd {dir}\nbatch-host plugin build --register   # builds {name}.wasm ({how}) and registers it\nbatch-host validate job.yaml\nbatch-host run job.yaml               # {result}\nbatch-host executions                 # what ran, in the Spring Batch tables\n```\n\nEdit `{source}`, then build and register again (an unchanged plugin rebuilds in about a\nsecond). A failed run restarts from its last committed chunk with the same `batch-host run`\ncommand. {edit} Errors carry a dotted kind (`validation.missing`) that the job's\n`fault-tolerance` rules can skip or retry.\n",
             name = self.name,
             dir = dir.display(),
-            result = self.role.sample_result(),
+            result = self.role.sample_result(self.lang),
         )
     }
 }

@@ -21,6 +21,7 @@ mod guard;
 mod instance;
 mod limits;
 mod output;
+mod producers;
 mod runtime;
 mod state;
 
@@ -38,6 +39,7 @@ pub use instance::{
     ProcessOutcome, ProcessorInstance, ReadBatch, ReaderInstance, RepeatStatus, Sandbox, Setup,
     TaskletExecution, TaskletInstance, TrapKind, WriterInstance,
 };
+pub use producers::Producers;
 
 pub use runtime::{EPOCH_TICK, PluginRuntime, PoolSize, RuntimeOptions};
 use state::PluginState;

@@ -62,14 +62,18 @@ pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10)
 
 /// Links the WASI interfaces a batch plugin needs — fail-closed: I/O streams, clocks, random,
 /// the CLI basics Rust's std imports (environment and stdin are empty), and the file system
-/// (which only ever holds the step's one pre-opened directory). No sockets, no name lookup: a
-/// component importing them is rejected when it is registered or planned, with the import named.
+/// (which only ever holds the step's one pre-opened directory). `wasi:sockets` is linked with
+/// every use denied (every CPython component imports it through its libc; see `state.rs`): no
+/// TCP, no UDP, no name lookup, no address passes the check, so creating a socket fails with
+/// `access-denied` before any OS socket exists. Anything else (`wasi:http`, unknown interfaces)
+/// is rejected when the component is registered or planned, with the import named.
 fn link_wasi(l: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
     use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView as _};
     use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView as _};
-    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sockets};
     use wasmtime_wasi::random::WasiRandom;
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView as _};
     type S = PluginState;
     wasmtime_wasi_io::add_to_linker_async(l)?;
     clocks::wall_clock::add_to_linker::<S, WasiClocks>(l, S::clocks)?;
@@ -89,6 +93,15 @@ fn link_wasi(l: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     cli::terminal_stdin::add_to_linker::<S, WasiCli>(l, S::cli)?;
     cli::terminal_stdout::add_to_linker::<S, WasiCli>(l, S::cli)?;
     cli::terminal_stderr::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    // Denied in every call (WasiCtxBuilder: TCP, UDP and name lookup off, no address allowed).
+    let options = sockets::network::LinkOptions::default();
+    sockets::instance_network::add_to_linker::<S, WasiSockets>(l, S::sockets)?;
+    sockets::network::add_to_linker::<S, WasiSockets>(l, &options, S::sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<S, WasiSockets>(l, S::sockets)?;
+    sockets::tcp_create_socket::add_to_linker::<S, WasiSockets>(l, S::sockets)?;
+    sockets::tcp::add_to_linker::<S, WasiSockets>(l, S::sockets)?;
+    sockets::udp_create_socket::add_to_linker::<S, WasiSockets>(l, S::sockets)?;
+    sockets::udp::add_to_linker::<S, WasiSockets>(l, S::sockets)?;
     Ok(())
 }
 

@@ -215,6 +215,12 @@ pub(super) fn new_store(pre: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Sto
         false => FsPerms::ReadWrite,
     };
     wasi.preopened_dir(sandbox.grant.fd_path(), ".", perms)?
+        // wasi:sockets is linked for components whose libc imports it; every use is denied
+        // (these are wasmtime's defaults, spelled out so no upgrade can turn one on).
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }))
         .stdout(GuestOutput::new(sandbox.label.clone(), Stream::Stdout))
         .stderr(stderr.clone());
     let mut table = ResourceTable::new();

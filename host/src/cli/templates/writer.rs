@@ -18,7 +18,26 @@ struct Config {
 
 pub struct Plugin {
     path: String,
+    /// The file's length at the last committed chunk.
+    committed: u64,
+    /// Its length with what the current chunk wrote.
     length: u64,
+}
+
+impl Plugin {
+    /// Cuts the file back to its committed length.
+    fn truncate(&mut self) -> Result<(), Error> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.path)
+            .map_err(|e| Error::io("open", format!("{}: {e}", self.path)))?;
+        file.set_len(self.committed)
+            .map_err(|e| Error::io("truncate", format!("{}: {e}", self.path)))?;
+        self.length = self.committed;
+        Ok(())
+    }
 }
 
 impl ItemWriter for Plugin {
@@ -29,21 +48,15 @@ impl ItemWriter for Plugin {
         relative_path("path", &c.path)?;
         Ok(Plugin {
             path: c.path,
+            committed: 0,
             length: 0,
         })
     }
 
     fn open(&mut self, context: &ExecutionContext) -> Result<(), Error> {
-        self.length = context.get("length")?.unwrap_or(0);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.path)
-            .map_err(|e| Error::io("open", format!("{}: {e}", self.path)))?;
-        file.set_len(self.length)
-            .map_err(|e| Error::io("truncate", format!("{}: {e}", self.path)))?;
-        Ok(())
+        // A restart: cut away whatever a failed chunk left after the last commit.
+        self.committed = context.get("length")?.unwrap_or(0);
+        self.truncate()
     }
 
     fn write(&mut self, items: Vec<Value>) -> Result<(), Error> {
@@ -66,6 +79,16 @@ impl ItemWriter for Plugin {
         let mut ctx = ExecutionContext::new();
         ctx.put("length", self.length);
         Ok(ctx)
+    }
+
+    fn after_chunk(&mut self) -> Result<(), Error> {
+        self.committed = self.length;
+        Ok(())
+    }
+
+    fn after_chunk_error(&mut self) -> Result<(), Error> {
+        // The chunk rolled back: cut away what it wrote.
+        self.truncate()
     }
 }
 
