@@ -61,7 +61,8 @@ demo: build plugins
 	@echo "The first skipped members (all of them: BATCH_HOST_HOME=$(DEMO_HOME) $(BIN) skipped 1):"
 	@cd $(DEMO_DIR) && $(DEMO_ENV) ../../$(BIN) skipped 1 | head -6
 
-## bench: batch-host against spring-batch-rs and a hand-written program on 1M member rows
+## bench: batch-host against spring-batch-rs and a hand-written program on 1M member rows (and the
+## member processor in Rust, Python and JavaScript)
 ## (BENCH_ROWS, BENCH_ROUNDS, BENCH_ONLY=a,c); results in target/bench/results.md
 bench: build plugins
 	@test -x /usr/bin/time || { echo "installing Debian's time (GNU time measures each run's peak RSS)"; \

@@ -17,7 +17,7 @@
 pub mod platform {
     wit_bindgen::generate!({
         world: "platform",
-        path: "../wit",
+        path: "wit",
         generate_all,
     });
 }
@@ -32,7 +32,7 @@ pub mod platform {
 pub mod reader {
     wit_bindgen::generate!({
         world: "reader",
-        path: "../wit",
+        path: "wit",
         with: {
             "batch:plugin/types@0.1.0": crate::bindings::platform::batch::plugin::types,
             "batch:plugin/log@0.1.0": crate::bindings::platform::batch::plugin::log,
@@ -53,7 +53,7 @@ pub mod reader {
 pub mod processor {
     wit_bindgen::generate!({
         world: "processor",
-        path: "../wit",
+        path: "wit",
         with: {
             "batch:plugin/types@0.1.0": crate::bindings::platform::batch::plugin::types,
             "batch:plugin/log@0.1.0": crate::bindings::platform::batch::plugin::log,
@@ -74,7 +74,7 @@ pub mod processor {
 pub mod writer {
     wit_bindgen::generate!({
         world: "writer",
-        path: "../wit",
+        path: "wit",
         with: {
             "batch:plugin/types@0.1.0": crate::bindings::platform::batch::plugin::types,
             "batch:plugin/log@0.1.0": crate::bindings::platform::batch::plugin::log,
@@ -95,7 +95,7 @@ pub mod writer {
 pub mod tasklet {
     wit_bindgen::generate!({
         world: "tasklet",
-        path: "../wit",
+        path: "wit",
         with: {
             "batch:plugin/types@0.1.0": crate::bindings::platform::batch::plugin::types,
             "batch:plugin/log@0.1.0": crate::bindings::platform::batch::plugin::log,
@@ -116,7 +116,7 @@ pub mod tasklet {
 pub mod decider {
     wit_bindgen::generate!({
         world: "decider",
-        path: "../wit",
+        path: "wit",
         with: {
             "batch:plugin/types@0.1.0": crate::bindings::platform::batch::plugin::types,
             "batch:plugin/log@0.1.0": crate::bindings::platform::batch::plugin::log,
@@ -137,7 +137,7 @@ pub mod decider {
 pub mod partitioner {
     wit_bindgen::generate!({
         world: "partitioner",
-        path: "../wit",
+        path: "wit",
         with: {
             "batch:plugin/types@0.1.0": crate::bindings::platform::batch::plugin::types,
             "batch:plugin/log@0.1.0": crate::bindings::platform::batch::plugin::log,

@@ -204,7 +204,14 @@ async fn every_role_in(lang: &str, source: &str) {
             env.path().join(&name).join(source).is_file(),
             "{name}: {source}"
         );
-        let out = env.run(&["plugin", "build", &name, "--target-dir", &root, "--register"]);
+        let out = env.run(&[
+            "plugin",
+            "build",
+            &name,
+            "--target-dir",
+            &root,
+            "--register",
+        ]);
         assert_success(&out);
         assert!(
             stdout(&out).contains(&format!("({role} plugin,"))
@@ -230,7 +237,10 @@ async fn every_role_in(lang: &str, source: &str) {
             ("reader", _) => {
                 let lines = env.read(&format!("{name}/out.jsonl"));
                 assert_eq!(lines.lines().count(), 10, "{lines}");
-                assert!(lines.starts_with("{\"id\":1,\"name\":\"item 1\"}"), "{lines}");
+                assert!(
+                    lines.starts_with("{\"id\":1,\"name\":\"item 1\"}"),
+                    "{lines}"
+                );
             }
             ("writer", "python") => {
                 let lines = env.read(&format!("{name}/out.jsonl"));
@@ -257,7 +267,11 @@ async fn every_role_in(lang: &str, source: &str) {
     assert_success(&out);
     assert!(stderr(&out).contains("is up to date"), "{}", stderr(&out));
     // A role the manifest's world does not match is refused by the recipe, naming the roles.
-    let manifest = if lang == "python" { "pyproject.toml" } else { "package.json" };
+    let manifest = if lang == "python" {
+        "pyproject.toml"
+    } else {
+        "package.json"
+    };
     let path = env.path().join(&name).join(manifest);
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replace("\"processor\"", "\"procesor\"")).unwrap();

@@ -36,7 +36,7 @@ PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432/test")
 FT = "      fault-tolerance: { skip: { kinds: [validation], limit: 10000000 }MODEL }\n"
 
 
-def job(reader, writer, processor=True, ft=True, model="", durability="", concurrency=1):
+def job(reader, writer, processor=True, ft=True, model="", durability="", concurrency=1, plugin="member-processor"):
     text = "name: bench\n"
     if durability:
         text += f"durability: {durability}\n"
@@ -44,7 +44,7 @@ def job(reader, writer, processor=True, ft=True, model="", durability="", concur
     text += f"      reader: {reader}\n"
     if processor:
         extra = f", concurrency: {concurrency}" if concurrency > 1 else ""
-        text += f"      processor: {{ plugin: member-processor{extra} }}\n"
+        text += f"      processor: {{ plugin: {plugin}{extra} }}\n"
     text += f"      writer: {writer}\n"
     if ft:
         text += FT.replace("MODEL", f", model: {model}" if model else "")
@@ -88,7 +88,12 @@ VARIANTS = {
     "r1": ("(r1) (a) partitioned in 4, workers: remote, 1 `batch-host worker` (PostgreSQL)", partitioned(4, remote=True), "members", "identical"),
     "r2": ("(r2) as (r1) with 2 `batch-host worker` processes", partitioned(4, remote=True), "members", "identical"),
     "a0": ("(a) on data without invalid rows", job(BUILTIN_CSV, BUILTIN_JSONL), "members-0", "identical-0"),
+    "apy": ("(a-py) as (a) with the member processor in Python (componentize-py)", job(BUILTIN_CSV, BUILTIN_JSONL, plugin="member-processor-py"), "members", "identical"),
+    "ajs": ("(a-js) as (a) with the member processor in JavaScript (componentize-js)", job(BUILTIN_CSV, BUILTIN_JSONL, plugin="member-processor-js"), "members", "identical"),
 }
+
+# The member processor in each language, for the first-item latency of a one-row job.
+LANGUAGES = {"a": "Rust", "apy": "Python", "ajs": "JavaScript"}
 
 
 def sh(cmd, **kw):
@@ -135,10 +140,15 @@ class Bench:
             path = WORK / "data" / f"{name}.csv"
             sh([sys.executable, str(gen), "--rows", str(rows), "--invalid-pct", str(pct), "--out", str(path)])
             self.data[name] = path
-        template = WORK / "template.db"
-        env = dict(self.env, BATCH_HOST_REPOSITORY=f"sqlite:{template}")
-        for plugin in ["member-processor", "csv-reader", "jsonl-writer"]:
-            sh([str(BIN), "plugin", "register", str(COMPONENTS / f"{plugin}.wasm")], env=env, stdout=subprocess.DEVNULL)
+        # Two templates: the Python and JavaScript components (and their artifacts) make a
+        # repository of about 100 MB, whose copy before each run would slow the Rust variants.
+        for template, plugins in [
+            ("template.db", ["member-processor", "csv-reader", "jsonl-writer"]),
+            ("template-polyglot.db", ["member-processor-py", "member-processor-js"]),
+        ]:
+            env = dict(self.env, BATCH_HOST_REPOSITORY=f"sqlite:{WORK / template}")
+            for plugin in plugins:
+                sh([str(BIN), "plugin", "register", str(COMPONENTS / f"{plugin}.wasm")], env=env, stdout=subprocess.DEVNULL)
 
     def run(self, key, round_no, data=None):
         self.round = round_no
@@ -162,7 +172,8 @@ class Bench:
                 env = dict(self.env, BATCH_HOST_REPOSITORY=self.pg_database(f"bench_{key}_{round_no}"))
                 sh([str(BIN), "plugin", "register", str(COMPONENTS / "member-processor.wasm")], env=env, stdout=subprocess.DEVNULL)
             else:
-                shutil.copy(WORK / "template.db", d / "repo.db")
+                template = "template-polyglot.db" if key in ("apy", "ajs") else "template.db"
+                shutil.copy(WORK / template, d / "repo.db")
                 env = dict(self.env, BATCH_HOST_REPOSITORY=f"sqlite:{d / 'repo.db'}")
             cmd = [str(BIN), "run", "job.yaml", "--no-progress"]
             out = work / "out.jsonl"
@@ -266,7 +277,7 @@ class Bench:
                 if round_no > 0:
                     self.results.setdefault(key, []).append((wall, rss))
         small = [self.run("a", f"s{i}", data="members-100k") for i in range(2)]
-        one = [self.run("a", f"one{i}", data="members-1")[0] for i in range(5)]
+        one = {k: [self.run(k, f"one{i}", data="members-1")[0] for i in range(5)] for k in LANGUAGES if k in keys}
         self.report(small, one)
 
     def report(self, small, one):
@@ -293,7 +304,11 @@ class Bench:
         for fast, slow, what in [("a2", "a", "processor concurrency 2 over (a)"), ("p2", "p1", "2 local partitions over 1"), ("p4", "p1", "4 local partitions over 1"), ("r2", "r1", "2 remote workers over 1")]:
             if fast in med and slow in med:
                 lines.append(f"- speed-up, {what}: {med[slow][0] / med[fast][0]:.2f}×")
-        lines.append(f"- a one-item job from registered plugins: {statistics.median(one) * 1000:.0f} ms wall (median of 5)")
+        for k, walls in one.items():
+            lines.append(f"- a one-item job from registered plugins, member processor in {LANGUAGES[k]}: {statistics.median(walls) * 1000:.0f} ms wall (median of 5)")
+        for k in ("apy", "ajs"):
+            if k in med and "a" in med:
+                lines.append(f"- member processor in {LANGUAGES[k]}: {ROWS / med[k][0]:,.0f} items/s, {med[k][0] / med['a'][0]:.1f}× the time of Rust's")
         text = "\n".join(lines)
         (WORK / "results.md").write_text(text + "\n")
         print()

@@ -6,9 +6,8 @@ use std::process::Command;
 
 use clap::Args;
 
-use super::plugin::RegisterCommand;
 use super::toolkit::Toolkit;
-use super::{CliError, CliResult, GlobalArgs, exit};
+use super::{CliError, GlobalArgs};
 
 /// The toolchain recipe shared with `plugins/build.sh`: cargo for wasm32-wasip2 through
 /// rustup's target, or Debian's Rust with `-Zbuild-std` where rustup has no such target.
@@ -52,7 +51,12 @@ struct Built {
 }
 
 impl BuildCommand {
-    pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
+    /// Builds and checks the component; returns it with its version when `--register` asks
+    /// for it to be registered (which `plugin` does, so this file does not depend on it).
+    pub(super) fn execute(
+        self,
+        global: &GlobalArgs,
+    ) -> Result<Option<(PathBuf, String)>, CliError> {
         let dir = self
             .dir
             .canonicalize()
@@ -95,15 +99,13 @@ impl BuildCommand {
             crate::plugin::digest(&built.wasm)
         );
         if self.register {
-            return RegisterCommand::for_file(out, self.version)
-                .execute(global)
-                .await;
+            return Ok(Some((out, self.version)));
         }
         println!(
             "register it with: batch-host plugin register {}",
             out.display()
         );
-        Ok(exit::OK)
+        Ok(None)
     }
 }
 

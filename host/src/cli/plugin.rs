@@ -28,7 +28,14 @@ impl PluginCommand {
     pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         match self {
             PluginCommand::New(c) => c.execute(),
-            PluginCommand::Build(c) => c.execute(global).await,
+            PluginCommand::Build(c) => match c.execute(global)? {
+                Some((file, version)) => {
+                    RegisterCommand::for_file(file, version)
+                        .execute(global)
+                        .await
+                }
+                None => Ok(exit::OK),
+            },
             PluginCommand::Register(c) => c.execute(global).await,
             PluginCommand::List(c) => c.execute(global).await,
             PluginCommand::Inspect(c) => c.execute(global).await,
