@@ -58,15 +58,28 @@ console.log("js", p.name, role, p.main || "plugin.js");' "$dir/package.json"
     fi
 }
 
+# The manifest's fields, checked: the name becomes NAME.wasm beside the manifest, so it is a
+# plain name (letters, digits, `-`, `_`, `.`), never a path; the entry point stays inside.
+checked_manifest() {
+    local lang name world entry
+    read -r lang name world entry < <(manifest "$1") || exit 1
+    [ -n "${entry:-}" ] || exit 1
+    case $world in reader | processor | writer | tasklet | decider | partitioner) ;; *) die "role \`$world\` is not a batch:plugin world (reader, processor, writer, tasklet, decider, partitioner)" ;; esac
+    [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ && $name != *..* ]] ||
+        die "the project name \`$name\` is not a plugin name; use up to 64 letters, digits, \`-\`, \`_\` or \`.\`, starting with a letter or digit"
+    [[ $entry =~ ^[A-Za-z0-9_./-]+$ && $entry != /* && $entry != *..* ]] ||
+        die "the entry point \`$entry\` must be a file or module inside the project"
+    echo "$lang $name $world $entry"
+}
+
 case ${1:-} in
-manifest) manifest "$2"; exit 0 ;;
+manifest) checked_manifest "$2"; exit 0 ;;
 build) ;;
 *) die "usage: componentize.sh manifest DIR | build DIR OUT.wasm WIT_DIR SDK_ROOT TOOLS_DIR" ;;
 esac
 project=$2 out=$3 wit=$4 sdk_root=$5 tools=$6
-read -r lang name world entry < <(manifest "$project") || exit 1
-[ -n "${entry:-}" ] || exit 1
-case $world in reader | processor | writer | tasklet | decider | partitioner) ;; *) die "role \`$world\` is not a batch:plugin world (reader, processor, writer, tasklet, decider, partitioner)" ;; esac
+manifest_line=$(checked_manifest "$project") || exit 1
+read -r lang name world entry <<< "$manifest_line"
 sdk=$sdk_root/$lang
 
 mkdir -p "$tools" "$(dirname "$out")"

@@ -282,6 +282,16 @@ async fn every_role_in(lang: &str, source: &str) {
         "{}",
         stderr(&out)
     );
+    // A project name that is a path would put NAME.wasm outside the project: refused.
+    std::fs::write(&path, text.replace(&format!("\"{name}\""), "\"../escape\"")).unwrap();
+    let out = env.run(&["plugin", "build", &name, "--target-dir", &root]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("the project name `../escape` is not a plugin name"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!env.path().join("escape.wasm").exists());
 }
 
 #[tokio::test]

@@ -168,8 +168,12 @@ fn build_polyglot(dir: &Path, root: &Path) -> Result<Built, CliError> {
             dir.display()
         )));
     };
-    if !manifest.status.success() {
-        return Err(CliError::invalid("the project manifest could not be read"));
+    // The recipe checked the name; it names a file beside the manifest, never a path.
+    if !manifest.status.success() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(CliError::invalid(format!(
+            "the project manifest in `{}` could not be used (the reason is above)",
+            dir.display()
+        )));
     }
     let out = dir.join(format!("{name}.wasm"));
     let status = script(&[
