@@ -6,8 +6,8 @@ use std::process::Command;
 
 use clap::Args;
 
+use super::CliError;
 use super::toolkit::Toolkit;
-use super::{CliError, GlobalArgs};
 
 /// The toolchain recipe shared with `plugins/build.sh`: cargo for wasm32-wasip2 through
 /// rustup's target, or Debian's Rust with `-Zbuild-std` where rustup has no such target.
@@ -53,10 +53,7 @@ struct Built {
 impl BuildCommand {
     /// Builds and checks the component; returns it with its version when `--register` asks
     /// for it to be registered (which `plugin` does, so this file does not depend on it).
-    pub(super) fn execute(
-        self,
-        global: &GlobalArgs,
-    ) -> Result<Option<(PathBuf, String)>, CliError> {
+    pub(super) fn execute(self) -> Result<Option<(PathBuf, String)>, CliError> {
         let dir = self
             .dir
             .canonicalize()
@@ -75,13 +72,15 @@ impl BuildCommand {
                 dir.display()
             )));
         };
-        let policy = super::host_policy(global)?;
-        let runtime = super::plugin_runtime(&policy, Default::default())?;
+        // The world is read from the bytes (compiling an 18 MB Python component takes seconds;
+        // `--register` compiles and links it once, with every check registration makes).
         let out = dir.join(format!("{}.wasm", built.name));
-        let compiled = runtime.compile(&built.wasm).map_err(|e| {
-            CliError::invalid(format!("`{}` is not a usable plugin: {e}", out.display()))
-        })?;
-        let world = compiled.role.world();
+        let world = crate::plugin::Surface::of(&built.wasm)
+            .and_then(|s| s.role())
+            .map_err(|e| {
+                CliError::invalid(format!("`{}` is not a usable plugin: {e}", out.display()))
+            })?
+            .world();
         if let Some(role) = &built.role
             && role != world
         {

@@ -24,6 +24,7 @@ mod output;
 mod producers;
 mod runtime;
 mod state;
+mod surface;
 
 use std::fmt;
 
@@ -40,6 +41,7 @@ pub use instance::{
     TaskletExecution, TaskletInstance, TrapKind, WriterInstance,
 };
 pub use producers::Producers;
+pub use surface::Surface;
 
 pub use runtime::{EPOCH_TICK, PluginRuntime, PoolSize, RuntimeOptions};
 use state::PluginState;

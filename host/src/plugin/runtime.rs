@@ -11,9 +11,10 @@ use wasmtime::{Config, Engine};
 use wasmtime_wasi::WasiView as _;
 
 use super::state::PluginState;
+use super::surface::{Surface, is_component, role_of_exports};
 use super::{
-    ArtifactKey, CONTRACT_LINE, Compiled, Grant, Interrupt, InvalidPlugin, Limits, LoadError,
-    Prepared, Role, Sandbox, bindings, digest, interface,
+    ArtifactKey, Compiled, Grant, Interrupt, InvalidPlugin, Limits, LoadError, Prepared, Role,
+    Sandbox, bindings, digest,
 };
 
 /// Core instances, memories and tables one plugin component may have in the pool (a Rust
@@ -193,13 +194,9 @@ impl PluginRuntime {
 
     /// Validates that `wasm` is a component of one of our worlds, compiles it and links it.
     pub fn compile(&self, wasm: &[u8]) -> Result<Compiled, InvalidPlugin> {
-        if !wasmparser_is_component(wasm) {
-            let what = if wasm.starts_with(b"\0asm") {
-                "it is a core WebAssembly module".to_owned()
-            } else {
-                "it does not start with the WebAssembly magic bytes".to_owned()
-            };
-            return Err(InvalidPlugin::NotAComponent(what));
+        if !is_component(wasm) {
+            // The surface reader says why in the same words.
+            Surface::of(wasm)?;
         }
         let component = Component::new(&self.engine, wasm)
             .map_err(|e| InvalidPlugin::NotAComponent(format!("{e:#}")))?;
@@ -217,22 +214,6 @@ impl PluginRuntime {
             seal,
             prepared,
         })
-    }
-
-    /// The interfaces `wasm` imports and exports, for `plugin inspect`.
-    pub fn interfaces(&self, wasm: &[u8]) -> Result<(Vec<String>, Vec<String>), InvalidPlugin> {
-        let component = Component::new(&self.engine, wasm)
-            .map_err(|e| InvalidPlugin::NotAComponent(format!("{e:#}")))?;
-        let ty = component.component_type();
-        let imports = ty
-            .imports(&self.engine)
-            .map(|(n, _)| n.to_owned())
-            .collect();
-        let exports = ty
-            .exports(&self.engine)
-            .map(|(n, _)| n.to_owned())
-            .collect();
-        Ok((imports, exports))
     }
 
     /// Loads a precompiled artifact of the component `digest` that a host holding this
@@ -266,43 +247,12 @@ impl PluginRuntime {
     }
 
     fn role_of(&self, component: &Component) -> Result<Role, InvalidPlugin> {
-        let ty = component.component_type();
-        let exports: Vec<String> = ty
+        let exports: Vec<String> = component
+            .component_type()
             .exports(&self.engine)
             .map(|(n, _)| n.to_owned())
             .collect();
-        let roles: Vec<Role> = Role::ALL
-            .into_iter()
-            .filter(|r| exports.iter().any(|e| e.starts_with(interface(*r))))
-            .collect();
-        match roles.as_slice() {
-            [role] => {
-                let found = exports
-                    .iter()
-                    .find_map(|e| e.strip_prefix(interface(*role)))
-                    .unwrap_or_default();
-                if !found.starts_with(CONTRACT_LINE) {
-                    return Err(InvalidPlugin::UnsupportedVersion {
-                        found: crate::domain::neutralise(
-                            found,
-                            crate::domain::GuestField::ErrorKind,
-                        ),
-                    });
-                }
-                Ok(*role)
-            }
-            [] => Err(InvalidPlugin::WrongWorld(if exports.is_empty() {
-                "nothing".into()
-            } else {
-                exports.join(", ")
-            })),
-            many => Err(InvalidPlugin::SeveralRoles(
-                many.iter()
-                    .map(|r| r.world())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )),
-        }
+        role_of_exports(&exports)
     }
 
     fn prepare(&self, component: &Component, role: Role) -> Result<Prepared, InvalidPlugin> {
@@ -356,9 +306,4 @@ impl PluginRuntime {
             interrupt.clone(),
         )
     }
-}
-
-/// True when `bytes` start with the component-model binary header (`\0asm` + layer 1).
-fn wasmparser_is_component(bytes: &[u8]) -> bool {
-    bytes.len() >= 8 && &bytes[0..4] == b"\0asm" && bytes[6..8] == [0x01, 0x00]
 }
