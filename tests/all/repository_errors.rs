@@ -71,6 +71,49 @@ struct Proxy {
     port: u16,
     up: Arc<AtomicBool>,
     conns: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    /// Armed: the next `COMMIT` is passed to the server, its answer is swallowed, and then
+    /// the database goes down — a commit whose outcome the client cannot know.
+    lose_commit_answer: Arc<AtomicBool>,
+}
+
+/// Relays one connection; when `lose` is armed and the client sends `COMMIT`, forwards it, drops
+/// whatever the server answers, waits for the server to have committed, and returns true (the
+/// caller then cuts everything).
+async fn relay(client: TcpStream, server: TcpStream, lose: Arc<AtomicBool>) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let held = Arc::new(AtomicBool::new(false));
+    let held2 = held.clone();
+    let answers = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = sr.read(&mut buf).await {
+            if held2.load(Ordering::SeqCst) {
+                continue; // the answer to the COMMIT never arrives
+            }
+            if cw.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut lost = false;
+    while let Ok(n @ 1..) = cr.read(&mut buf).await {
+        // A COMMIT statement ends with its NUL (COMMIT_COUNT columns do not match).
+        let commit = buf[..n].windows(7).any(|w| w == b"COMMIT\0");
+        if commit && lose.swap(false, Ordering::SeqCst) {
+            held.store(true, Ordering::SeqCst);
+            let _ = sw.write_all(&buf[..n]).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            lost = true;
+            break;
+        }
+        if sw.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    answers.abort();
+    lost
 }
 
 impl Proxy {
@@ -78,11 +121,12 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
-        let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (up2, conns2) = (up.clone(), conns.clone());
+        let conns = Arc::new(std::sync::Mutex::new(Vec::<tokio::task::AbortHandle>::new()));
+        let lose_commit_answer = Arc::new(AtomicBool::new(false));
+        let (up2, conns2, lose2) = (up.clone(), conns.clone(), lose_commit_answer.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((mut client, _)) = listener.accept().await else {
+                let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
                 if !up2.load(Ordering::SeqCst) {
@@ -90,15 +134,27 @@ impl Proxy {
                     continue;
                 }
                 let upstream = upstream.clone();
+                let (lose, up3, conns3) = (lose2.clone(), up2.clone(), conns2.clone());
                 let task = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(&upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    if let Ok(server) = TcpStream::connect(&upstream).await
+                        && relay(client, server, lose).await
+                    {
+                        // After a swallowed COMMIT answer the database is gone.
+                        up3.store(false, Ordering::SeqCst);
+                        for c in conns3.lock().unwrap().drain(..) {
+                            c.abort();
+                        }
                     }
                 });
                 conns2.lock().unwrap().push(task.abort_handle());
             }
         });
-        Proxy { port, up, conns }
+        Proxy {
+            port,
+            up,
+            conns,
+            lose_commit_answer,
+        }
     }
 
     /// Cuts every open connection and refuses new ones.
@@ -114,8 +170,30 @@ impl Proxy {
     }
 }
 
+/// How the database goes away in the middle of the job.
+#[derive(Clone, Copy, PartialEq)]
+enum Outage {
+    /// Every connection is cut at some moment.
+    Cut,
+    /// A chunk's COMMIT reaches the database, which commits it, but the answer is lost and the
+    /// database goes down: the host cannot know the chunk is committed.
+    LostCommitAnswer,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_mid_job_loses_nothing_and_the_restart_completes() {
+    outage(Outage::Cut).await;
+}
+
+/// The host must not cut a file back to the previous checkpoint when a commit's outcome is
+/// unknown: the repository may hold the new one, and the restart would find the output shorter
+/// than its checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_answer_is_lost_loses_nothing_and_the_restart_completes() {
+    outage(Outage::LostCommitAnswer).await;
+}
+
+async fn outage(how: Outage) {
     let Some(env) = Env::new(Backend::Postgres).await else {
         return skip_postgres();
     };
@@ -155,8 +233,17 @@ async fn a_database_outage_mid_job_loses_nothing_and_the_restart_completes() {
         assert!(Instant::now() < deadline, "the job never got going");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    proxy.cut();
+    match how {
+        Outage::Cut => proxy.cut(),
+        Outage::LostCommitAnswer => proxy.lose_commit_answer.store(true, Ordering::SeqCst),
+    }
     let out = env.wait_bounded(child, Duration::from_secs(120));
+    if how == Outage::LostCommitAnswer {
+        assert!(
+            !proxy.lose_commit_answer.load(Ordering::SeqCst),
+            "a COMMIT went through the proxy and its answer was swallowed"
+        );
+    }
     assert!(
         !out.status.success(),
         "the run cannot succeed without its database"

@@ -128,8 +128,11 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
         step.commit_count += 1;
         let rows = p.writer.staged_rows().to_vec();
         if let Err(e) = self.repo.commit_chunk(step, skipped, &rows).await {
+            // The outcome is unknown: the connection can drop after the database committed.
+            // So the writer is not told to roll back (a file writer would cut away bytes the
+            // repository may already count as committed); the step fails, and the restart's
+            // `open` cuts every output back to whichever checkpoint the repository holds.
             step.commit_count -= 1;
-            self.roll_back(p, step).await;
             return Err(e.into());
         }
         p.writer
