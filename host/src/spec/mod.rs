@@ -12,6 +12,7 @@ use serde::Deserialize;
 pub use serde_saphyr::Spanned;
 pub use units::{parse_count, parse_duration, parse_size, show_size};
 
+mod line_endings;
 mod units;
 
 /// A whole job.
@@ -474,23 +475,9 @@ impl JobSpec {
 
     /// Parses job.yaml text; `path` is used in messages.
     pub fn from_str(text: &str, path: &Path) -> Result<JobSpec, SpecError> {
-        // YAML counts a lone CR as a line break, editors and `lines()` do not: refuse it, so
-        // every line number a diagnostic prints is the line an editor shows.
-        if let Some(at) = lone_carriage_return(text) {
-            let before = &text[..at];
-            let line = before.matches('\n').count() as u64 + 1;
-            let column = before.rsplit('\n').next().unwrap_or("").chars().count() as u64 + 1;
-            return Err(SpecError::Parse(Diagnostic {
-                file: path.to_path_buf(),
-                line,
-                column,
-                field: String::new(),
-                message: "a carriage return without a line feed (an old Mac line ending)".into(),
-                hint: Some(
-                    "save the file with LF or CRLF line endings (`mac2unix FILE` converts it)"
-                        .into(),
-                ),
-            }));
+        // YAML counts a lone CR as a line break, editors do not: refused first (line_endings).
+        if let Some(d) = line_endings::lone_carriage_return(text, path) {
+            return Err(SpecError::Parse(d));
         }
         // The field path of a type error (`steps[0].chunk.size`), tracked while parsing.
         let mut field = String::new();
@@ -523,12 +510,6 @@ impl JobSpec {
             })
         })
     }
-}
-
-/// The byte offset of the first `\r` not followed by `\n`.
-fn lone_carriage_return(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    memchr::memchr_iter(b'\r', bytes).find(|&i| bytes.get(i + 1) != Some(&b'\n'))
 }
 
 /// A serde path as job.yaml spells it: without the `value` segments of the `Spanned` wrappers
@@ -597,26 +578,4 @@ fn hint_for(message: &str) -> Option<String> {
 /// A source location of a spanned value, as `(line, column)`.
 pub fn location<T>(s: &Spanned<T>) -> (u64, u64) {
     (s.referenced.line(), s.referenced.column())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_lone_carriage_return_is_refused_where_it_is() {
-        let text = "name: j\r\nsteps:\n  - name: a\r    tasklet: { plugin: t }\n";
-        let Err(SpecError::Parse(d)) = JobSpec::from_str(text, Path::new("job.yaml")) else {
-            panic!("a lone CR parses");
-        };
-        assert_eq!((d.line, d.column), (3, 12), "{d}");
-        assert!(
-            d.message.contains("carriage return without a line feed"),
-            "{d}"
-        );
-        assert!(d.hint.unwrap().contains("mac2unix"));
-        // CRLF line endings are fine.
-        let crlf = "name: j\r\nsteps:\r\n  - name: a\r\n    tasklet: { plugin: t }\r\n";
-        assert!(JobSpec::from_str(crlf, Path::new("job.yaml")).is_ok());
-    }
 }
