@@ -40,7 +40,11 @@ pub mod plugin;
 pub mod policy;
 pub mod registry;
 pub mod repository;
+pub mod server;
+pub mod setup;
 pub mod spec;
+pub mod telemetry;
+pub mod views;
 
 pub use engine::{JobOperator, JobReport, LaunchError, OperatorError, RunListener, StopFlag};
 pub use plan::{JobPlan, PlanFailure, PlanOptions, compile};

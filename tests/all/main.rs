@@ -27,6 +27,7 @@ mod restart;
 mod sandbox;
 mod scaffold;
 mod security;
+mod server;
 mod stop;
 mod tenants;
 mod ui;

@@ -10,6 +10,7 @@ mod output;
 mod plugin;
 mod run;
 mod scaffold;
+mod serve;
 mod skipped;
 mod toolkit;
 mod worker;
@@ -197,6 +198,11 @@ enum Command {
     },
     /// Print the manual page (roff): `batch-host man | man -l -`.
     Man,
+    /// Serve the HTTP API, the dashboard and Prometheus metrics (docs/server.md).
+    Serve(serve::ServeCommand),
+    /// Manage the bearer tokens of `batch-host serve`.
+    #[command(subcommand)]
+    Token(serve::TokenCommand),
     /// Run partitions of `workers: remote` steps that `batch-host run` offers through the
     /// shared PostgreSQL repository.
     Worker(worker::WorkerCommand),
@@ -239,6 +245,8 @@ impl Cli {
                 Command::Execution(cmd) => cmd.execute(&self.global).await,
                 Command::Worker(cmd) => cmd.execute(&self.global).await,
                 Command::Tenant(cmd) => cmd.execute(&self.global).await,
+                Command::Serve(cmd) => cmd.execute(&self.global).await,
+                Command::Token(cmd) => cmd.execute(&self.global).await,
                 Command::Completions { shell } => {
                     use clap::CommandFactory as _;
                     let mut cmd = Cli::command();
@@ -268,39 +276,25 @@ impl GlobalArgs {
             .unwrap_or_else(crate::config::default_repository)
     }
 
-    /// The files of the host no plugin may reach: the repository (a SQLite file's whole folder,
-    /// which holds every tenant's file and the journal files), the artifact key and the host
-    /// configuration.
-    fn protected(&self, policy: &crate::config::HostPolicy) -> Vec<crate::plan::Protected> {
-        use crate::plan::Protected;
-        let mut out = Vec::new();
-        let url = self.repository();
-        if let Some(file) = crate::repository::sqlite_file(&url) {
-            out.push(Protected {
-                what: format!("the repository `{url}` (every tenant's SQLite file lies in its folder)"),
-                path: file,
-                folder: true,
-                hint: "keep the repository outside the work directory: leave out `--repository` (and BATCH_HOST_REPOSITORY) to use the default in the host's home directory, point it at another folder, or pass `--workdir DIR` for a folder that does not hold it".into(),
-            });
+    /// The repository, tenant and host configuration, for the code the CLI shares with the
+    /// server.
+    pub(crate) fn setup(&self) -> crate::setup::HostSetup {
+        crate::setup::HostSetup {
+            repository: self.repository(),
+            tenant: self.tenant.clone(),
+            config: self.config.clone(),
         }
-        out.push(Protected {
-            what: format!(
-                "the artifact key `{}` (it seals precompiled plugin code)",
-                policy.artifact_key_file.display()
-            ),
-            path: policy.artifact_key_file.clone(),
-            folder: false,
-            hint: "set `artifact-key-file` in the host configuration to a path outside every work directory, or move the job".into(),
-        });
-        if let Some(config) = &self.config {
-            out.push(Protected {
-                what: format!("the host configuration `{}`", config.display()),
-                path: config.clone(),
-                folder: false,
-                hint: "keep the host configuration outside the work directory".into(),
-            });
+    }
+}
+
+impl From<crate::setup::SetupError> for CliError {
+    fn from(e: crate::setup::SetupError) -> Self {
+        use crate::setup::SetupError;
+        match e {
+            SetupError::Invalid(errors) => CliError::all(exit::INVALID_INPUT, errors),
+            SetupError::Internal(e) => CliError::internal(e),
+            SetupError::Repository(e) => e.into(),
         }
-        out
     }
 }
 
@@ -309,23 +303,12 @@ fn plugin_runtime(
     policy: &crate::config::HostPolicy,
     options: crate::plugin::RuntimeOptions,
 ) -> Result<crate::plugin::PluginRuntime, CliError> {
-    let key = crate::plugin::ArtifactKey::load_or_create(&policy.artifact_key_file)
-        .map_err(CliError::internal)?;
-    crate::plugin::PluginRuntime::with_options(crate::plugin::RuntimeOptions {
-        artifact_key: Some(key),
-        ..options
-    })
-    .map_err(|e| CliError::internal(format!("cannot start the WebAssembly runtime: {e:#}")))
+    Ok(crate::setup::plugin_runtime(policy, options)?)
 }
 
 /// The host policy for the tenant, or prints why it cannot be read.
 fn host_policy(global: &GlobalArgs) -> Result<crate::config::HostPolicy, CliError> {
-    crate::config::load(global.config.as_deref(), &global.tenant).map_err(|problems| {
-        CliError::all(
-            exit::INVALID_INPUT,
-            problems.iter().map(|p| p.to_string()).collect(),
-        )
-    })
+    Ok(global.setup().policy_or_error()?)
 }
 
 /// Connects to the tenant's repository or prints why not.

@@ -1,16 +1,16 @@
 //! `cli` → operator commands: `jobs`, `executions`, `execution` (Spring's JobExplorer) and
 //! `stop`, `abandon`, `recover` (through the engine's JobOperator).
 
-use std::collections::BTreeMap;
-
 use clap::Args;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::output::{print_table, table};
 use super::{CliError, CliResult, GlobalArgs, connect, exit};
-use crate::domain::{JobExecution, StepExecution, Timestamp};
+use crate::domain::Timestamp;
 use crate::engine::{JobOperator, OperatorError};
 use crate::repository::{ExecutionFilter, JobExplorer, SqlRepository};
+pub(super) use crate::views::report_json;
+use crate::views::{execution_json, step_json};
 
 fn time(t: Option<Timestamp>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -23,56 +23,6 @@ fn duration(start: Option<Timestamp>, end: Option<Timestamp>) -> String {
         (Some(_), None) => "running".into(),
         _ => "-".into(),
     }
-}
-
-fn execution_json(e: &JobExecution) -> Value {
-    let params: BTreeMap<&str, Value> = e
-        .parameters
-        .iter()
-        .map(|(k, p)| (k, json!({ "value": p.value, "type": p.kind.java_class(), "identifying": p.identifying })))
-        .collect();
-    json!({
-        "execution_id": e.id, "instance_id": e.instance.id, "job": e.instance.job_name,
-        "job_key": e.instance.job_key, "status": e.status.as_str(), "exit_code": e.exit_status.code,
-        "exit_message": e.exit_status.description, "create_time": e.create_time.to_rfc3339(),
-        "start_time": e.start_time.map(|t| t.to_rfc3339()), "end_time": e.end_time.map(|t| t.to_rfc3339()),
-        "parameters": params,
-        "context": e.context.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect::<BTreeMap<_, _>>(),
-    })
-}
-
-/// `run --json` / `restart --json`: the execution, how long it took, and each step (with
-/// `already_complete` for steps an earlier execution completed).
-pub(super) fn report_json(report: &crate::engine::JobReport) -> Value {
-    let steps: Vec<Value> = report
-        .steps
-        .iter()
-        .map(|s| {
-            let mut v = step_json(&s.execution);
-            v["already_complete"] = json!(s.already_complete);
-            v["duration_ms"] = json!(s.duration.as_millis() as u64);
-            v
-        })
-        .collect();
-    json!({
-        "execution": execution_json(&report.execution),
-        "restart": report.restart,
-        "duration_ms": report.duration.as_millis() as u64,
-        "steps": steps,
-    })
-}
-
-fn step_json(s: &StepExecution) -> Value {
-    json!({
-        "step_execution_id": s.id, "step": s.step_name, "status": s.status.as_str(),
-        "exit_code": s.exit_status.code, "exit_message": s.exit_status.description,
-        "read": s.read_count, "write": s.write_count, "filter": s.filter_count,
-        "read_skip": s.read_skip_count, "process_skip": s.process_skip_count, "write_skip": s.write_skip_count,
-        "commit": s.commit_count, "rollback": s.rollback_count,
-        "start_time": s.start_time.map(|t| t.to_rfc3339()), "end_time": s.end_time.map(|t| t.to_rfc3339()),
-        "context": s.context.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect::<BTreeMap<_, _>>(),
-        "plugins": s.plugins.iter().map(|p| json!({ "role": p.role.world(), "plugin": p.label, "sha256": p.digest })).collect::<Vec<_>>(),
-    })
 }
 
 /// Runs `f` with the tenant's repository and closes it afterwards.
@@ -100,25 +50,35 @@ impl JobsCommand {
     pub(super) async fn execute(self, global: &GlobalArgs) -> CliResult {
         with_repo(global, |repo| async move {
             let executions = repo.find_executions(&ExecutionFilter::default()).await?;
-            let mut jobs: BTreeMap<String, (Vec<i64>, usize, &JobExecution)> = BTreeMap::new();
-            for e in &executions {
-                let entry = jobs.entry(e.instance.job_name.clone()).or_insert((Vec::new(), 0, e));
-                if !entry.0.contains(&e.instance.id) {
-                    entry.0.push(e.instance.id);
-                }
-                entry.1 += 1;
-            }
+            let jobs = crate::views::summarize_jobs(&executions);
             if self.json {
-                for (name, (instances, count, last)) in &jobs {
-                    println!("{}", json!({ "job": name, "instances": instances.len(), "executions": count,
-                        "last_execution_id": last.id, "last_status": last.status.as_str(), "last_exit_code": last.exit_status.code }));
+                for job in &jobs {
+                    println!("{}", job.json());
                 }
             } else if jobs.is_empty() {
                 println!("no jobs have run against this repository yet");
             } else {
-                let mut t = table(&["JOB", "INSTANCES", "EXECUTIONS", "LAST", "STATUS", "EXIT CODE"], &[1, 2, 3], &[0, 5]);
-                for (name, (instances, count, last)) in &jobs {
-                    t.add_row(vec![name.clone(), instances.len().to_string(), count.to_string(), last.id.to_string(), last.status.as_str().to_owned(), last.exit_status.code.clone()]);
+                let mut t = table(
+                    &[
+                        "JOB",
+                        "INSTANCES",
+                        "EXECUTIONS",
+                        "LAST",
+                        "STATUS",
+                        "EXIT CODE",
+                    ],
+                    &[1, 2, 3],
+                    &[0, 5],
+                );
+                for job in &jobs {
+                    t.add_row(vec![
+                        job.name.clone(),
+                        job.instances.len().to_string(),
+                        job.executions.to_string(),
+                        job.last.id.to_string(),
+                        job.last.status.as_str().to_owned(),
+                        job.last.exit_status.code.clone(),
+                    ]);
                 }
                 print_table(&t);
             }

@@ -80,12 +80,7 @@ impl RegisterCommand {
                 .map(|s| s.to_string_lossy().replace('_', "-"))
                 .unwrap_or_default(),
         };
-        let valid = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 100
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        };
+        let valid = crate::registry::valid_label;
         if !valid(&name) || !valid(&self.version) {
             return Err(CliError::invalid(format!(
                 "plugin name `{name}` / version `{}` must be 1-100 letters, digits, `.`, `_` or `-`",
@@ -130,11 +125,7 @@ impl ListCommand {
         let plugins = plugins?;
         if self.json {
             for p in &plugins {
-                let line = serde_json::json!({
-                    "name": p.name, "version": p.version, "world": p.world, "digest": p.digest,
-                    "size": p.size, "registered_at": p.registered_at.to_rfc3339(),
-                });
-                println!("{line}");
+                println!("{}", crate::views::plugin_json(p));
             }
             return Ok(exit::OK);
         }
@@ -189,8 +180,8 @@ impl InspectCommand {
             return Err(not_registered(&self.plugin));
         };
         // Read from the bytes, not compiled: an 18 MB component inspects in milliseconds.
-        let (imports, exports) = match wasm.as_deref().map(crate::plugin::Surface::of) {
-            Some(Ok(s)) => (s.imports, s.exports),
+        let surface = match wasm.as_deref().map(crate::plugin::Surface::of) {
+            Some(Ok(s)) => s,
             Some(Err(e)) => {
                 return Err(CliError::internal(format!(
                     "the stored component cannot be read: {e}"
@@ -209,24 +200,13 @@ impl InspectCommand {
             .unwrap_or_default();
         let language = producers.summary();
         if self.json {
-            let line = serde_json::json!({
-                "name": record.name, "version": record.version, "world": record.world,
-                "language": language,
-                "producers": {
-                    "language": producers.language, "processed-by": producers.processed_by,
-                    "sdk": producers.sdk,
-                },
-                "digest": record.digest, "size": record.size,
-                "registered_at": record.registered_at.to_rfc3339(),
-                "imports": imports, "exports": exports,
-                "versions": all.iter().map(|p| serde_json::json!({
-                    "version": p.version, "digest": p.digest,
-                    "registered_at": p.registered_at.to_rfc3339(),
-                })).collect::<Vec<_>>(),
-            });
-            println!("{line}");
+            println!(
+                "{}",
+                crate::views::inspect_json(&record, &all, &surface, &producers)
+            );
             return Ok(exit::OK);
         }
+        let (imports, exports) = (&surface.imports, &surface.exports);
         println!("{}@{}", record.name, record.version);
         println!("  world:         {}", record.world);
         if let Some(language) = &language {
@@ -239,11 +219,11 @@ impl InspectCommand {
             record.registered_at.format("%Y-%m-%d %H:%M:%S UTC")
         );
         println!("  imports:");
-        for i in &imports {
+        for i in imports {
             println!("    {i}");
         }
         println!("  exports:");
-        for e in &exports {
+        for e in exports {
             println!("    {e}");
         }
         if all.len() > 1 {

@@ -9,10 +9,10 @@ use super::output::{Progress, print_summary};
 use super::{CliError, CliResult, GlobalArgs, connect, exit};
 use crate::domain::BatchStatus;
 use crate::engine::{JobOperator, LaunchError, StopFlag, SystemClock};
-use crate::plan::{self, JobPlan, PlanFailure, PlanOptions, StepKind};
-use crate::plugin::{PluginRuntime, PoolSize, RuntimeOptions};
+use crate::plan::{JobPlan, StepKind};
+use crate::plugin::PluginRuntime;
 use crate::repository::{JobSource, SqlRepository};
-use crate::spec::JobSpec;
+use crate::setup::Problems;
 
 /// Options shared by `run` and `validate`.
 #[derive(Debug, Args)]
@@ -40,26 +40,25 @@ impl JobArgs {
     /// The job as the repository recorded an execution of it: its job file, work directory and
     /// parameters (for `restart ID` and `batch-host worker`).
     pub(super) fn recorded(source: &JobSource, params: &crate::domain::JobParameters) -> Self {
-        let params = params
-            .iter()
-            .map(|(name, p)| {
-                (
-                    name.to_owned(),
-                    format!("{},{},{}", p.value, p.kind.java_class(), p.identifying),
-                )
-            })
-            .collect();
-        // The file as it is now, if it is still there; otherwise the text it launched with.
-        let text = match Path::new(&source.file).is_file() {
-            true => None,
-            false => source.text.clone(),
-        };
+        let input = crate::setup::recorded_input(source, params);
         JobArgs {
-            job: source.file.clone().into(),
-            params,
-            workdir: Some(source.workdir.clone().into()),
+            job: input.file,
+            params: input.params,
+            workdir: input.workdir,
             allow_code_change: false,
-            text,
+            text: input.text,
+        }
+    }
+
+    /// The job to plan, as the setup code shared with the server takes it.
+    fn input(&self) -> crate::setup::JobInput {
+        crate::setup::JobInput {
+            file: self.job.clone(),
+            text: self.text.clone(),
+            params: self.params.clone(),
+            workdir: self.workdir.clone(),
+            allow_code_change: self.allow_code_change,
+            registered_only: false,
         }
     }
 
@@ -84,67 +83,7 @@ impl JobArgs {
         global: &GlobalArgs,
         repo: &SqlRepository,
     ) -> Result<Result<(JobPlan, PluginRuntime), Problems>, CliError> {
-        let policy = super::host_policy(global)?;
-        let parsed = match &self.text {
-            Some(text) => JobSpec::from_str(text, &self.job),
-            None => JobSpec::from_path(&self.job),
-        };
-        let spec = match parsed {
-            Ok(spec) => spec,
-            Err(crate::spec::SpecError::Parse(d)) => return Ok(Err(Problems::Spec(d))),
-            Err(e) => return Err(CliError::invalid(e)),
-        };
-        let runtime = super::plugin_runtime(
-            &policy,
-            RuntimeOptions {
-                fuel: policy.defaults.fuel_per_item.is_some() || spec.sets_fuel(),
-                pool: Some(PoolSize {
-                    instances: spec.max_instances(),
-                    max_memory: policy.ceilings.memory,
-                }),
-                artifact_key: None,
-            },
-        )?;
-        let options = PlanOptions {
-            params: self.params.clone(),
-            workdir: self.workdir.clone(),
-            allow_code_change: self.allow_code_change,
-            protected: global.protected(&policy),
-            shared_repository: repo.backend_name() == "postgres",
-            policy,
-        };
-        let catalogue = crate::registry::shared_catalogue(&global.repository(), &global.tenant)
-            .await
-            .map_err(|e| CliError::internal(format!("the shared plugin catalogue: {e}")))?;
-        let plan = plan::compile_with_catalogue(
-            spec,
-            &self.job,
-            &options,
-            repo,
-            catalogue.as_ref(),
-            &runtime,
-        )
-        .await;
-        match plan {
-            Ok(plan) => Ok(Ok((plan, runtime))),
-            Err(PlanFailure::Invalid(problems)) => Ok(Err(Problems::Plan(problems))),
-            Err(PlanFailure::Repository(e)) => Err(e.into()),
-        }
-    }
-}
-
-/// What is wrong with a job file: it does not parse, or it does not plan.
-enum Problems {
-    Spec(crate::spec::Diagnostic),
-    Plan(crate::plan::PlanErrors),
-}
-
-impl Problems {
-    fn diagnostics(&self) -> Vec<&crate::spec::Diagnostic> {
-        match self {
-            Problems::Spec(d) => vec![d],
-            Problems::Plan(e) => e.problems.iter().collect(),
-        }
+        Ok(global.setup().plan(&self.input(), repo).await?)
     }
 }
 
@@ -199,6 +138,10 @@ pub(super) struct RunCommand {
     /// table.
     #[arg(long)]
     json: bool,
+    /// At the end, write the run's metrics to FILE in Prometheus's text format (the names
+    /// `batch-host serve` exports at /metrics), e.g. for node_exporter's textfile collector.
+    #[arg(long, value_name = "FILE")]
+    metrics_file: Option<PathBuf>,
 }
 
 impl RunCommand {
@@ -208,8 +151,34 @@ impl RunCommand {
         if self.next {
             JobOperator::new(&repo).next_instance(&mut plan).await?;
         }
-        execute_plan(&plan, repo, &runtime, self.no_progress, self.json).await
+        let output = Output {
+            no_progress: self.no_progress,
+            json: self.json,
+            metrics_file: self.metrics_file,
+        };
+        execute_plan(&plan, repo, &runtime, &output).await
     }
+}
+
+/// How a run reports: progress, the summary's format, a metrics file.
+#[derive(Debug, Default)]
+struct Output {
+    no_progress: bool,
+    json: bool,
+    metrics_file: Option<PathBuf>,
+}
+
+/// Writes the metrics to `file` (through a temporary file, so a scraper never reads half).
+fn write_metrics(file: &Path) -> Result<(), CliError> {
+    let tmp = file.with_extension("prom.tmp");
+    std::fs::write(&tmp, crate::telemetry::render())
+        .and_then(|()| std::fs::rename(&tmp, file))
+        .map_err(|e| {
+            CliError::internal(format!(
+                "cannot write the metrics file `{}`: {e}",
+                file.display()
+            ))
+        })
 }
 
 /// Launches a planned job with progress, signals and the end-of-run summary; the exit code.
@@ -217,18 +186,36 @@ async fn execute_plan(
     plan: &JobPlan,
     repo: SqlRepository,
     runtime: &PluginRuntime,
-    no_progress: bool,
-    json: bool,
+    output: &Output,
 ) -> CliResult {
     let repo = repo.with_durability(plan.durability).await?;
-    let progress = Progress::new(!no_progress);
+    if output.metrics_file.is_some() {
+        crate::telemetry::install().map_err(CliError::internal)?;
+    }
+    let metrics = crate::telemetry::MetricsListener::new(&plan.tenant, &plan.name);
+    let progress = Progress::new(!output.no_progress);
     let stop = StopFlag::default();
     watch_signals(stop.clone());
+    let started = std::time::Instant::now();
     let result = JobOperator::new(&repo)
-        .start(plan, runtime, &progress, &SystemClock, &stop)
+        .start(
+            plan,
+            runtime,
+            &crate::telemetry::Both(&progress, &metrics),
+            &SystemClock,
+            &stop,
+        )
         .await;
     progress.finish();
     repo.close().await;
+    if let Some(file) = &output.metrics_file {
+        metrics.job_finished(
+            result.as_ref().ok().map(|r| &r.execution),
+            started.elapsed(),
+        );
+        write_metrics(file)?;
+    }
+    let json = output.json;
     match result {
         Ok(report) => {
             if json {
@@ -269,6 +256,9 @@ pub(super) struct RestartCommand {
     /// Print the end-of-run summary as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// At the end, write the run's metrics to FILE in Prometheus's text format.
+    #[arg(long, value_name = "FILE")]
+    metrics_file: Option<PathBuf>,
     /// The work directory, when it moved since the failed execution (default: the recorded one).
     #[arg(long, value_name = "DIR")]
     workdir: Option<PathBuf>,
@@ -295,7 +285,12 @@ impl RestartCommand {
             )));
         }
         let (plan, runtime) = job.plan(global, &repo).await?;
-        execute_plan(&plan, repo, &runtime, self.no_progress, self.json).await
+        let output = Output {
+            no_progress: self.no_progress,
+            json: self.json,
+            metrics_file: self.metrics_file,
+        };
+        execute_plan(&plan, repo, &runtime, &output).await
     }
 }
 

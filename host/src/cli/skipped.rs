@@ -41,15 +41,7 @@ impl SkippedCommand {
         match self.format {
             Format::Jsonl => {
                 for (step, item) in &items {
-                    let payload = item.payload.as_ref().map(|p| match std::str::from_utf8(p) {
-                        Ok(text) => serde_json::Value::String(text.to_owned()),
-                        Err(_) => serde_json::json!({ "hex": hex::encode(p) }),
-                    });
-                    let line = serde_json::json!({
-                        "execution_id": self.execution_id, "step": step, "phase": item.phase.as_str(),
-                        "kind": item.kind, "message": item.message, "position": item.position,
-                        "chunk": item.chunk, "payload": payload,
-                    });
+                    let line = crate::views::skipped_json(self.execution_id, step, item);
                     println!("{}", super::output::json_line(&line));
                 }
             }

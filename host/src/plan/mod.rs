@@ -139,6 +139,7 @@ pub async fn compile_with_catalogue<R: PluginStore>(
         catalogue,
         runtime,
         base: &base,
+        registered_only: options.registered_only,
         cache: HashMap::new(),
     };
     let mut names = HashSet::new();

@@ -20,6 +20,8 @@ pub(super) struct Resolver<'a, R> {
     pub(super) catalogue: Option<&'a R>,
     pub(super) runtime: &'a PluginRuntime,
     pub(super) base: &'a Path,
+    /// Refuse `path:` plugins (`batch-host serve`: tenants run registered plugins only).
+    pub(super) registered_only: bool,
     /// Components already prepared in this plan, by digest.
     pub(super) cache: HashMap<String, Prepared>,
 }
@@ -145,6 +147,15 @@ impl<R: PluginStore> Resolver<'_, R> {
                 } else {
                     (label, record.digest, None, at)
                 }
+            }
+            (None, Some(path)) if self.registered_only => {
+                c.push(
+                    location(path),
+                    format!("{field}.path"),
+                    "plugins given by `path:` cannot run here: the server runs registered plugins only".to_owned(),
+                    Some("upload the component (`POST /api/v1/plugins?name=NAME`) and name it with `plugin: NAME`".into()),
+                );
+                return Ok(None);
             }
             (None, Some(path)) => {
                 let at = location(path);

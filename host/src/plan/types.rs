@@ -347,6 +347,8 @@ pub struct PlanOptions {
     /// The repository is one that workers on other machines can share (PostgreSQL), as
     /// `workers: remote` needs.
     pub shared_repository: bool,
+    /// Refuse plugins given by `path:` (`batch-host serve`: tenants upload plugins instead).
+    pub registered_only: bool,
 }
 
 /// A file of the host's that must lie outside every directory granted to plugins.

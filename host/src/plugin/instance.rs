@@ -29,10 +29,16 @@ macro_rules! guarded {
         arm_items(&mut $self.store, $items);
         let wall = $self.store.data().limits.wall_per_call;
         let interrupt = $self.store.data().interrupt.clone();
+        let started = std::time::Instant::now();
         let outcome = {
             let $store = &mut $self.store;
             guard(wall, &interrupt, $call).await
         };
+        crate::telemetry::plugin_call(
+            &$self.store.data().label,
+            $self.store.data().role,
+            started.elapsed(),
+        );
         outcome.map_err(|cut| cut_error(&$self.store, cut))
     }};
 }

@@ -71,6 +71,8 @@ pub struct PluginState {
     pub(super) wasi: WasiCtx,
     pub(super) table: ResourceTable,
     pub(super) label: Arc<str>,
+    /// The plugin's role (`reader`, `processor`, …), for metrics.
+    pub(super) role: &'static str,
     pub(super) stderr: GuestOutput,
     pub(super) limiter: MemoryLimiter,
     pub(super) limits: Limits,
@@ -133,13 +135,16 @@ pub(super) fn on_epoch(
 pub(super) fn cut_error(store: &Store<PluginState>, cut: Cut) -> PluginError {
     match cut {
         Cut::Interrupted => PluginError::Interrupted,
-        Cut::Wall => PluginError::Trap(
-            TrapKind::Timeout,
-            format!(
-                "the call took longer than its wall-clock limit of {:?} (limits.wall-per-call); the plugin may be sleeping or blocked",
-                store.data().limits.wall_per_call
-            ),
-        ),
+        Cut::Wall => {
+            crate::telemetry::sandbox_fault(&store.data().label, TrapKind::Timeout.kind());
+            PluginError::Trap(
+                TrapKind::Timeout,
+                format!(
+                    "the call took longer than its wall-clock limit of {:?} (limits.wall-per-call); the plugin may be sleeping or blocked",
+                    store.data().limits.wall_per_call
+                ),
+            )
+        }
     }
 }
 
@@ -231,6 +236,7 @@ pub(super) fn new_store(pre: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Sto
             wasi: wasi.build(),
             table,
             label: sandbox.label.clone(),
+            role: pre.role().world(),
             stderr,
             limiter: MemoryLimiter {
                 max: sandbox.limits.memory,
@@ -287,6 +293,7 @@ pub(super) fn trap_error(store: &Store<PluginState>, err: &wasmtime::Error) -> P
     } else {
         TrapKind::Trap
     };
+    crate::telemetry::sandbox_fault(&store.data().label, kind.kind());
     let mut message = match (kind, trap) {
         (TrapKind::Timeout, Some(&wasmtime::Trap::OutOfFuel)) => format!(
             "the call used up its fuel budget of {} per item (limits.fuel-per-item)",

@@ -48,6 +48,14 @@ pub async fn register<R: PluginStore>(
     Ok(record)
 }
 
+/// True when `s` can be a plugin name or version: 1-100 letters, digits, `.`, `_` or `-`.
+pub fn valid_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
 /// A freshly compiled artifact as the repository keeps it.
 pub(crate) fn stored(compiled: &Compiled) -> StoredArtifact {
     StoredArtifact {

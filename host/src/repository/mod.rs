@@ -133,6 +133,8 @@ pub struct ExecutionFilter {
     pub status: Option<String>,
     /// At most this many, newest first.
     pub limit: Option<i64>,
+    /// Leave out this many of the newest first (paging).
+    pub offset: Option<i64>,
 }
 
 /// A registered plugin: a name and version that point at a component digest.
@@ -223,6 +225,32 @@ pub trait JobExplorer: Sync {
         &self,
         job_execution_id: Id,
     ) -> Result<Vec<(String, SkippedItem)>, RepositoryError>;
+
+    /// The throughput samples of a job execution's steps (taken at chunk commits, about one a
+    /// second), by step execution then time.
+    async fn step_progress(
+        &self,
+        job_execution_id: Id,
+    ) -> Result<Vec<ProgressSample>, RepositoryError>;
+}
+
+/// A step's counters at one chunk commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressSample {
+    /// The step execution.
+    pub step_execution_id: Id,
+    /// Its name.
+    pub step_name: String,
+    /// When the chunk committed.
+    pub at: Timestamp,
+    /// Chunks committed so far.
+    pub commits: i64,
+    /// Items read so far.
+    pub read: i64,
+    /// Items written so far.
+    pub write: i64,
+    /// Items skipped so far (every phase).
+    pub skip: i64,
 }
 
 /// Spring Batch's `JobRepository`: creates and updates job and step executions. Every
@@ -352,6 +380,48 @@ pub trait PluginStore {
         engine: &str,
         artifact: &StoredArtifact,
     ) -> Result<(), RepositoryError>;
+}
+
+/// One bearer token of `batch-host serve`, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The public part of the token (`bh_<id>_<secret>`), 16 hex digits.
+    pub id: String,
+    /// The tenant it acts for; `None` for an admin token.
+    pub tenant: Option<String>,
+    /// What the operator called it (`--name`).
+    pub name: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was revoked; a revoked token is refused.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// The hashed bearer tokens of `batch-host serve` (kept in the `shared` tenant's repository).
+#[allow(
+    async_fn_in_trait,
+    reason = "used generically, never as a trait object"
+)]
+pub trait TokenStore {
+    /// Stores a new token with the SHA-256 (hex) of its secret; the secret itself is never
+    /// stored.
+    async fn add_token(
+        &self,
+        token: &TokenRecord,
+        secret_sha256: &str,
+    ) -> Result<(), RepositoryError>;
+
+    /// The token `id` and the SHA-256 of its secret.
+    async fn token_secret(
+        &self,
+        id: &str,
+    ) -> Result<Option<(TokenRecord, String)>, RepositoryError>;
+
+    /// Every token, oldest first (revoked ones included).
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, RepositoryError>;
+
+    /// Revokes token `id`; false when there is no such live token.
+    async fn revoke_token(&self, id: &str) -> Result<bool, RepositoryError>;
 }
 
 /// The database file of a `sqlite:` repository URL (`None` for PostgreSQL and `:memory:`).

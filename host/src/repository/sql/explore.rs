@@ -21,13 +21,14 @@ impl JobExplorer for SqlRepository {
         filter: &ExecutionFilter,
     ) -> Result<Vec<JobExecution>, RepositoryError> {
         let sql = q(format!(
-            "SELECT {JOB_EXECUTION_COLUMNS}, I.JOB_INSTANCE_ID, I.JOB_NAME, I.JOB_KEY FROM BATCH_JOB_EXECUTION E JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID LEFT JOIN BATCH_JOB_EXECUTION_CONTEXT C ON C.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID WHERE ($1 IS NULL OR E.JOB_INSTANCE_ID = $1) AND ($2 IS NULL OR E.JOB_EXECUTION_ID = $2) AND ($3 IS NULL OR I.JOB_NAME = $3) AND ($4 IS NULL OR E.STATUS = $4) ORDER BY E.JOB_EXECUTION_ID DESC LIMIT $5"
+            "SELECT {JOB_EXECUTION_COLUMNS}, I.JOB_INSTANCE_ID, I.JOB_NAME, I.JOB_KEY FROM BATCH_JOB_EXECUTION E JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID LEFT JOIN BATCH_JOB_EXECUTION_CONTEXT C ON C.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID WHERE ($1 IS NULL OR E.JOB_INSTANCE_ID = $1) AND ($2 IS NULL OR E.JOB_EXECUTION_ID = $2) AND ($3 IS NULL OR I.JOB_NAME = $3) AND ($4 IS NULL OR E.STATUS = $4) ORDER BY E.JOB_EXECUTION_ID DESC LIMIT $5 OFFSET $6"
         ));
         let limit = filter.limit.unwrap_or(i64::MAX);
         on_db!(self, pool => {
             let rows = sqlx::query(sql)
                 .bind(filter.instance_id).bind(filter.execution_id)
                 .bind(filter.job_name.as_deref()).bind(filter.status.as_deref()).bind(limit)
+                .bind(filter.offset.unwrap_or(0).max(0))
                 .fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
@@ -208,6 +209,29 @@ impl JobExplorer for SqlRepository {
                     position: r.try_get(5)?,
                     chunk: r.try_get(6)?,
                 }));
+            }
+            Ok(out)
+        })
+    }
+
+    async fn step_progress(
+        &self,
+        job_execution_id: Id,
+    ) -> Result<Vec<ProgressSample>, RepositoryError> {
+        on_db!(self, pool => {
+            let rows = sqlx::query("SELECT P.STEP_EXECUTION_ID, S.STEP_NAME, P.SAMPLED_AT, P.COMMIT_COUNT, P.READ_COUNT, P.WRITE_COUNT, P.SKIP_COUNT FROM BH_STEP_PROGRESS P JOIN BATCH_STEP_EXECUTION S ON S.STEP_EXECUTION_ID = P.STEP_EXECUTION_ID WHERE S.JOB_EXECUTION_ID = $1 ORDER BY P.STEP_EXECUTION_ID, P.COMMIT_COUNT")
+                .bind(job_execution_id).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push(ProgressSample {
+                    step_execution_id: r.try_get(0)?,
+                    step_name: r.try_get(1)?,
+                    at: from_ts(r.try_get(2)?),
+                    commits: r.try_get(3)?,
+                    read: r.try_get(4)?,
+                    write: r.try_get(5)?,
+                    skip: r.try_get(6)?,
+                });
             }
             Ok(out)
         })

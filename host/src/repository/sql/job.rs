@@ -281,6 +281,14 @@ impl JobRepository for SqlRepository {
                 });
                 insert.build().execute(&mut *tx).await?;
             }
+            // A throughput sample at the first commit and then about once a second.
+            let previous = step.last_updated.map(|t| t.timestamp());
+            if step.commit_count == 1 || previous.is_some_and(|p| p != updated.timestamp()) {
+                sqlx::query("INSERT INTO BH_STEP_PROGRESS (STEP_EXECUTION_ID, COMMIT_COUNT, SAMPLED_AT, READ_COUNT, WRITE_COUNT, SKIP_COUNT) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (STEP_EXECUTION_ID, COMMIT_COUNT) DO NOTHING")
+                    .bind(step.id).bind(step.commit_count).bind(ts(updated)).bind(step.read_count).bind(step.write_count)
+                    .bind(step.read_skip_count + step.process_skip_count + step.write_skip_count)
+                    .execute(&mut *tx).await?;
+            }
             for row in rows {
                 sqlx::query("INSERT INTO BH_TABLE_ROW (TABLE_NAME, ROW_NUMBER, STEP_EXECUTION_ID, PAYLOAD) VALUES ($1, $2, $3, $4)")
                     .bind(&row.table).bind(row.row_number).bind(step.id).bind(&row.payload)

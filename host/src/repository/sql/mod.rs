@@ -22,8 +22,8 @@ use sqlx::{Pool, Row, Transaction};
 
 use super::{
     ExecutionFilter, JobExplorer, JobRepository, JobSource, MAX_JOB_TEXT, PluginRecord,
-    PluginStore, Recovery, RepositoryError, StoredArtifact, error_kind, exit_code, exit_message,
-    param_rows, split_context,
+    PluginStore, ProgressSample, Recovery, RepositoryError, StoredArtifact, TokenRecord,
+    TokenStore, error_kind, exit_code, exit_message, param_rows, split_context,
 };
 use crate::domain::{
     BatchStatus, Durability, ExecutionContext, ExitStatus, Id, JobExecution, JobInstance,
@@ -393,3 +393,4 @@ mod explore;
 mod job;
 mod queue;
 mod registry;
+mod tokens;
