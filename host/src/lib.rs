@@ -22,8 +22,10 @@
 //! `ExecutionContext`, `BatchStatus`, `ExitStatus`, the plugin `Role`) and imports none of
 //! wasmtime, SQL or YAML; `policy` decides skip/retry/no-rollback over error kinds; `config`
 //! reads the host configuration (sandbox defaults, ceilings, quotas); `registry` is the plugin
-//! catalogue; `cli` is the command line and the only module that prints; `fuzzing` holds the
-//! properties the fuzz targets in `fuzz/` check.
+//! catalogue; `setup` is what the CLI and the server share before a run (policy, runtime,
+//! planning); `views` the JSON shapes both print; `telemetry` the Prometheus metrics; `server`
+//! is `batch-host serve` (the HTTP API and the dashboard); `cli` is the command line and the only
+//! module that prints; `fuzzing` holds the properties the fuzz targets in `fuzz/` check.
 //!
 //! To embed the host, start with the re-exports below: parse a [`JobSpec`], [`compile`] it into
 //! a [`JobPlan`] against a [`SqlRepository`], and [`JobOperator::start`] it.

@@ -14,6 +14,7 @@ mod cli;
 mod concurrency;
 mod conformance;
 mod crash;
+mod dashboard;
 mod fault_tolerance;
 mod flows;
 mod jobs;

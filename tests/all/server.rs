@@ -1077,6 +1077,28 @@ async fn run_metrics_file() {
         text.contains("# TYPE batch_plugin_call_duration_seconds histogram"),
         "{text}"
     );
+    // A plugin that traps: the sandbox fault is counted by plugin and kind — twice, as the chunk's
+    // batch call traps and then the per-item call of the same item traps again before it is
+    // skipped.
+    env.register(&["panic-processor"]);
+    env.write("traps.yaml", "name: traps\nsteps:\n  - name: s\n    chunk:\n      size: 10\n      reader: { builtin: csv, config: { path: members.csv } }\n      processor: { plugin: panic-processor, config: { panic-on: \"28\" } }\n      writer: { builtin: jsonl, config: { path: traps.jsonl } }\n      fault-tolerance: { skip: { kinds: [wasm.trap] } }\n");
+    let traps = env.dir.path().join("traps.prom");
+    assert_success(&env.run(&[
+        "run",
+        "traps.yaml",
+        "--metrics-file",
+        traps.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(&traps).unwrap();
+    for want in [
+        r#"batch_sandbox_fault_total{plugin="panic-processor@0.1.0",kind="wasm.trap"} 2"#,
+        r#"batch_item_skip_total{tenant="default",job="traps",step="s",phase="process"} 1"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == want),
+            "missing `{want}` in\n{text}"
+        );
+    }
     // An unwritable metrics file is an error naming it, after the run.
     let out = env.run(&[
         "run",
@@ -1091,4 +1113,29 @@ async fn run_metrics_file() {
         "{}",
         stderr(&out)
     );
+}
+
+/// schemathesis drives every operation of the OpenAPI document with generated valid and invalid
+/// input (admin token, so `/metrics` too): no 5xx, every answer as documented, invalid input
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_schemathesis() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    let admin = token(&env, None);
+    let server = Serve::start(&env, &[]);
+    let out = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/api/schemathesis.sh"
+    ))
+    .args([&server.base, &admin])
+    .output()
+    .expect("run tests/api/schemathesis.sh");
+    assert!(
+        out.status.success(),
+        "schemathesis found problems:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("passed"), "{}", stdout(&out));
+    drop(server);
 }

@@ -300,7 +300,7 @@ pub(super) async fn executions(
     }
     Ok(json(
         StatusCode::OK,
-        json!({ "executions": items, "offset": offset, "limit": limit, "next_offset": more.then_some(offset + limit) }),
+        json!({ "executions": items, "offset": offset, "limit": limit, "next_offset": more.then_some(offset.saturating_add(limit)) }),
     ))
 }
 
@@ -464,7 +464,8 @@ pub(super) async fn skipped(
                 .take(limit)
                 .map(|(step, item)| skipped_json(id, step, item))
                 .collect();
-            let next = (offset + limit < items.len()).then_some(offset + limit);
+            let end = offset.saturating_add(limit);
+            let next = (end < items.len()).then_some(end);
             Ok(json(
                 StatusCode::OK,
                 json!({ "total": items.len(), "items": page, "offset": offset, "limit": limit, "next_offset": next }),

@@ -44,7 +44,7 @@ async function api(path, options = {}) {
     throw new Error("the token was refused");
   }
   const type = res.headers.get("content-type") || "";
-  const body = type.includes("json") ? await res.json() : await res.text();
+  const body = type.startsWith("application/json") ? await res.json() : await res.text();
   if (!res.ok) {
     const msg = body && body.error ? body.error.message : String(body);
     throw new Error(msg);
@@ -84,12 +84,14 @@ function loginPage() {
     class: "card",
     onsubmit: async (ev) => {
       ev.preventDefault();
-      sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+      const candidate = input.value.trim();
       try {
-        await api("/whoami");
-        location.hash = "#/";
+        const res = await fetch("/api/v1/whoami", { headers: { Authorization: "Bearer " + candidate } });
+        const body = await res.json();
+        if (!res.ok) throw new Error(body.error ? body.error.message : "the token was refused");
+        sessionStorage.setItem(TOKEN_KEY, candidate);
+        if (location.hash === "#/" || location.hash === "") route(); else location.hash = "#/";
       } catch (e) {
-        sessionStorage.removeItem(TOKEN_KEY);
         showError(err, e);
       }
     },
@@ -245,11 +247,15 @@ async function executionPage(id) {
       }));
       err.replaceChildren();
       line("refreshed " + new Date().toLocaleTimeString());
-      if (!running && !["STOPPING"].includes(e.status) && timer) { clearInterval(timer); timer = null; }
-    } catch (e) { showError(err, e); }
+      return running || e.status === "STOPPING";
+    } catch (e) { showError(err, e); return true; }
   };
-  await load();
-  if (!timer) timer = setInterval(load, REFRESH_MS);
+  // Refreshed while the execution runs; a finished one stays as it is.
+  if (await load()) {
+    timer = setInterval(async () => {
+      if (!(await load()) && timer) { clearInterval(timer); timer = null; }
+    }, REFRESH_MS);
+  }
 }
 
 async function pluginsPage() {
