@@ -46,6 +46,7 @@ pub mod server;
 pub mod setup;
 pub mod spec;
 pub mod telemetry;
+pub mod traces;
 pub mod views;
 
 pub use engine::{JobOperator, JobReport, LaunchError, OperatorError, RunListener, StopFlag};

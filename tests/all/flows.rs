@@ -698,8 +698,10 @@ steps:
         .iter()
         .filter(|t| (start..end).contains(&ms(t)))
         .count();
+    // A blocking guest would leave no tick inside the spin (at most one at its edge); a few are
+    // enough to show the other flow ran, even on a loaded 2-core machine (9 seen there once).
     assert!(
-        inside >= 10,
+        inside >= 3,
         "only {inside} ticks while the other flow computed from {start} to {end}"
     );
     env.cleanup().await;

@@ -31,4 +31,5 @@ mod security;
 mod server;
 mod stop;
 mod tenants;
+mod traces;
 mod ui;

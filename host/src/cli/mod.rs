@@ -149,6 +149,16 @@ struct GlobalArgs {
     /// More log output (-v: info, -vv: debug, -vvv: trace). `BATCH_HOST_LOG` takes a full filter.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Export the job, step and chunk spans to this OpenTelemetry collector (OTLP over HTTP,
+    /// such as http://127.0.0.1:4318); off when not given. `OTEL_EXPORTER_OTLP_PROTOCOL`:
+    /// http/protobuf (default) or http/json.
+    #[arg(
+        long,
+        global = true,
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value_name = "URL"
+    )]
+    otlp_endpoint: Option<String>,
 }
 
 /// How logs are rendered.
@@ -212,7 +222,17 @@ impl Cli {
     /// Sets up logging and runs the command; returns the process exit code.
     pub fn execute(self) -> ExitCode {
         output::set_json_logs(self.global.log_format == LogFormat::Json);
-        init_tracing(self.global.log_format, self.global.verbose);
+        let exporter = match init_tracing(
+            self.global.log_format,
+            self.global.verbose,
+            self.global.otlp_endpoint.as_deref(),
+        ) {
+            Ok(exporter) => exporter,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(exit::INVALID_INPUT);
+            }
+        };
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -264,7 +284,13 @@ impl Cli {
                 }
             }
         });
-        ExitCode::from(result.unwrap_or_else(|e| e.report()))
+        let code = result.unwrap_or_else(|e| e.report());
+        // The runtime goes first: the exporter's HTTP client must not be dropped inside it.
+        drop(runtime);
+        if let Some(exporter) = exporter {
+            exporter.shutdown();
+        }
+        ExitCode::from(code)
     }
 }
 
@@ -408,8 +434,15 @@ async fn create_tenant(global: &GlobalArgs) -> Result<SqlRepository, CliError> {
         .map_err(|e| CliError::new(exit::INTERNAL, format!("repository `{url}`: {e}")))
 }
 
-fn init_tracing(format: LogFormat, verbose: u8) {
+/// Logs on stderr (filtered by `-v` / `BATCH_HOST_LOG`) and, with an OTLP endpoint, the job,
+/// step and chunk spans to the collector; returns the exporter to shut down at the end.
+fn init_tracing(
+    format: LogFormat,
+    verbose: u8,
+    otlp: Option<&str>,
+) -> Result<Option<crate::traces::Exporter>, String> {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
     let default = match verbose {
         0 => "warn",
         1 => "warn,batch_host=info,batch.plugin=info",
@@ -424,12 +457,24 @@ fn init_tracing(format: LogFormat, verbose: u8) {
     let filter =
         EnvFilter::try_from_env("BATCH_HOST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     use std::io::IsTerminal as _;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Text => fmt
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).with_filter(filter).boxed(),
     };
+    let (exporter, spans) = match otlp {
+        Some(endpoint) => {
+            let (exporter, layer) = crate::traces::exporter(endpoint)?;
+            (Some(exporter), Some(layer))
+        }
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(spans)
+        .try_init();
+    Ok(exporter)
 }

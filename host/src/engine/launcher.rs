@@ -164,7 +164,7 @@ pub async fn launch_with<R: JobRepository>(
         .await?
         .iter()
         .all(|e| e.id == execution.id);
-    let span = info_span!("batch.job", job = %plan.name, job_execution_id = execution.id, job_instance_id = execution.instance.id);
+    let span = info_span!("batch.job", tenant = %plan.tenant, job = %plan.name, job_execution_id = execution.id, job_instance_id = execution.instance.id);
     async {
         info!(restart, params = %plan.params, "job execution started");
         listener.job_started(&execution, restart);

@@ -2,6 +2,8 @@
 //! trap rolls the chunk back and fails the step (one rollback, then FAILED). The processor sees
 //! the whole chunk in one batched call.
 
+use tracing::Instrument as _;
+
 use super::{ChunkLoop, READ_BASE};
 use crate::domain::{Role, StepContribution, StepExecution};
 use crate::engine::failure::{Call, Cause, PluginFailure, StepFailure};
@@ -32,8 +34,14 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
         self.save_streams(p, step).await?;
         self.repo.update_step_execution(step).await?;
         loop {
+            // One span per chunk transaction (with its commit), for trace export.
+            let span = tracing::info_span!("batch.chunk", chunk = step.commit_count + 1);
             let mut contribution = StepContribution::default();
-            match self.chunk(p, step, base, &mut contribution).await {
+            match self
+                .chunk(p, step, base, &mut contribution)
+                .instrument(span.clone())
+                .await
+            {
                 Ok(done) => {
                     step.apply(&contribution);
                     if let Err(e) = self.save_streams(p, step).await {
@@ -42,7 +50,9 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
                     }
                     step.context
                         .put(READ_BASE, serde_json::json!(base + step.read_count));
-                    self.commit_transaction(p, step, &[]).await?;
+                    self.commit_transaction(p, step, &[])
+                        .instrument(span)
+                        .await?;
                     if done.end {
                         return Ok(());
                     }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde_json::json;
-use tracing::info;
+use tracing::{Instrument as _, info};
 
 mod in_place;
 mod process;
@@ -215,6 +215,8 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
         base.save_streams(p, step).await?;
         base.repo.update_step_execution(step).await?;
         loop {
+            // One span per chunk transaction (with its commit), for trace export.
+            let span = tracing::info_span!("batch.chunk", chunk = step.commit_count + 1);
             let (end, c) = {
                 let mut tx = Tx {
                     p: &mut *p,
@@ -222,13 +224,13 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                     st: &mut *st,
                     c: StepContribution::default(),
                 };
-                let end = self.transaction(&mut tx).await;
+                let end = self.transaction(&mut tx).instrument(span.clone()).await;
                 (end, tx.c)
             };
             step.apply(&c);
             match end {
                 Ok(TxEnd::Commit { done }) => {
-                    self.commit(p, step, st).await?;
+                    self.commit(p, step, st).instrument(span).await?;
                     if done {
                         return Ok(());
                     }
