@@ -708,6 +708,21 @@ async fn api_end_to_end(backend: Backend) {
     // A globex job cannot use acme's plugin.
     let a = globex.post("/api/v1/jobs", json!({ "job": MEMBERS_JOB }));
     assert_eq!(a.status, 422, "{}", a.text());
+    // An admin token naming a tenant that does not exist: 404, and no repository is created.
+    let a = call(
+        "GET",
+        &format!("{base}/api/v1/executions"),
+        Some(&admin_token),
+        &[("X-Batch-Tenant", "acmee")],
+        None,
+    );
+    assert_eq!(
+        (a.status, a.code()),
+        (404, "not_found".to_owned()),
+        "{}",
+        a.text()
+    );
+    assert!(a.text().contains("tenant create"), "{}", a.text());
     // The admin token acts for any tenant it names.
     let a = call(
         "GET",

@@ -376,6 +376,22 @@ pub(super) async fn restart(
             "execution {id} has no recorded job text (over 1 MiB); submit the job again with POST /api/v1/jobs"
         )));
     };
+    // Only what ran in this tenant's work directory restarts here: an execution launched from
+    // the command line elsewhere keeps its own grant, restarted where it ran.
+    let workdir = state.workdir(&caller.tenant)?;
+    let inside = match (
+        std::fs::canonicalize(&source.job.workdir),
+        std::fs::canonicalize(&workdir),
+    ) {
+        (Ok(ran_in), Ok(ours)) => ran_in.starts_with(ours),
+        _ => false,
+    };
+    if !inside {
+        return Err(ApiError::conflict(format!(
+            "execution {id} ran outside this server's work directory for the tenant; restart it where it ran, with `batch-host --tenant {} restart {id}`",
+            caller.tenant
+        )));
+    }
     let mut input = crate::setup::recorded_input(&source.job, &source.params);
     input.text = Some(text);
     input.registered_only = true;

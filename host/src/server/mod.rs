@@ -81,13 +81,25 @@ impl Inner {
         }
     }
 
-    /// `tenant`'s repository (connected once, then shared by requests).
+    /// `tenant`'s repository (connected once, then shared by requests). A tenant other than
+    /// `default` must exist: an admin token naming a mistyped tenant gets 404, never a new
+    /// empty repository.
     async fn repo(&self, tenant: &str) -> Result<SqlRepository, ApiError> {
         let mut tenants = self.tenants.lock().await;
         if let Some(repo) = tenants.get(tenant) {
             return Ok(repo.clone());
         }
-        let repo = SqlRepository::connect_tenant(&self.options.repository, tenant).await?;
+        let url = &self.options.repository;
+        let repo = match tenant == crate::config::DEFAULT_TENANT {
+            true => SqlRepository::connect_tenant(url, tenant).await?,
+            false => SqlRepository::connect_existing_tenant(url, tenant)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::not_found(format!(
+                        "tenant `{tenant}` does not exist; an operator creates it with `batch-host --tenant {tenant} tenant create`"
+                    ))
+                })?,
+        };
         tenants.insert(tenant.to_owned(), repo.clone());
         Ok(repo)
     }
@@ -144,14 +156,17 @@ pub struct Server {
 impl Server {
     /// Connects to the repository, recovers executions a previous server left running, and binds
     /// the address.
-    pub async fn bind(options: ServeOptions) -> Result<Self, ServeError> {
+    pub async fn bind(mut options: ServeOptions) -> Result<Self, ServeError> {
         crate::telemetry::install().map_err(ServeError::Setup)?;
-        std::fs::create_dir_all(&options.work_root).map_err(|e| {
-            ServeError::Setup(format!(
-                "cannot create the work root `{}`: {e}",
-                options.work_root.display()
-            ))
-        })?;
+        std::fs::create_dir_all(&options.work_root)
+            .and_then(|()| std::fs::canonicalize(&options.work_root))
+            .map(|root| options.work_root = root)
+            .map_err(|e| {
+                ServeError::Setup(format!(
+                    "cannot create the work root `{}`: {e}",
+                    options.work_root.display()
+                ))
+            })?;
         let tokens =
             SqlRepository::connect_tenant(&options.repository, crate::config::SHARED_TENANT)
                 .await
