@@ -252,12 +252,12 @@ pub async fn launch_with<R: JobRepository>(
     .await
 }
 
-/// Refuses a launch when the tenant already runs its quota of executions.
-async fn check_quota<R: JobRepository>(plan: &JobPlan, repo: &R) -> Result<(), LaunchError> {
-    let Some(max) = plan.max_concurrent_executions else {
-        return Ok(());
-    };
-    let mut running = 0;
+/// The executions of `repo` that are STARTING, STARTED or STOPPING: what a quota counts, and
+/// what a recovery looks at.
+pub async fn running_executions<R: crate::repository::JobExplorer>(
+    repo: &R,
+) -> Result<Vec<crate::domain::JobExecution>, RepositoryError> {
+    let mut out = Vec::new();
     for status in [
         BatchStatus::Starting,
         BatchStatus::Started,
@@ -267,8 +267,17 @@ async fn check_quota<R: JobRepository>(plan: &JobPlan, repo: &R) -> Result<(), L
             status: Some(status.as_str().to_owned()),
             ..Default::default()
         };
-        running += repo.find_executions(&filter).await?.len();
+        out.extend(repo.find_executions(&filter).await?);
     }
+    Ok(out)
+}
+
+/// Refuses a launch when the tenant already runs its quota of executions.
+async fn check_quota<R: JobRepository>(plan: &JobPlan, repo: &R) -> Result<(), LaunchError> {
+    let Some(max) = plan.max_concurrent_executions else {
+        return Ok(());
+    };
+    let running = running_executions(repo).await?.len();
     if running >= max as usize {
         return Err(LaunchError::QuotaExceeded {
             tenant: plan.tenant.clone(),

@@ -35,7 +35,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-pub use launcher::{LaunchError, launch, launch_with};
+pub use launcher::{LaunchError, launch, launch_with, running_executions};
 pub use operator::{JobOperator, OperatorError, RUN_ID, RestartSource};
 pub use report::{JobReport, RunListener, StepReport};
 /// This process as a `batch-host worker` names itself in the repository: `host:pid`.

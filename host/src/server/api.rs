@@ -308,11 +308,8 @@ pub(super) async fn executions(
 /// and plugin digests, and the flow it took.
 pub(super) async fn execution(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Known { caller, repo, id }: Known,
 ) -> ApiResult {
-    let id = execution_id(&id)?;
-    let repo = state.repo(&caller.tenant).await?;
     let filter = ExecutionFilter {
         execution_id: Some(id),
         ..Default::default()
@@ -333,23 +330,39 @@ pub(super) async fn execution(
     Ok(json(StatusCode::OK, v))
 }
 
-/// 404 unless execution `id` exists for the caller.
-async fn known(repo: &crate::repository::SqlRepository, id: i64) -> Result<(), ApiError> {
-    match repo.execution_status(id).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::no_execution(id)),
+/// An execution of the caller's tenant, named by the path's `{id}`: 400 for an id that is not
+/// one, 404 when the tenant has no such execution (another tenant's included).
+pub(super) struct Known {
+    caller: Caller,
+    repo: crate::repository::SqlRepository,
+    id: i64,
+}
+
+impl axum::extract::FromRequestParts<AppState> for Known {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let id = execution_id(&raw)?;
+        let repo = state.repo(&caller.tenant).await?;
+        match repo.execution_status(id).await? {
+            Some(_) => Ok(Known { caller, repo, id }),
+            None => Err(ApiError::no_execution(id)),
+        }
     }
 }
 
 /// `POST /api/v1/executions/{id}/stop`: asks a running execution to stop after its chunk.
 pub(super) async fn stop(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Known { caller, repo, id }: Known,
 ) -> ApiResult {
-    let id = execution_id(&id)?;
-    let repo = state.repo(&caller.tenant).await?;
-    known(&repo, id).await?;
     JobOperator::new(&repo).stop(id).await?;
     if let Some(flag) = state.runs.stop_flag(&caller.tenant, id) {
         flag.request();
@@ -364,12 +377,8 @@ pub(super) async fn stop(
 /// text recorded at its launch.
 pub(super) async fn restart(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Known { caller, repo, id }: Known,
 ) -> ApiResult {
-    let id = execution_id(&id)?;
-    let repo = state.repo(&caller.tenant).await?;
-    known(&repo, id).await?;
     let source = JobOperator::new(&repo).restart_source(id).await?;
     let Some(text) = source.job.text.clone() else {
         return Err(ApiError::conflict(format!(
@@ -407,14 +416,7 @@ pub(super) async fn restart(
 }
 
 /// `POST /api/v1/executions/{id}/abandon`.
-pub(super) async fn abandon(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult {
-    let id = execution_id(&id)?;
-    let repo = state.repo(&caller.tenant).await?;
-    known(&repo, id).await?;
+pub(super) async fn abandon(Known { repo, id, .. }: Known) -> ApiResult {
     JobOperator::new(&repo).abandon(id).await?;
     Ok(json(
         StatusCode::OK,
@@ -425,12 +427,8 @@ pub(super) async fn abandon(
 /// `POST /api/v1/executions/{id}/recover`: marks FAILED an execution whose process died.
 pub(super) async fn recover(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Known { caller, repo, id }: Known,
 ) -> ApiResult {
-    let id = execution_id(&id)?;
-    let repo = state.repo(&caller.tenant).await?;
-    known(&repo, id).await?;
     if state.runs.stop_flag(&caller.tenant, id).is_some() {
         return Err(ApiError::conflict(format!(
             "execution {id} is running in this server; stop it with POST /api/v1/executions/{id}/stop"
@@ -457,15 +455,10 @@ pub(super) struct SkippedQuery {
 /// `GET /api/v1/executions/{id}/skipped`: the dead letters, as a JSON page or (`format=jsonl`) a
 /// JSON-lines download of all of them.
 pub(super) async fn skipped(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    Known { repo, id, .. }: Known,
     q: Result<Query<SkippedQuery>, QueryRejection>,
 ) -> ApiResult {
-    let id = execution_id(&id)?;
     let q = query(q)?;
-    let repo = state.repo(&caller.tenant).await?;
-    known(&repo, id).await?;
     let items = repo.skipped_items(id).await?;
     match q.format.as_deref() {
         None | Some("json") => {
@@ -511,14 +504,7 @@ pub(super) async fn skipped(
 
 /// `GET /api/v1/executions/{id}/throughput`: each step's counters over time (sampled at chunk
 /// commits, about once a second, plus the step's start and, once it ended, its end), for charts.
-pub(super) async fn throughput(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult {
-    let id = execution_id(&id)?;
-    let repo = state.repo(&caller.tenant).await?;
-    known(&repo, id).await?;
+pub(super) async fn throughput(Known { repo, id, .. }: Known) -> ApiResult {
     let steps = repo.step_executions(id).await?;
     let samples = repo.step_progress(id).await?;
     let out: Vec<Value> = steps

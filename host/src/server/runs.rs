@@ -12,11 +12,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tracing::{info, warn};
 
 use super::error::ApiError;
-use crate::domain::{BatchStatus, JobExecution, StepExecution};
+use crate::domain::{JobExecution, StepExecution};
 use crate::engine::{JobOperator, LaunchError, RunListener, StepReport, StopFlag, SystemClock};
 use crate::plan::JobPlan;
 use crate::plugin::PluginRuntime;
-use crate::repository::{ExecutionFilter, JobExplorer, SqlRepository};
+use crate::repository::SqlRepository;
 use crate::telemetry::MetricsListener;
 
 /// What a launch turned into: the new execution, or why it never started.
@@ -234,26 +234,16 @@ impl Runs {
 /// host that is gone) left running, so they can be restarted; returns their ids.
 pub(super) async fn recover_orphans(repo: &SqlRepository, stale_after: Duration) -> Vec<i64> {
     let mut recovered = Vec::new();
-    for status in [
-        BatchStatus::Starting,
-        BatchStatus::Started,
-        BatchStatus::Stopping,
-    ] {
-        let filter = ExecutionFilter {
-            status: Some(status.as_str().to_owned()),
-            ..Default::default()
-        };
-        let Ok(found) = repo.find_executions(&filter).await else {
-            continue;
-        };
-        for e in found {
-            if JobOperator::new(repo)
-                .recover(e.id, stale_after)
-                .await
-                .is_ok()
-            {
-                recovered.push(e.id);
-            }
+    for e in crate::engine::running_executions(repo)
+        .await
+        .unwrap_or_default()
+    {
+        if JobOperator::new(repo)
+            .recover(e.id, stale_after)
+            .await
+            .is_ok()
+        {
+            recovered.push(e.id);
         }
     }
     recovered
