@@ -8,6 +8,8 @@
 //! tenants:
 //!   acme:
 //!     max-concurrent-executions: 2
+//!     max-memory: 2GiB      # linear memory its running executions may reserve together
+//!     max-cpus: 4           # guest calls its running executions may make at once
 //!     ceilings: { cpu-per-call: 5s, memory: 128MiB }
 //! artifact-key-file: /etc/batch-host/artifact.key   # default: in the host's home directory
 //! durability: power-loss   # default process-crash; a job's own `durability` wins
@@ -45,6 +47,10 @@ pub struct HostPolicy {
     pub ceilings: Limits,
     /// How many executions of this tenant may run at once.
     pub max_concurrent_executions: Option<u32>,
+    /// How much linear memory the tenant's running executions may reserve together, in bytes.
+    pub max_memory: Option<usize>,
+    /// How many guest calls the tenant's running executions may make at once.
+    pub max_cpus: Option<u32>,
     /// The key that seals precompiled plugin code (created on first use).
     pub artifact_key_file: PathBuf,
     /// What a committed chunk survives when job.yaml does not say.
@@ -87,6 +93,8 @@ impl Default for HostPolicy {
             defaults: Limits::default(),
             ceilings: Limits::ceilings(),
             max_concurrent_executions: None,
+            max_memory: None,
+            max_cpus: None,
             artifact_key_file: home().join("artifact.key"),
             durability: crate::domain::Durability::default(),
             declared: false,
@@ -121,6 +129,10 @@ struct LimitsConfigSpec {
 struct TenantSpec {
     #[serde(default)]
     max_concurrent_executions: Option<u32>,
+    #[serde(default)]
+    max_memory: Option<Spanned<String>>,
+    #[serde(default)]
+    max_cpus: Option<Spanned<u32>>,
     #[serde(default)]
     ceilings: Option<Spanned<LimitsSpec>>,
 }
@@ -374,6 +386,38 @@ pub fn load(path: Option<&Path>, tenant: &str) -> Result<HostPolicy, Vec<Diagnos
     policy.declared = spec.tenants.contains_key(tenant);
     if let Some(t) = spec.tenants.get(tenant) {
         policy.max_concurrent_executions = t.value.max_concurrent_executions;
+        if let Some(m) = &t.value.max_memory {
+            match parse_size(&m.value) {
+                Some(n) if n > 0 => policy.max_memory = Some(n),
+                _ => {
+                    let (line, column) = location(m);
+                    errors.push(diag(
+                        path,
+                        line,
+                        column,
+                        &format!("tenants.{tenant}.max-memory"),
+                        format!("`{}` is not a size", m.value),
+                        Some("write a size such as 512MiB or 4GiB"),
+                    ));
+                }
+            }
+        }
+        if let Some(c) = &t.value.max_cpus {
+            match c.value {
+                0 => {
+                    let (line, column) = location(c);
+                    errors.push(diag(
+                        path,
+                        line,
+                        column,
+                        &format!("tenants.{tenant}.max-cpus"),
+                        "max-cpus must be at least 1".to_owned(),
+                        Some("leave it out for no limit"),
+                    ));
+                }
+                n => policy.max_cpus = Some(n),
+            }
+        }
         if let Some(c) = &t.value.ceilings {
             let mut own = policy.ceilings;
             apply(
@@ -446,5 +490,28 @@ mod tests {
         let errors = load(Some(&file), "acme").unwrap_err();
         assert_eq!(errors[0].field, "limits.ceilings.memory");
         assert!(valid_tenant("acme-2") && !valid_tenant("Acme") && !valid_tenant("2x"));
+    }
+
+    #[test]
+    fn memory_and_cpu_quotas() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("host.yaml");
+        std::fs::write(
+            &file,
+            "tenants:\n  acme:\n    max-memory: 2GiB\n    max-cpus: 4\n",
+        )
+        .unwrap();
+        let acme = load(Some(&file), "acme").unwrap();
+        assert_eq!((acme.max_memory, acme.max_cpus), (Some(2 << 30), Some(4)));
+        assert_eq!(load(Some(&file), "other").unwrap().max_memory, None);
+        std::fs::write(
+            &file,
+            "tenants:\n  acme:\n    max-memory: lots\n    max-cpus: 0\n",
+        )
+        .unwrap();
+        let errors = load(Some(&file), "acme").unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["tenants.acme.max-memory", "tenants.acme.max-cpus"]);
+        assert_eq!((errors[0].line, errors[1].line), (3, 4));
     }
 }

@@ -927,6 +927,71 @@ async fn quota_atomic(backend: Backend) {
 }
 both_backends!(quota, quota_atomic);
 
+/// `max-memory` and `max-cpus`: what the running executions of a tenant hold together. A slow
+/// job (a reader and a writer, no processor) holds 5 plugin instances × 256 MiB (the default
+/// memory limit) = 1.25 GiB and makes one guest call at a time.
+async fn memory_and_cpu_quotas(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    let config = env.write_outside(
+        "host.yaml",
+        "tenants:\n  mem:\n    max-memory: 2GiB\n  cpu:\n    max-cpus: 1\n  tiny:\n    max-memory: 100MiB\n",
+    );
+    let server = Serve::start(&env, &["--config", config.to_str().unwrap()]);
+    for (tenant, quota) in [("mem", "max-memory of 2GiB"), ("cpu", "max-cpus of 1")] {
+        env.create_tenant(tenant);
+        let client = Client {
+            base: server.base.clone(),
+            token: token(&env, Some(tenant)),
+        };
+        assert_eq!(
+            client.upload("testkit-reader", "testkit-reader").status,
+            201
+        );
+        let first = client.launch(json!({ "job": slow_job("hold", 20000) }));
+        client.wait_for(first, |s| s == "STARTED");
+        let a = client.post("/api/v1/jobs", json!({ "job": slow_job("second", 5) }));
+        assert_eq!(
+            (a.status, a.code()),
+            (429, "quota_exceeded".to_owned()),
+            "{tenant}: {}",
+            a.text()
+        );
+        assert!(a.text().contains(quota), "{tenant}: {}", a.text());
+        assert_eq!(
+            client
+                .post_empty(&format!("/api/v1/executions/{first}/stop"))
+                .status,
+            202
+        );
+        client.wait_for(first, |s| s == "STOPPED" || s == "COMPLETED");
+        // Released when it ended: the next one runs.
+        let second = client.launch(json!({ "job": slow_job("second", 5) }));
+        assert_eq!(
+            client.wait_for(second, |s| s == "COMPLETED" || s == "FAILED")["status"],
+            "COMPLETED"
+        );
+    }
+    // A job that alone holds more than the quota can never start: refused when it is planned.
+    env.create_tenant("tiny");
+    let tiny = Client {
+        base: server.base.clone(),
+        token: token(&env, Some("tiny")),
+    };
+    let a = tiny.post("/api/v1/jobs/validate", json!({ "job": "name: t\nsteps:\n  - name: s\n    chunk: { size: 1, reader: { builtin: csv, config: { path: in.csv } }, writer: { builtin: jsonl, config: { path: o.jsonl } } }\n" }));
+    assert_eq!(a.status, 422, "{}", a.text());
+    assert!(
+        a.text()
+            .contains("more than tenant `tiny`'s max-memory of 100MiB"),
+        "{}",
+        a.text()
+    );
+    drop(server);
+    env.cleanup().await;
+}
+both_backends!(memory_and_cpu, memory_and_cpu_quotas);
+
 /// A server killed with a job running: the next server marks it FAILED, and a restart completes
 /// it exactly once. A SIGTERM instead stops the running job restartably.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

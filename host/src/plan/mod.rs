@@ -38,8 +38,9 @@ use params::{check_placeholders, plan_params};
 use resolve::Resolver;
 pub use types::{
     ChunkPlan, CsvReaderConfig, CsvWriterConfig, FileConfig, FileRangesConfig, JobPlan,
-    MAX_CHUNK_SIZE, PartitionPlan, PartitionerPlan, PlanOptions, PluginPlan, Protected, ReaderPlan,
-    SkippedItemsConfig, SqlTableReaderConfig, StepKind, StepPlan, WriterPlan,
+    MAX_CHUNK_SIZE, PartitionPlan, PartitionerPlan, PlanOptions, PluginPlan, Protected, Quota,
+    ReaderPlan, Reservation, SkippedItemsConfig, SqlTableReaderConfig, StepKind, StepPlan,
+    WriterPlan,
 };
 
 /// A job, step or table name: 1-100 letters, digits, `.`, `_` or `-`.
@@ -281,6 +282,16 @@ pub async fn compile_with_catalogue<R: PluginStore>(
     }
     let layout = flow::check(&spec, &mut c);
     check_placeholders(&spec, &params, &mut c);
+    let reservation = Reservation {
+        memory: (spec.max_instances() as usize)
+            .saturating_mul(steps.iter().map(|s| s.limits.memory).max().unwrap_or(0)),
+        cpus: spec.parallelism(),
+    };
+    let quota = Quota {
+        memory: options.policy.max_memory,
+        cpus: options.policy.max_cpus,
+    };
+    check_quota(reservation, quota, &options.policy.tenant, &mut c);
 
     if !c.problems.is_empty() {
         c.problems.sort_by_key(|p| (p.line == 0, p.line, p.column));
@@ -313,8 +324,37 @@ pub async fn compile_with_catalogue<R: PluginStore>(
         allow_code_change: options.allow_code_change,
         tenant: options.policy.tenant.clone(),
         max_concurrent_executions: options.policy.max_concurrent_executions,
+        reservation,
+        quota,
         durability,
     })
+}
+
+/// A job that alone holds more than its tenant's `max-memory` or `max-cpus` could never start.
+fn check_quota(r: Reservation, q: Quota, tenant: &str, c: &mut Collector<'_>) {
+    if let Some(max) = q.memory.filter(|max| r.memory > *max) {
+        c.push(
+            (0, 0),
+            "limits.memory".into(),
+            format!(
+                "the job may reserve {} of linear memory (its plugin instances at once × its largest memory limit), more than tenant `{tenant}`'s max-memory of {}",
+                crate::spec::show_size(r.memory),
+                crate::spec::show_size(max)
+            ),
+            Some("lower the steps' `limits.memory`, or their processor or partition concurrency".into()),
+        );
+    }
+    if let Some(max) = q.cpus.filter(|max| r.cpus > *max) {
+        c.push(
+            (0, 0),
+            "concurrency".into(),
+            format!(
+                "the job may run {} guest calls at once, more than tenant `{tenant}`'s max-cpus of {max}",
+                r.cpus
+            ),
+            Some("lower the processor, split or partition concurrency".into()),
+        );
+    }
 }
 
 /// Plans a `chunk:` section; also returns its `fault-tolerance.exit-status-on-skips`.

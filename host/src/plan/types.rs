@@ -38,8 +38,32 @@ pub struct JobPlan {
     pub tenant: String,
     /// The tenant's quota of concurrently running executions.
     pub max_concurrent_executions: Option<u32>,
+    /// What the job holds while it runs, counted against the tenant's `max-memory` and
+    /// `max-cpus` by `batch-host serve`.
+    pub reservation: Reservation,
+    /// The tenant's `max-memory` (bytes) and `max-cpus`.
+    pub quota: Quota,
     /// What a committed chunk survives (job.yaml `durability`, else the host's).
     pub durability: crate::domain::Durability,
+}
+
+/// What a running job holds: linear memory it may reserve (plugin instances alive at once × the
+/// largest memory limit of its steps) and guest calls it may make at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reservation {
+    /// Bytes of linear memory.
+    pub memory: usize,
+    /// Guest calls at once.
+    pub cpus: u32,
+}
+
+/// A tenant's quotas on what its running executions hold together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quota {
+    /// `max-memory`, bytes.
+    pub memory: Option<usize>,
+    /// `max-cpus`.
+    pub cpus: Option<u32>,
 }
 
 impl JobPlan {

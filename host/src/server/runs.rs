@@ -14,9 +14,10 @@ use tracing::{info, warn};
 use super::error::ApiError;
 use crate::domain::{JobExecution, StepExecution};
 use crate::engine::{JobOperator, LaunchError, RunListener, StepReport, StopFlag, SystemClock};
-use crate::plan::JobPlan;
+use crate::plan::{JobPlan, Reservation};
 use crate::plugin::PluginRuntime;
 use crate::repository::SqlRepository;
+use crate::spec::show_size;
 use crate::telemetry::MetricsListener;
 
 /// What a launch turned into: the new execution, or why it never started.
@@ -34,6 +35,8 @@ pub(super) struct Runs {
     running: Arc<Mutex<HashMap<(String, i64), StopFlag>>>,
     /// The tasks running executions (awaited at shutdown).
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// tenant → what its executions running here hold together (memory, guest calls).
+    held: Arc<Mutex<HashMap<String, Reservation>>>,
 }
 
 /// Reports the execution id to the launch request once the execution exists, and feeds the
@@ -83,7 +86,51 @@ impl Runs {
             quota_locks: Mutex::new(HashMap::new()),
             running: Arc::new(Mutex::new(HashMap::new())),
             tasks: Mutex::new(Vec::new()),
+            held: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Reserves what `plan` holds for `tenant`, or refuses when that would pass the tenant's
+    /// `max-memory` or `max-cpus` (called under the tenant's quota lock).
+    fn reserve(&self, tenant: &str, plan: &JobPlan) -> Result<(), ApiError> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let now = held.get(tenant).copied().unwrap_or_default();
+        let (want, quota) = (plan.reservation, plan.quota);
+        let refuse = |what: String| {
+            Err(ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                format!("{what}; wait for one of the tenant's executions to end"),
+            ))
+        };
+        if let Some(max) = quota
+            .memory
+            .filter(|max| now.memory.saturating_add(want.memory) > *max)
+        {
+            return refuse(format!(
+                "tenant `{tenant}`'s running executions hold {} of its max-memory of {}, and this job may reserve {}",
+                show_size(now.memory),
+                show_size(max),
+                show_size(want.memory)
+            ));
+        }
+        if let Some(max) = quota
+            .cpus
+            .filter(|max| now.cpus.saturating_add(want.cpus) > *max)
+        {
+            return refuse(format!(
+                "tenant `{tenant}`'s running executions make up to {} guest calls at once of its max-cpus of {max}, and this job may make {}",
+                now.cpus, want.cpus
+            ));
+        }
+        held.insert(
+            tenant.to_owned(),
+            Reservation {
+                memory: now.memory.saturating_add(want.memory),
+                cpus: now.cpus.saturating_add(want.cpus),
+            },
+        );
+        Ok(())
     }
 
     /// How many executions run here now, and the pool's size.
@@ -131,7 +178,26 @@ impl Runs {
         // Held until the execution exists, so the next launch's quota check counts it.
         let lock = self.quota_lock(tenant);
         let _quota = lock.lock().await;
-        let repo = repo.with_durability(plan.durability).await?;
+        self.reserve(tenant, &plan)?;
+        let reservation = plan.reservation;
+        let held = self.held.clone();
+        let release = {
+            let tenant = tenant.to_owned();
+            move || {
+                let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(h) = held.get_mut(&tenant) {
+                    h.memory = h.memory.saturating_sub(reservation.memory);
+                    h.cpus = h.cpus.saturating_sub(reservation.cpus);
+                }
+            }
+        };
+        let repo = match repo.with_durability(plan.durability).await {
+            Ok(repo) => repo,
+            Err(e) => {
+                release();
+                return Err(e.into());
+            }
+        };
         let (tx, rx) = oneshot::channel();
         let stop = StopFlag::default();
         let listener = ServerListener {
@@ -178,6 +244,7 @@ impl Runs {
             listener
                 .metrics
                 .job_finished(execution.as_ref(), started.elapsed());
+            release();
             drop(permit);
         });
         self.tasks

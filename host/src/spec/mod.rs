@@ -416,6 +416,19 @@ impl JobSpec {
     /// a reader, a writer, its processor instances (`concurrency`) and a fresh one replacing a
     /// trapped instance, times the widest split or partition concurrency, plus one for a decider.
     pub fn max_instances(&self) -> u32 {
+        let (widest, processors) = self.widths();
+        u32::try_from(widest * (3 + processors) + 1).unwrap_or(u32::MAX)
+    }
+
+    /// How many guest calls the job can make at once: the widest split or partition concurrency
+    /// times the largest processor concurrency.
+    pub fn parallelism(&self) -> u32 {
+        let (widest, processors) = self.widths();
+        u32::try_from(widest * processors).unwrap_or(u32::MAX)
+    }
+
+    /// The widest split or partition concurrency, and the largest processor concurrency.
+    fn widths(&self) -> (usize, usize) {
         let partitions = self.steps.value.iter().filter_map(|s| {
             let p = &s.partition.as_ref()?.value;
             let n = p
@@ -450,7 +463,7 @@ impl JobSpec {
             .map(|c| c.value.clamp(1, MAX_PROCESSOR_CONCURRENCY))
             .max()
             .unwrap_or(1) as usize;
-        u32::try_from(widest * (3 + processors) + 1).unwrap_or(u32::MAX)
+        (widest, processors)
     }
 
     /// True when some step sets `limits.fuel-per-item` (the runtime must then meter fuel).
