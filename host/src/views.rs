@@ -75,7 +75,7 @@ pub struct JobSummary<'a> {
 impl JobSummary<'_> {
     /// `jobs --json` / `GET /api/v1/jobs`.
     pub fn json(&self) -> Value {
-        json!({ "job": self.name, "instances": self.instances.len(), "executions": self.executions,
+        json!({ "job": self.name, "instances": self.instances.len(), "instance_ids": self.instances, "executions": self.executions,
             "last_execution_id": self.last.id, "last_status": self.last.status.as_str(), "last_exit_code": self.last.exit_status.code })
     }
 }

@@ -544,7 +544,14 @@ async fn api_end_to_end(backend: Backend) {
     let points = tp["steps"][0]["points"].as_array().unwrap();
     assert_eq!(points.first().unwrap()["read"], 0);
     assert_eq!(points.last().unwrap()["read"], 40);
-    assert_eq!(acme.get("/api/v1/jobs").json()["jobs"][0]["job"], "members");
+    let jobs = acme.get("/api/v1/jobs").json();
+    assert_eq!(
+        (
+            jobs["jobs"][0]["job"].clone(),
+            jobs["jobs"][0]["instance_ids"].clone()
+        ),
+        (json!("members"), json!([1]))
+    );
     let list = acme.get("/api/v1/executions").json();
     assert_eq!(list["executions"][0]["totals"]["skip"], 3);
 

@@ -56,13 +56,19 @@ pub fn is_valid_email(email: &str) -> bool {
         && local
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
-    let labels: Vec<&str> = domain.split('.').collect();
-    local_ok
-        && labels.len() >= 2
-        && labels.iter().all(|l| label_ok(l))
-        && labels
-            .last()
-            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
+    if !local_ok {
+        return false;
+    }
+    // The domain's labels in one pass, without collecting them.
+    let (mut labels, mut tld) = (0, "");
+    for label in domain.split('.') {
+        if !label_ok(label) {
+            return false;
+        }
+        labels += 1;
+        tld = label;
+    }
+    labels >= 2 && tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic())
 }
 
 fn capitalise(s: &str) -> String {
@@ -241,16 +247,18 @@ impl MemberProcessor {
                 ));
             }
         }
-        let id = match member.get("id") {
-            Some(Field::Str(s)) => serde_json::to_string(s.as_ref()).unwrap_or_default(),
-            Some(Field::Other(json)) => json.to_string(),
-            None => String::new(),
-        };
         if let Some(email) = member.get_str(&self.config.email_field) {
             if email.bytes().any(|b| b.is_ascii_uppercase()) || !email.is_ascii() {
                 *email = Cow::Owned(email.to_lowercase());
             }
             if !is_valid_email(email) {
+                let email = email.to_string();
+                // The id, as JSON, only for the message of an invalid member.
+                let id = match member.get("id") {
+                    Some(Field::Str(s)) => serde_json::to_string(s.as_ref()).unwrap_or_default(),
+                    Some(Field::Other(json)) => json.to_string(),
+                    None => String::new(),
+                };
                 return Err(Error::validation(
                     "email",
                     format!("member {id}: invalid email `{email}`"),

@@ -106,10 +106,10 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                 }
                 other => (other, 1),
             };
-            let input = chunk.inputs[i].clone();
+            let position = chunk.inputs[i].position;
             match outcome {
                 ProcessOutcome::Item(out) => {
-                    chunk.cache.insert(input.position, out);
+                    chunk.cache.insert(position, out);
                 }
                 ProcessOutcome::Filtered => {
                     tx.c.filter_count += 1;
@@ -118,17 +118,17 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                 ProcessOutcome::Error(e) => {
                     let call = if attempts > 1 {
                         Call::ProcessExhausted {
-                            item: input.position,
+                            item: position,
                             attempts,
                         }
                     } else {
-                        Call::Process {
-                            item: input.position,
-                        }
+                        Call::Process { item: position }
                     };
                     match self.ft.skip.should_skip(&e, tx.skips()) {
                         Ok(true) => {
                             tx.c.process_skip_count += 1;
+                            // Copied only for a skip (its record keeps the raw bytes).
+                            let input = chunk.inputs[i].clone();
                             tx.record_skip(chunk, SkipPhase::Process, &e, &input);
                             gone[i] = true;
                         }

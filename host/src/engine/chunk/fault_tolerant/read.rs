@@ -2,11 +2,9 @@
 //! errors in place (reads are never retried), and skipping what a partly committed chunk
 //! already committed after a restart.
 
-use std::collections::HashMap;
-
 use tracing::info;
 
-use super::{CHUNK_OFFSET, Chunk, FaultTolerantLoop, FtState, Input, Tx};
+use super::{CHUNK_OFFSET, Chunk, FaultTolerantLoop, FtState, Input, PositionMap, Tx};
 use crate::domain::{ItemError, Role, SkipPhase, SkippedItem, StepExecution};
 use crate::engine::failure::{Call, StepFailure, Verdict};
 use crate::engine::plugins::Plugins;
@@ -62,7 +60,7 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
             end: false,
             reads: 0,
             pending: Vec::new(),
-            cache: HashMap::new(),
+            cache: PositionMap::default(),
             filter_count: 0,
             scanning: false,
             busy: false,
