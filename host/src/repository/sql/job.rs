@@ -393,15 +393,10 @@ async fn sqlite_commit(
         b.push_bind(step.read_skip_count + step.process_skip_count + step.write_skip_count);
         b.push(") ON CONFLICT (STEP_EXECUTION_ID, COMMIT_COUNT) DO NOTHING;\n");
     }
-    // The statement text repeats for chunks without dead letters or table rows: only those are
-    // worth keeping prepared.
-    let repeats = skipped.is_empty() && rows.is_empty();
-    let updated_rows = b
-        .build()
-        .persistent(repeats)
-        .fetch_all(&mut *tx)
-        .await?
-        .len();
+    // Kept prepared even though the text varies with the number of dead letters and table rows
+    // in the chunk: the counts repeat, and the connection's statement cache is bounded (least
+    // recently used statements are finalised), so re-preparing per chunk would cost more.
+    let updated_rows = b.build().fetch_all(&mut *tx).await?.len();
     if updated_rows == 0 {
         return Err(RepositoryError::StaleVersion {
             what: "step execution",
