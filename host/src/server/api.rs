@@ -194,13 +194,7 @@ pub(super) async fn launch(
     caller: Caller,
     bytes: Bytes,
 ) -> ApiResult {
-    let request: JobRequest = body(&bytes)?;
-    let input = request.input(state.workdir(&caller.tenant)?)?;
-    let repo = state.repo(&caller.tenant).await?;
-    let (mut plan, runtime) = match state.setup(&caller.tenant).plan(&input, &repo).await? {
-        Ok(planned) => planned,
-        Err(problems) => return Err(ApiError::invalid_job(&problems)),
-    };
+    let (request, repo, mut plan, runtime) = plan_request(&state, &caller, &bytes).await?;
     if request.next {
         JobOperator::new(&repo).next_instance(&mut plan).await?;
     }
@@ -209,6 +203,30 @@ pub(super) async fn launch(
         .launch(&caller.tenant, repo, plan, runtime)
         .await?;
     Ok(accepted(&execution))
+}
+
+/// A planned submission: the request, the tenant's repository, the plan and its runtime.
+type Planned = (
+    JobRequest,
+    crate::repository::SqlRepository,
+    crate::plan::JobPlan,
+    crate::plugin::PluginRuntime,
+);
+
+/// Parses a job submission and plans it in the caller's tenant and work directory; a job that
+/// does not plan is a 422 with every problem.
+async fn plan_request(
+    state: &AppState,
+    caller: &Caller,
+    bytes: &Bytes,
+) -> Result<Planned, ApiError> {
+    let request: JobRequest = body(bytes)?;
+    let input = request.input(state.workdir(&caller.tenant)?)?;
+    let repo = state.repo(&caller.tenant).await?;
+    match state.setup(&caller.tenant).plan(&input, &repo).await? {
+        Ok((plan, runtime)) => Ok((request, repo, plan, runtime)),
+        Err(problems) => Err(ApiError::invalid_job(&problems)),
+    }
 }
 
 fn accepted(execution: &crate::domain::JobExecution) -> Response {
@@ -229,23 +247,16 @@ pub(super) async fn validate(
     caller: Caller,
     bytes: Bytes,
 ) -> ApiResult {
-    let request: JobRequest = body(&bytes)?;
-    let input = request.input(state.workdir(&caller.tenant)?)?;
-    let repo = state.repo(&caller.tenant).await?;
-    match state.setup(&caller.tenant).plan(&input, &repo).await? {
-        Ok((plan, _runtime)) => {
-            let steps: Vec<Value> = plan
-                .steps
-                .iter()
-                .map(|s| json!({ "name": s.name, "kind": s.kind.name() }))
-                .collect();
-            Ok(json(
-                StatusCode::OK,
-                json!({ "valid": true, "job": plan.name, "steps": steps }),
-            ))
-        }
-        Err(problems) => Err(ApiError::invalid_job(&problems)),
-    }
+    let (_, _, plan, _) = plan_request(&state, &caller, &bytes).await?;
+    let steps: Vec<Value> = plan
+        .steps
+        .iter()
+        .map(|s| json!({ "name": s.name, "kind": s.kind.name() }))
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        json!({ "valid": true, "job": plan.name, "steps": steps }),
+    ))
 }
 
 /// The query of `GET /api/v1/executions`.
