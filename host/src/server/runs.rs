@@ -39,6 +39,23 @@ pub(super) struct Runs {
     held: Arc<Mutex<HashMap<String, Reservation>>>,
 }
 
+/// What one launch holds of its tenant's `max-memory` and `max-cpus`, given back when dropped.
+struct Reserved {
+    held: Arc<Mutex<HashMap<String, Reservation>>>,
+    tenant: String,
+    reservation: Reservation,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = held.get_mut(&self.tenant) {
+            h.memory = h.memory.saturating_sub(self.reservation.memory);
+            h.cpus = h.cpus.saturating_sub(self.reservation.cpus);
+        }
+    }
+}
+
 /// Reports the execution id to the launch request once the execution exists, and feeds the
 /// metrics.
 struct ServerListener {
@@ -92,7 +109,7 @@ impl Runs {
 
     /// Reserves what `plan` holds for `tenant`, or refuses when that would pass the tenant's
     /// `max-memory` or `max-cpus` (called under the tenant's quota lock).
-    fn reserve(&self, tenant: &str, plan: &JobPlan) -> Result<(), ApiError> {
+    fn reserve(&self, tenant: &str, plan: &JobPlan) -> Result<Reserved, ApiError> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let now = held.get(tenant).copied().unwrap_or_default();
         let (want, quota) = (plan.reservation, plan.quota);
@@ -130,7 +147,11 @@ impl Runs {
                 cpus: now.cpus.saturating_add(want.cpus),
             },
         );
-        Ok(())
+        Ok(Reserved {
+            held: self.held.clone(),
+            tenant: tenant.to_owned(),
+            reservation: want,
+        })
     }
 
     /// How many executions run here now, and the pool's size.
@@ -178,26 +199,10 @@ impl Runs {
         // Held until the execution exists, so the next launch's quota check counts it.
         let lock = self.quota_lock(tenant);
         let _quota = lock.lock().await;
-        self.reserve(tenant, &plan)?;
-        let reservation = plan.reservation;
-        let held = self.held.clone();
-        let release = {
-            let tenant = tenant.to_owned();
-            move || {
-                let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(h) = held.get_mut(&tenant) {
-                    h.memory = h.memory.saturating_sub(reservation.memory);
-                    h.cpus = h.cpus.saturating_sub(reservation.cpus);
-                }
-            }
-        };
-        let repo = match repo.with_durability(plan.durability).await {
-            Ok(repo) => repo,
-            Err(e) => {
-                release();
-                return Err(e.into());
-            }
-        };
+        // Released when the execution ends, or at once if this launch goes no further (a
+        // refusal, or the request cancelled by its client).
+        let reserved = self.reserve(tenant, &plan)?;
+        let repo = repo.with_durability(plan.durability).await?;
         let (tx, rx) = oneshot::channel();
         let stop = StopFlag::default();
         let listener = ServerListener {
@@ -244,7 +249,7 @@ impl Runs {
             listener
                 .metrics
                 .job_finished(execution.as_ref(), started.elapsed());
-            release();
+            drop(reserved);
             drop(permit);
         });
         self.tasks
