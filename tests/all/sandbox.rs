@@ -344,3 +344,57 @@ async fn sockets_are_linked_but_every_use_is_denied() {
         "no datagram arrived"
     );
 }
+
+/// A `process-block` answer that lies about its data (outcomes claiming more or fewer bytes than
+/// it returned, a 4 GiB item, too few or too many outcomes) never reaches the writer: a step
+/// without fault tolerance fails naming the processor and the lie; a fault-tolerant step falls
+/// back to one `process` call per item and writes exactly its input.
+#[tokio::test]
+async fn a_lying_block_answer_never_reaches_the_output() {
+    let env = Env::new(Backend::Sqlite).await.unwrap();
+    env.register(&["hostile-block-processor"]);
+    env.write("members.csv", &members_csv(5, &[]));
+    let job = |name: &str, mode: &str, ft: &str| {
+        env.write(
+            &format!("{name}.yaml"),
+            &format!(
+                "name: {name}\nsteps:\n  - name: s\n    chunk:\n      size: 10\n      reader: {{ builtin: csv, config: {{ path: members.csv }} }}\n      processor: {{ plugin: hostile-block-processor, config: {{ mode: {mode} }} }}\n      writer: {{ builtin: jsonl, config: {{ path: {name}.jsonl }} }}\n{ft}"
+            ),
+        );
+        env.run(&["run", &format!("{name}.yaml")])
+    };
+    let honest = job("honest", "honest", "");
+    assert_success(&honest);
+    let expected = env.read("honest.jsonl");
+    assert_eq!(expected.lines().count(), 5, "{expected}");
+    for (mode, lie) in [
+        ("overclaim", "process-block returned"),
+        ("underclaim", "process-block returned"),
+        ("huge", "process-block returned"),
+        ("short", "returned 4 outcomes for 5 items"),
+        ("long", "returned 6 outcomes for 5 items"),
+    ] {
+        let out = job(&format!("strict-{mode}"), mode, "");
+        assert_exit(&out, 1);
+        let text = stdout(&out);
+        assert!(text.contains("plugin.protocol"), "{mode}: {text}");
+        assert!(text.contains(lie), "{mode}: {text}");
+        assert!(
+            text.contains("processor hostile-block-processor@0.1.0"),
+            "{mode}: {text}"
+        );
+        assert_eq!(
+            env.read(&format!("strict-{mode}.jsonl")),
+            "",
+            "{mode}: nothing was written"
+        );
+        let ft = "      fault-tolerance: { skip: { kinds: [validation] } }\n";
+        let out = job(&format!("tolerant-{mode}"), mode, ft);
+        assert_success(&out);
+        assert_eq!(
+            env.read(&format!("tolerant-{mode}.jsonl")),
+            expected,
+            "{mode}: every item once, as `process` returned it"
+        );
+    }
+}

@@ -24,6 +24,7 @@ mod partition;
 mod partitioner;
 mod plugins;
 mod processor;
+mod read_ahead;
 mod reader;
 mod report;
 mod step;

@@ -7,6 +7,7 @@ use super::failure::{Call, Cause, PluginFailure, StepFailure};
 #[cfg(test)]
 use super::items::{ItemProcessor, ItemReader, ItemWriter};
 use super::processor::StepProcessor;
+use super::read_ahead::ReadAhead;
 use super::reader::{SkippedItemsReader, StepReader, TableReader};
 use super::writer::{StepWriter, TableWriter};
 use super::{Run, StopFlag};
@@ -373,13 +374,15 @@ pub(super) async fn start_chunk<R: JobRepository>(
             (None, ReaderPlan::Csv(config)) => {
                 let mut config = config.clone();
                 config.file = file(Role::Reader, &config.file)?;
-                StepReader::Native(Box::new(CsvReader::new(config, grant.clone(), limit)))
+                StepReader::Native(Box::new(ReadAhead::new(Box::new(CsvReader::new(
+                    config,
+                    grant.clone(),
+                    limit,
+                )))))
             }
-            (None, ReaderPlan::Jsonl(f)) => StepReader::Native(Box::new(JsonlReader::new(
-                file(Role::Reader, f)?,
-                grant.clone(),
-                limit,
-            ))),
+            (None, ReaderPlan::Jsonl(f)) => StepReader::Native(Box::new(ReadAhead::new(Box::new(
+                JsonlReader::new(file(Role::Reader, f)?, grant.clone(), limit),
+            )))),
             (None, ReaderPlan::Component(_)) => unreachable!("a reader component has a respawn"),
         };
     let mut writer =

@@ -1,5 +1,5 @@
 //! `plugin` → bindings: the one place `bindgen!` runs — host bindings for the `reader`,
-//! `processor`, `writer`, `tasklet`, `decider` and `partitioner` worlds of `batch:plugin@0.1.0`.
+//! `processor` (and `block-processor`), `writer`, `tasklet`, `decider` and `partitioner` worlds of `batch:plugin@0.1.0`.
 //!
 //! The shared `types` and `log` interfaces are generated once (with the reader world) and
 //! reused by the other four worlds through `with`, so there is one `PluginError`, one `ContextEntry`
@@ -24,6 +24,21 @@ pub(crate) mod reader {
 pub(crate) mod processor {
     wasmtime::component::bindgen!({
         world: "processor",
+        path: "../wit",
+        with: {
+            "batch:plugin/types": super::reader::batch::plugin::types,
+            "batch:plugin/log": super::reader::batch::plugin::log,
+        },
+        exports: { default: async },
+    });
+}
+
+/// The `block-processor` world, for its `item-block-processor` export only: a processor may
+/// export it as well as `item-processor` (the host looks it up at instantiation and falls back to
+/// `process-batch` when it is missing).
+pub(crate) mod block_processor {
+    wasmtime::component::bindgen!({
+        world: "block-processor",
         path: "../wit",
         with: {
             "batch:plugin/types": super::reader::batch::plugin::types,

@@ -8,6 +8,7 @@
 use wasmtime::Store;
 
 use super::Prepared;
+use super::bindings::block_processor::exports::batch::plugin::item_block_processor as block;
 use super::bindings::{decider, partitioner, processor, reader, tasklet, writer};
 pub use super::convert::Setup;
 use super::convert::{
@@ -226,12 +227,38 @@ impl ReaderInstance {
 pub struct ProcessorInstance {
     store: Store<PluginState>,
     bindings: processor::Processor,
+    /// The component's `item-block-processor` export, when it has one.
+    block: Option<block::Guest>,
 }
 
 impl ProcessorInstance {
-    /// Instantiates a prepared processor.
+    /// Instantiates a prepared processor, with its block export when the component has one.
     pub async fn new(prepared: &Prepared, sandbox: &Sandbox) -> Result<Self, InstantiationError> {
-        instantiate!(prepared, sandbox, Processor)
+        let Prepared::Processor(pre) = prepared else {
+            return Err(InstantiationError(format!(
+                "component is a {}, not a Processor",
+                prepared.role()
+            )));
+        };
+        let chain = |e: wasmtime::Error| InstantiationError::chain(&e);
+        let mut store = new_store(prepared, sandbox).map_err(|e| InstantiationError::chain(&e))?;
+        let (wall, interrupt) = (sandbox.limits.wall_per_call, sandbox.interrupt.clone());
+        let started = pre.instance_pre().instantiate_async(&mut store);
+        let instance = match guard(wall, &interrupt, started).await {
+            Ok(instance) => instance.map_err(chain)?,
+            Err(cut) => return Err(InstantiationError(cut_error(&store, cut).to_string())),
+        };
+        let bindings = processor::Processor::new(&mut store, &instance).map_err(chain)?;
+        // Without the export the host uses `process-batch`; with it, its types must match.
+        let block = match block::GuestIndices::new(pre.instance_pre()) {
+            Ok(indices) => Some(indices.load(&mut store, &instance).map_err(chain)?),
+            Err(_) => None,
+        };
+        Ok(Self {
+            store,
+            bindings,
+            block,
+        })
     }
 
     common_calls!(processor);
@@ -250,36 +277,108 @@ impl ProcessorInstance {
         Ok(out)
     }
 
-    /// Processes a batch of items; one outcome per input.
+    /// Processes a batch of items; one outcome per input. One `process-block` call when the
+    /// component exports it, else one `process-batch` call.
     pub async fn process_batch(
         &mut self,
         items: &[Vec<u8>],
     ) -> Result<Vec<ProcessOutcome>, PluginError> {
+        if self.block.is_some() {
+            return self.process_block(items).await;
+        }
         use processor::exports::batch::plugin::item_processor::ProcessOutcome as O;
         let r = guarded!(self, items.len(), store => self
             .bindings
             .batch_plugin_item_processor()
             .call_process_batch(store, items));
         let outcomes = flatten_ok(&self.store, r)?;
-        if outcomes.len() != items.len() {
-            return Err(protocol(format!(
-                "process-batch returned {} outcomes for {} items",
-                outcomes.len(),
-                items.len()
-            )));
-        }
+        self.check_count(outcomes.len(), items.len())?;
         Ok(outcomes
             .into_iter()
             .map(|o| match o {
-                O::Item(item) => match check_size(&self.store.data().limits, &item) {
-                    Ok(()) => ProcessOutcome::Item(item),
-                    Err(e) => ProcessOutcome::Error(e),
-                },
+                O::Item(item) => self.output(item),
                 O::Filtered => ProcessOutcome::Filtered,
                 O::Error(e) => ProcessOutcome::Error(guest_error(&e.kind, &e.message)),
             })
             .collect())
     }
+
+    /// The block call: the items packed into one buffer, the outputs back in one buffer.
+    async fn process_block(
+        &mut self,
+        items: &[Vec<u8>],
+    ) -> Result<Vec<ProcessOutcome>, PluginError> {
+        let input = pack(items)?;
+        let Some(call) = &self.block else {
+            unreachable!("process_block is only called with a block export")
+        };
+        let r = guarded!(self, items.len(), store => call.call_process_block(store, &input));
+        drop(input);
+        let processed = flatten_ok(&self.store, r)?;
+        self.check_count(processed.outcomes.len(), items.len())?;
+        // The lengths must tile the data exactly: checked before any output is cut from it.
+        let claimed: u64 = (processed.outcomes.iter())
+            .map(|o| match o {
+                block::BlockOutcome::Item(len) => u64::from(*len),
+                _ => 0,
+            })
+            .sum();
+        if claimed != processed.data.len() as u64 {
+            return Err(protocol(format!(
+                "process-block returned {} bytes of data, but its outcomes claim {claimed}",
+                processed.data.len(),
+            )));
+        }
+        let mut at = 0usize;
+        Ok(processed
+            .outcomes
+            .into_iter()
+            .map(|o| match o {
+                block::BlockOutcome::Item(len) => {
+                    let end = at + len as usize;
+                    let out = processed.data[at..end].to_vec();
+                    at = end;
+                    self.output(out)
+                }
+                block::BlockOutcome::Filtered => ProcessOutcome::Filtered,
+                block::BlockOutcome::Error(e) => {
+                    ProcessOutcome::Error(guest_error(&e.kind, &e.message))
+                }
+            })
+            .collect())
+    }
+
+    /// A batch call must answer once per item.
+    fn check_count(&self, outcomes: usize, items: usize) -> Result<(), PluginError> {
+        if outcomes == items {
+            Ok(())
+        } else {
+            Err(protocol(format!(
+                "the processor returned {outcomes} outcomes for {items} items"
+            )))
+        }
+    }
+
+    /// One output item, within the item size limit.
+    fn output(&self, item: Vec<u8>) -> ProcessOutcome {
+        match check_size(&self.store.data().limits, &item) {
+            Ok(()) => ProcessOutcome::Item(item),
+            Err(e) => ProcessOutcome::Error(e),
+        }
+    }
+}
+
+/// Packs items end to end for a block call.
+fn pack(items: &[Vec<u8>]) -> Result<block::ItemBlock, PluginError> {
+    let mut data = Vec::with_capacity(items.iter().map(Vec::len).sum());
+    let mut ends = Vec::with_capacity(items.len());
+    for item in items {
+        data.extend_from_slice(item);
+        ends.push(u32::try_from(data.len()).map_err(|_| {
+            protocol("a chunk's items add up to more than 4 GiB; lower the chunk size".into())
+        })?);
+    }
+    Ok(block::ItemBlock { data, ends })
 }
 
 /// A running writer.

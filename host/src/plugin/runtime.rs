@@ -133,6 +133,11 @@ impl PluginRuntime {
             .epoch_interruption(true)
             .consume_fuel(fuel)
             .max_wasm_stack(1 << 20);
+        // `perf` can name the guest's functions when the host writes /tmp/perf-PID.map
+        // (docs/performance.md, "Profiling a plugin").
+        if std::env::var_os("BATCH_HOST_PERF_MAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if let Some(pool) = options.pool {
             // Slots for `instances` plugin instances alive at once, each with room for its
             // core instances, memories, tables and its async call stack, memory up to the
