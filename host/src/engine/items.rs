@@ -19,6 +19,11 @@ pub(crate) trait ItemReader: Send {
     fn close(&mut self) -> Result<(), PluginError> {
         Ok(())
     }
+    /// Every item is JSON the host itself encoded (the built-in `csv` reader's), so a writer
+    /// it reaches unchanged need not check it again.
+    fn yields_host_json(&self) -> bool {
+        false
+    }
 }
 
 /// A processor that runs in the host.
@@ -50,6 +55,11 @@ pub(crate) trait ItemWriter: Send {
     }
     /// Writes items in the current transaction.
     fn write(&mut self, items: &[Vec<u8>]) -> Result<(), PluginError>;
+    /// Writes items that are JSON the host itself encoded (see
+    /// [`ItemReader::yields_host_json`]); a writer may skip checking them.
+    fn write_host_json(&mut self, items: &[Vec<u8>]) -> Result<(), PluginError> {
+        self.write(items)
+    }
     /// ItemStream `update`.
     fn update(&mut self) -> Result<ExecutionContext, PluginError>;
     /// Rows the repository inserts in the commit's own transaction (the `sql-table` writer).

@@ -27,6 +27,8 @@ pub(crate) struct ReadAhead {
     ahead: Option<u32>,
     /// The reader's state after the last batch the loop took.
     taken: Result<ExecutionContext, PluginError>,
+    /// What the reader says of its items ([`ItemReader::yields_host_json`]).
+    host_json: bool,
 }
 
 enum Command {
@@ -51,6 +53,7 @@ enum Reply {
 impl ReadAhead {
     /// Moves `reader` onto a read-ahead thread.
     pub(crate) fn new(mut reader: Box<dyn ItemReader>) -> Self {
+        let host_json = reader.yields_host_json();
         let (commands, inbox) = mpsc::channel::<Command>();
         let (outbox, replies) = mpsc::channel();
         let worker = std::thread::Builder::new()
@@ -87,6 +90,7 @@ impl ReadAhead {
             not_started,
             ahead: None,
             taken: Ok(ExecutionContext::new()),
+            host_json,
         }
     }
 
@@ -173,6 +177,10 @@ impl ItemReader for ReadAhead {
 
     fn update(&mut self) -> Result<ExecutionContext, PluginError> {
         self.taken.clone()
+    }
+
+    fn yields_host_json(&self) -> bool {
+        self.host_json
     }
 
     fn close(&mut self) -> Result<(), PluginError> {

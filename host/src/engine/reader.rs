@@ -37,6 +37,14 @@ impl StepReader {
         }
     }
 
+    /// Every item is JSON the host encoded (a component's items never are: they are checked).
+    pub(super) fn yields_host_json(&self) -> bool {
+        match self {
+            StepReader::Wasm(_) => false,
+            StepReader::Native(r) => r.yields_host_json(),
+        }
+    }
+
     pub(super) async fn update(&mut self) -> Result<ExecutionContext, PluginError> {
         match self {
             StepReader::Wasm(r) => r.update().await,

@@ -46,6 +46,14 @@ impl StepWriter {
         }
     }
 
+    /// Writes items that are JSON the host encoded, unchanged since (no processor ran).
+    pub(super) async fn write_host_json(&mut self, items: &[Vec<u8>]) -> Result<(), PluginError> {
+        match self {
+            StepWriter::Wasm(w) => w.write(items).await,
+            StepWriter::Native(w) => w.write_host_json(items),
+        }
+    }
+
     pub(super) async fn update(&mut self) -> Result<ExecutionContext, PluginError> {
         match self {
             StepWriter::Wasm(w) => w.update().await,

@@ -227,7 +227,12 @@ pub(super) fn new_store(pre: &Prepared, sandbox: &Sandbox) -> anyhow::Result<Sto
         .allow_ip_name_lookup(false)
         .socket_addr_check(|_, _| Box::pin(async { false }))
         .stdout(GuestOutput::new(sandbox.label.clone(), Stream::Stdout))
-        .stderr(stderr.clone());
+        .stderr(stderr.clone())
+        // File calls run on the calling thread instead of a hand-off to tokio's blocking pool
+        // and back (two thread switches per call, the largest cost of a Wasm file reader or
+        // writer). The grant is a local directory that a plugin cannot put a FIFO into; see
+        // docs/security.md on the wall-clock limit.
+        .allow_blocking_current_thread(true);
     let mut table = ResourceTable::new();
     table.set_max_capacity(MAX_HANDLES);
     let mut store = Store::new(

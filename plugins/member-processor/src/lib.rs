@@ -309,6 +309,11 @@ impl MemberProcessor {
     pub fn normalise<'a>(&self, mut member: Member<'a>) -> Result<Member<'a>, Error> {
         for (_, value) in member.fields.iter_mut() {
             if let Field::Str(s) = value {
+                // Most values start and end with a visible ASCII character: nothing to trim.
+                let edge = |b: Option<&u8>| b.is_some_and(|&b| b <= b' ' || b >= 0x80);
+                if !edge(s.as_bytes().first()) && !edge(s.as_bytes().last()) {
+                    continue;
+                }
                 let trimmed = s.trim();
                 if trimmed.len() != s.len() {
                     *s = Cow::Owned(trimmed.to_owned());

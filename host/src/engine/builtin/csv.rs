@@ -332,6 +332,11 @@ impl ItemReader for CsvReader {
         })
     }
 
+    /// Each item is a JSON object serde_json encoded from the record's fields.
+    fn yields_host_json(&self) -> bool {
+        true
+    }
+
     input_file_calls!();
 }
 

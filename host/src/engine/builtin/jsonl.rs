@@ -133,5 +133,15 @@ impl ItemWriter for JsonlWriter {
         self.out.flush_buffer()
     }
 
+    fn write_host_json(&mut self, items: &[Vec<u8>]) -> Result<(), PluginError> {
+        // The host's own single-line JSON: written as it is.
+        self.out.buffer.clear();
+        for item in items {
+            self.out.buffer.extend_from_slice(item);
+            self.out.buffer.push(b'\n');
+        }
+        self.out.flush_buffer()
+    }
+
     output_file_calls!();
 }

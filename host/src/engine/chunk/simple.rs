@@ -170,10 +170,14 @@ impl<R: JobRepository> ChunkLoop<'_, R> {
                 items: outputs.len(),
                 from: first,
             };
-            p.writer
-                .write(&outputs)
-                .await
-                .map_err(|e| p.failure(Role::Writer, call, &e))?;
+            // Without a processor, a built-in csv reader's items reach the writer as the host
+            // encoded them.
+            let written = if p.processor.is_none() && p.reader.yields_host_json() {
+                p.writer.write_host_json(&outputs).await
+            } else {
+                p.writer.write(&outputs).await
+            };
+            written.map_err(|e| p.failure(Role::Writer, call, &e))?;
             c.write_count += outputs.len() as i64;
         }
         Ok(ChunkDone { end })
