@@ -323,34 +323,10 @@ async fn sqlite_commit(
     sample: bool,
 ) -> Result<(), RepositoryError> {
     let mut tx = pool.begin_write().await?;
-    let mut b = sqlx::QueryBuilder::<Sqlite>::new("UPDATE BATCH_STEP_EXECUTION SET START_TIME = ");
-    b.push_bind(step.start_time.map(ts));
-    b.push(", END_TIME = ").push_bind(step.end_time.map(ts));
-    b.push(", STATUS = ").push_bind(step.status.as_str());
-    b.push(", COMMIT_COUNT = ").push_bind(step.commit_count);
-    b.push(", READ_COUNT = ").push_bind(step.read_count);
-    b.push(", FILTER_COUNT = ").push_bind(step.filter_count);
-    b.push(", WRITE_COUNT = ").push_bind(step.write_count);
-    b.push(", READ_SKIP_COUNT = ")
-        .push_bind(step.read_skip_count);
-    b.push(", WRITE_SKIP_COUNT = ")
-        .push_bind(step.write_skip_count);
-    b.push(", PROCESS_SKIP_COUNT = ")
-        .push_bind(step.process_skip_count);
-    b.push(", ROLLBACK_COUNT = ").push_bind(step.rollback_count);
-    b.push(", EXIT_CODE = ")
-        .push_bind(exit_code(&step.exit_status.code));
-    b.push(", EXIT_MESSAGE = ")
-        .push_bind(exit_message(&step.exit_status.description));
-    b.push(", LAST_UPDATED = ").push_bind(ts(updated));
-    b.push(", VERSION = VERSION + 1 WHERE STEP_EXECUTION_ID = ")
-        .push_bind(step.id);
-    b.push(" AND VERSION = ").push_bind(step.version);
-    b.push(" RETURNING 1;\nUPDATE BATCH_STEP_EXECUTION_CONTEXT SET SHORT_CONTEXT = ");
-    b.push_bind(short.to_owned());
-    b.push(", SERIALIZED_CONTEXT = ").push_bind(long.clone());
-    b.push(" WHERE STEP_EXECUTION_ID = ").push_bind(step.id);
-    b.push(";\n");
+    // The inserts first, the step row's update after them: sqlx's worker thread streams one
+    // result per statement, and results that arrive together cost the job one wake-up, not one
+    // each (a dead-letter insert between two quick updates made the job sleep and wake twice).
+    let mut b = sqlx::QueryBuilder::<Sqlite>::new("");
     // Dead letters in statements of at most 500 rows (SQLite's bind limit is per statement).
     for batch in skipped.chunks(500) {
         b.push("INSERT INTO BH_SKIPPED_ITEM (JOB_EXECUTION_ID, STEP_EXECUTION_ID, STEP_NAME, PHASE, KIND, MESSAGE, PAYLOAD, ITEM_POSITION, CHUNK_NUMBER, CREATED_AT) ");
@@ -378,6 +354,34 @@ async fn sqlite_commit(
         });
         b.push(";\n");
     }
+    b.push("UPDATE BATCH_STEP_EXECUTION SET START_TIME = ");
+    b.push_bind(step.start_time.map(ts));
+    b.push(", END_TIME = ").push_bind(step.end_time.map(ts));
+    b.push(", STATUS = ").push_bind(step.status.as_str());
+    b.push(", COMMIT_COUNT = ").push_bind(step.commit_count);
+    b.push(", READ_COUNT = ").push_bind(step.read_count);
+    b.push(", FILTER_COUNT = ").push_bind(step.filter_count);
+    b.push(", WRITE_COUNT = ").push_bind(step.write_count);
+    b.push(", READ_SKIP_COUNT = ")
+        .push_bind(step.read_skip_count);
+    b.push(", WRITE_SKIP_COUNT = ")
+        .push_bind(step.write_skip_count);
+    b.push(", PROCESS_SKIP_COUNT = ")
+        .push_bind(step.process_skip_count);
+    b.push(", ROLLBACK_COUNT = ").push_bind(step.rollback_count);
+    b.push(", EXIT_CODE = ")
+        .push_bind(exit_code(&step.exit_status.code));
+    b.push(", EXIT_MESSAGE = ")
+        .push_bind(exit_message(&step.exit_status.description));
+    b.push(", LAST_UPDATED = ").push_bind(ts(updated));
+    b.push(", VERSION = VERSION + 1 WHERE STEP_EXECUTION_ID = ")
+        .push_bind(step.id);
+    b.push(" AND VERSION = ").push_bind(step.version);
+    b.push(" RETURNING 1;\nUPDATE BATCH_STEP_EXECUTION_CONTEXT SET SHORT_CONTEXT = ");
+    b.push_bind(short.to_owned());
+    b.push(", SERIALIZED_CONTEXT = ").push_bind(long.clone());
+    b.push(" WHERE STEP_EXECUTION_ID = ").push_bind(step.id);
+    b.push(";\n");
     if sample {
         b.push("INSERT INTO BH_STEP_PROGRESS (STEP_EXECUTION_ID, COMMIT_COUNT, SAMPLED_AT, READ_COUNT, WRITE_COUNT, SKIP_COUNT) VALUES (");
         b.push_bind(step.id)
