@@ -150,6 +150,9 @@ mod glue {
                             O::Error(e.into())
                         }
                     });
+                    if block.stop_at_error && matches!(outcomes.last(), Some(O::Error(_))) {
+                        break;
+                    }
                 }
             });
             item_block_processor::ProcessedBlock { data, outcomes }

@@ -347,8 +347,8 @@ async fn sockets_are_linked_but_every_use_is_denied() {
 
 /// A `process-block` answer that lies about its data (outcomes claiming more or fewer bytes than
 /// it returned, a 4 GiB item, too few or too many outcomes) never reaches the writer: a step
-/// without fault tolerance fails naming the processor and the lie; a fault-tolerant step falls
-/// back to one `process` call per item and writes exactly its input.
+/// without fault tolerance fails naming the processor and the lie; a fault-tolerant step (either
+/// model) falls back to one `process` call per item and writes exactly its input.
 #[tokio::test]
 async fn a_lying_block_answer_never_reaches_the_output() {
     let env = Env::new(Backend::Sqlite).await.unwrap();
@@ -388,13 +388,18 @@ async fn a_lying_block_answer_never_reaches_the_output() {
             "",
             "{mode}: nothing was written"
         );
-        let ft = "      fault-tolerance: { skip: { kinds: [validation] } }\n";
-        let out = job(&format!("tolerant-{mode}"), mode, ft);
-        assert_success(&out);
-        assert_eq!(
-            env.read(&format!("tolerant-{mode}.jsonl")),
-            expected,
-            "{mode}: every item once, as `process` returned it"
-        );
+        for model in ["in-place", "replay"] {
+            let ft = format!(
+                "      fault-tolerance: {{ model: {model}, skip: {{ kinds: [validation] }} }}\n"
+            );
+            let name = format!("tolerant-{model}-{mode}");
+            let out = job(&name, mode, &ft);
+            assert_success(&out);
+            assert_eq!(
+                env.read(&format!("{name}.jsonl")),
+                expected,
+                "{model} {mode}: every item once, as `process` returned it"
+            );
+        }
     }
 }

@@ -43,6 +43,28 @@ pub(crate) trait ItemProcessor: Send {
             })
             .collect()
     }
+
+    /// Processes items in order until the first that fails; that error ends the outcomes.
+    fn process_until_error(
+        &mut self,
+        items: &[Vec<u8>],
+    ) -> Result<Vec<ProcessOutcome>, PluginError> {
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            let outcome = match self.process(item) {
+                Ok(Some(out)) => ProcessOutcome::Item(out),
+                Ok(None) => ProcessOutcome::Filtered,
+                Err(PluginError::Failed(e)) => ProcessOutcome::Error(e),
+                Err(e) => return Err(e),
+            };
+            let failed = matches!(outcome, ProcessOutcome::Error(_));
+            outcomes.push(outcome);
+            if failed {
+                break;
+            }
+        }
+        Ok(outcomes)
+    }
 }
 
 /// A writer that runs in the host. Its chunk listener calls bracket every transaction.

@@ -35,4 +35,15 @@ impl StepProcessor {
             StepProcessor::Native(p) => p.process_batch(items),
         }
     }
+
+    /// Processes items in order until the first that fails (the replay model's batch call).
+    pub(super) async fn process_until_error(
+        &mut self,
+        items: &[Vec<u8>],
+    ) -> Result<Vec<ProcessOutcome>, PluginError> {
+        match self {
+            StepProcessor::Wasm(p) => p.process_until_error(items).await,
+            StepProcessor::Native(p) => p.process_until_error(items),
+        }
+    }
 }

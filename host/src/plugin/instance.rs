@@ -284,7 +284,7 @@ impl ProcessorInstance {
         items: &[Vec<u8>],
     ) -> Result<Vec<ProcessOutcome>, PluginError> {
         if self.block.is_some() {
-            return self.process_block(items).await;
+            return self.process_block(items, false).await;
         }
         use processor::exports::batch::plugin::item_processor::ProcessOutcome as O;
         let r = guarded!(self, items.len(), store => self
@@ -303,19 +303,56 @@ impl ProcessorInstance {
             .collect())
     }
 
+    /// Processes items in order until the first that fails (Spring Batch 5's order): the
+    /// outcomes of the items processed, the last one an error if they are fewer than `items`.
+    /// One `process-block` call when the component exports it, else one `process` call per
+    /// item.
+    pub async fn process_until_error(
+        &mut self,
+        items: &[Vec<u8>],
+    ) -> Result<Vec<ProcessOutcome>, PluginError> {
+        if self.block.is_some() {
+            return self.process_block(items, true).await;
+        }
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            let outcome = match self.process(item).await {
+                Ok(Some(out)) => ProcessOutcome::Item(out),
+                Ok(None) => ProcessOutcome::Filtered,
+                Err(PluginError::Failed(e)) => ProcessOutcome::Error(e),
+                Err(e) => return Err(e),
+            };
+            let failed = matches!(outcome, ProcessOutcome::Error(_));
+            outcomes.push(outcome);
+            if failed {
+                break;
+            }
+        }
+        Ok(outcomes)
+    }
+
     /// The block call: the items packed into one buffer, the outputs back in one buffer.
     async fn process_block(
         &mut self,
         items: &[Vec<u8>],
+        stop_at_error: bool,
     ) -> Result<Vec<ProcessOutcome>, PluginError> {
-        let input = pack(items)?;
+        let input = pack(items, stop_at_error)?;
         let Some(call) = &self.block else {
             unreachable!("process_block is only called with a block export")
         };
         let r = guarded!(self, items.len(), store => call.call_process_block(store, &input));
         drop(input);
         let processed = flatten_ok(&self.store, r)?;
-        self.check_count(processed.outcomes.len(), items.len())?;
+        let cut_short = stop_at_error
+            && processed.outcomes.len() < items.len()
+            && matches!(
+                processed.outcomes.last(),
+                Some(block::BlockOutcome::Error(_))
+            );
+        if !cut_short {
+            self.check_count(processed.outcomes.len(), items.len())?;
+        }
         // The lengths must tile the data exactly: checked before any output is cut from it.
         let claimed: u64 = (processed.outcomes.iter())
             .map(|o| match o {
@@ -369,7 +406,7 @@ impl ProcessorInstance {
 }
 
 /// Packs items end to end for a block call.
-fn pack(items: &[Vec<u8>]) -> Result<block::ItemBlock, PluginError> {
+fn pack(items: &[Vec<u8>], stop_at_error: bool) -> Result<block::ItemBlock, PluginError> {
     let mut data = Vec::with_capacity(items.iter().map(Vec::len).sum());
     let mut ends = Vec::with_capacity(items.len());
     for item in items {
@@ -378,7 +415,11 @@ fn pack(items: &[Vec<u8>]) -> Result<block::ItemBlock, PluginError> {
             protocol("a chunk's items add up to more than 4 GiB; lower the chunk size".into())
         })?);
     }
-    Ok(block::ItemBlock { data, ends })
+    Ok(block::ItemBlock {
+        data,
+        ends,
+        stop_at_error,
+    })
 }
 
 /// A running writer.

@@ -2,11 +2,13 @@
 //! per-item retry state, recovery (skip or fail) once retries are exhausted, and respawning a
 //! processor that trapped.
 
+use std::collections::VecDeque;
+
 use super::{Chunk, FaultTolerantLoop, NON_SKIPPABLE_PROCESS, Tx};
 use crate::domain::{ItemError, Role, SkipPhase};
 use crate::engine::failure::{Call, StepFailure, Verdict};
 use crate::engine::plugins::Plugins;
-use crate::plugin::PluginError;
+use crate::plugin::{PluginError, ProcessOutcome};
 use crate::policy::SKIP_LIMIT_KIND;
 use crate::repository::JobRepository;
 
@@ -26,6 +28,9 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                 .collect()));
         }
         let mut outputs = Vec::with_capacity(chunk.inputs.len());
+        let mut ahead = Ahead::new();
+        // A scan handles one input per transaction: one call for it.
+        let mut per_item = chunk.scanning;
         let mut i = 0;
         let mut handled = false;
         while i < chunk.inputs.len() {
@@ -85,7 +90,10 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
                 i += 1;
                 continue;
             }
-            match self.process_one(tx.p, &input.item).await? {
+            match self
+                .replay_outcome(tx, chunk, i, &mut ahead, &mut per_item)
+                .await?
+            {
                 Ok(Some(out)) => {
                     tx.st.process_ctx.remove(&input.item);
                     if ft.processor_non_transactional && !chunk.scanning {
@@ -168,6 +176,77 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
         Ok(Ok(outputs))
     }
 
+    /// The outcome of processing input `i`, as a `process` call for it alone would give it: from
+    /// the batch call already made for the run of inputs it belongs to, or from a new one.
+    ///
+    /// A run is the input and those after it that have no retry state and no kept output — the
+    /// inputs the per-item loop would hand to the processor one after the other without deciding
+    /// anything in between. The batch call stops at the run's first failure
+    /// (`process_until_error`), so the processor sees exactly the calls it would see one by one;
+    /// the loop then decides about that failure as it always does. If the batch call fails as a
+    /// whole (a trap replaces the instance), the rest of the transaction goes item by item.
+    async fn replay_outcome(
+        &self,
+        tx: &mut Tx<'_>,
+        chunk: &Chunk,
+        i: usize,
+        ahead: &mut Ahead,
+        per_item: &mut bool,
+    ) -> Result<Outcome, StepFailure> {
+        let position = chunk.inputs[i].position;
+        match ahead.pop_front() {
+            Some((p, outcome)) if p == position => return Ok(outcome),
+            _ => ahead.clear(),
+        }
+        let item = &chunk.inputs[i].item;
+        if *per_item {
+            return self.process_one(tx.p, item).await;
+        }
+        let end = (i + 1..chunk.inputs.len())
+            .find(|&j| {
+                let input = &chunk.inputs[j];
+                tx.st.process_ctx.contains_key(&input.item)
+                    || (self.ft.processor_non_transactional
+                        && chunk.cache.contains_key(&input.position))
+            })
+            .unwrap_or(chunk.inputs.len());
+        let Some(processor) = tx.p.processor.as_mut() else {
+            return self.process_one(tx.p, item).await;
+        };
+        if end - i < 2 {
+            return self.process_one(tx.p, item).await;
+        }
+        let items: Vec<Vec<u8>> = chunk.inputs[i..end]
+            .iter()
+            .map(|x| x.item.clone())
+            .collect();
+        match processor.process_until_error(&items).await {
+            Ok(outcomes) => ahead.extend(chunk.inputs[i..end].iter().map(|x| x.position).zip(
+                outcomes.into_iter().map(|o| match o {
+                    ProcessOutcome::Item(out) => Ok(Some(out)),
+                    ProcessOutcome::Filtered => Ok(None),
+                    ProcessOutcome::Error(e) => Err(e),
+                }),
+            )),
+            Err(PluginError::Interrupted) => return Err(StepFailure::Interrupted),
+            Err(PluginError::Trap(..)) => {
+                tx.p.respawn_processor().await?;
+                *per_item = true;
+            }
+            Err(PluginError::Failed(e)) => {
+                tracing::info!(error = %e, "the batch call failed; processing its items one by one");
+                *per_item = true;
+            }
+        }
+        match ahead.pop_front() {
+            Some((p, outcome)) if p == position => Ok(outcome),
+            _ => {
+                *per_item = true;
+                self.process_one(tx.p, item).await
+            }
+        }
+    }
+
     /// Calls the processor for one item; a trap becomes a `wasm.trap` error and the processor
     /// is replaced by a fresh instance.
     pub(super) async fn process_one(
@@ -189,3 +268,9 @@ impl<R: JobRepository> FaultTolerantLoop<'_, '_, R> {
         }
     }
 }
+
+/// What one `process` call gives: the output (`None` when filtered), or the error.
+type Outcome = Result<Option<Vec<u8>>, ItemError>;
+
+/// Outcomes of a batch call not used yet, by input position.
+type Ahead = VecDeque<(i64, Outcome)>;
